@@ -1,0 +1,201 @@
+"""The `asymprune` command line.
+
+    asymprune init flan-t5-small /tmp/m
+    asymprune prune /tmp/m /tmp/p --encoder-layers 8 --decoder-layers 2 --strategy paper
+    asymprune generate /tmp/p --max-new-tokens 32
+
+Every user mistake is a `UsageError`: one line on stderr, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Asymmetric layer pruning for encoder-decoder summarizers.")
+console = Console()
+
+
+def _quiet_transformers() -> None:
+    import transformers
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    _quiet_transformers()
+    try:
+        app(args=argv)
+    except UsageError as e:
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+def _fmt_params(n: int) -> str:
+    return f"{n / 1e6:,.2f}M"
+
+
+@app.command()
+def version() -> None:
+    """Print the asymprune version."""
+    print(__version__)
+
+
+@app.command()
+def presets() -> None:
+    """List the built-in architecture presets."""
+    from .models import PRESETS
+    table = Table("preset", "type", "description")
+    for p in PRESETS.values():
+        table.add_row(p.name, p.model_type, p.description)
+    console.print(table)
+
+
+@app.command()
+def init(
+    preset: str = typer.Argument(..., help="Preset name (see `asymprune presets`)."),
+    out: Path = typer.Argument(..., help="Directory to write the model and tokenizer to."),
+    seed: int = typer.Option(0, help="Seed for the random weights."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Write a preset architecture with random weights, plus a trained tokenizer (offline)."""
+    from .fsutil import atomic_dir, check_writable_out
+    from .models import build_preset, get_preset
+    from .prune import param_counts
+
+    get_preset(preset)
+    check_writable_out(out, overwrite)
+    model, tokenizer = build_preset(preset, seed=seed)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    console.print(f"wrote {preset} ({_fmt_params(param_counts(model)['total'])} parameters, seed {seed}) to {out}")
+
+
+@app.command()
+def prune(
+    src: str = typer.Argument(..., help="Hub id or local model directory."),
+    out: Path = typer.Argument(..., help="Directory for the pruned model."),
+    encoder_layers: Optional[str] = typer.Option(None, help="Encoder layers to keep: N, or a fraction like 2/6."),
+    decoder_layers: Optional[str] = typer.Option(None, help="Decoder layers to keep: N, or a fraction like 2/6."),
+    strategy: str = typer.Option("spread", help="Which layers a count keeps: paper, spread, first, last."),
+    keep_encoder: Optional[str] = typer.Option(None, help="Explicit encoder indices, e.g. 0,3,7."),
+    keep_decoder: Optional[str] = typer.Option(None, help="Explicit decoder indices, e.g. 0,7."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+    trust_remote_code: bool = typer.Option(False, help="Allow code from the model repository to run."),
+    allow_pickle: bool = typer.Option(False, help="Allow pickle (.bin) checkpoints; unpickling can run code."),
+) -> None:
+    """Remove whole layers from the encoder and/or decoder and save a plain HF model."""
+    from .fsutil import check_writable_out
+    from .models import STACKS, family_for, load_config, load_model, load_tokenizer
+    from .prune import apply_pruning, param_counts, parse_index_list, plan_pruning, save_pruned
+
+    for stack, count, keep in (("encoder", encoder_layers, keep_encoder), ("decoder", decoder_layers, keep_decoder)):
+        if count is not None and keep is not None:
+            raise UsageError(f"--{stack}-layers and --keep-{stack} both given; pass one of them")
+    check_writable_out(out, overwrite)
+    config = load_config(src, trust_remote_code=trust_remote_code)
+    enc = encoder_layers if keep_encoder is None else parse_index_list(keep_encoder, "encoder")
+    dec = decoder_layers if keep_decoder is None else parse_index_list(keep_decoder, "decoder")
+    keep = plan_pruning(config, enc, dec, strategy)  # validates before loading any weights
+    original = family_for(config).layer_counts(config)
+
+    model = load_model(src, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    tokenizer = load_tokenizer(src, trust_remote_code=trust_remote_code)
+    before = param_counts(model)
+    apply_pruning(model, keep)
+    after = param_counts(model)
+    explicit = keep_encoder is not None or keep_decoder is not None
+    record = {
+        "asymprune_version": __version__,
+        "source": src,
+        "strategy": "explicit" if explicit else strategy,
+        "kept": keep,
+        "original_layers": original,
+        "layers": {s: len(keep[s]) for s in STACKS},
+        "params_before": before,
+        "params_after": after,
+    }
+    save_pruned(model, tokenizer, out, record, overwrite=overwrite)
+    if tokenizer is None:
+        console.print(f"[yellow]warning:[/] {src} has no tokenizer; none was copied to {out}")
+
+    table = Table("part", "layers", "kept", "params before", "params after", "% removed", title=f"pruned {src}")
+    for part in (*STACKS, "other", "total"):
+        layers = f"{original[part]} → {len(keep[part])}" if part in STACKS else ""
+        kept = "" if part not in STACKS else "all" if len(keep[part]) == original[part] else ",".join(map(str, keep[part]))
+        removed = 100 * (1 - after[part] / before[part]) if before[part] else 0.0
+        table.add_row(part, layers, kept, _fmt_params(before[part]), _fmt_params(after[part]), f"{removed:.1f}")
+    console.print(table)
+    console.print(f"saved to {out}")
+
+
+@app.command()
+def generate(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local directory or preset name."),
+    text: Optional[list[str]] = typer.Option(None, help="Input text (repeatable); default: a synthetic document."),
+    max_new_tokens: int = typer.Option(32, help="Tokens to generate at most."),
+    num_beams: int = typer.Option(1, help="Beam size."),
+    prefix: str = typer.Option("summarize: ", help="Prefix for T5-family models ('' for none)."),
+) -> None:
+    """Summarize text with a model (plain `generate()` with the KV cache)."""
+    import torch
+
+    from .models import load_model, load_tokenizer
+    from .synthetic import make_examples
+
+    if max_new_tokens <= 0:
+        raise UsageError("--max-new-tokens must be at least 1")
+    model = load_model(model_src, presets=True)
+    tokenizer = load_tokenizer(model_src, presets=True)
+    if tokenizer is None:
+        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    texts = text or [make_examples(1, seed=123)[0]["document"]]
+    if model.config.model_type in ("t5", "mt5"):
+        texts = [prefix + t for t in texts]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True)
+    with torch.inference_mode():
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True)
+    for src_text, ids in zip(texts, out):
+        console.print(f"[bold]input:[/] {src_text[:200]}{'…' if len(src_text) > 200 else ''}")
+        console.print(f"[bold]output:[/] {tokenizer.decode(ids, skip_special_tokens=True)}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), help="Working directory for the demo."),
+) -> None:
+    """Run the main job end to end on the built-in default (offline)."""
+    from .fsutil import atomic_dir
+    from .models import build_preset
+    from .prune import apply_pruning, param_counts, plan_pruning, save_pruned
+
+    out.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = build_preset("t5-tiny", seed=0)
+    base = out / "t5-tiny"
+    with atomic_dir(base, overwrite=True) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    console.print(f"1/3 init: t5-tiny with random weights -> {base}")
+    before = param_counts(model)
+    keep = plan_pruning(model.config, None, "3/6", "spread")
+    apply_pruning(model, keep)
+    pruned = out / "t5-tiny-6-3"
+    save_pruned(model, tokenizer, pruned, {"source": str(base), "strategy": "spread", "kept": keep,
+                                           "params_before": before, "params_after": param_counts(model)},
+                overwrite=True)
+    console.print(f"2/3 prune: decoder 6 -> 3 layers (kept {keep['decoder']}) -> {pruned}")
+    console.print("3/3 generate (random weights, so the words are noise):")
+    generate(str(pruned), text=None, max_new_tokens=16, num_beams=1, prefix="summarize: ")

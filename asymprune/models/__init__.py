@@ -1,0 +1,11 @@
+"""Model families (where the layers are) and presets (architectures with random weights)."""
+
+from .families import FAMILIES, STACKS, Family, family_for, register_family
+from .loading import load_config, load_model, load_tokenizer
+from .presets import PRESETS, Preset, build_preset, get_preset, register_preset
+
+__all__ = [
+    "FAMILIES", "STACKS", "Family", "family_for", "register_family",
+    "load_config", "load_model", "load_tokenizer",
+    "PRESETS", "Preset", "build_preset", "get_preset", "register_preset",
+]

@@ -1,0 +1,108 @@
+"""Architecture presets: real architectures with random weights, for offline use.
+
+    model, tokenizer = build_preset("flan-t5-small", seed=0)
+
+Adding a preset is one `register_preset(Preset(...))` call. Real users pass hub ids or
+local paths instead; presets let tests, benchmarks and the demo run with no download.
+Timing does not depend on weight values at a fixed generated length, so a random-weight
+flan-t5-base times like the real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+from ..errors import UsageError
+from .tokenizer import train_tokenizer
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str                 # what users type: `asymprune init NAME OUT`
+    model_type: str           # transformers model_type ("t5", "bart", ...)
+    tokenizer_style: str      # special-token layout of the trained tokenizer: "t5" or "bart"
+    config: dict = field(default_factory=dict)  # config kwargs of the architecture
+    untie_lm_head: bool = False  # FLAN-T5 (T5 v1.1) has an lm_head separate from the embeddings
+    vocab_size: int | None = None  # None: the tokenizer's size
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def register_preset(preset: Preset) -> Preset:
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def _flan(name, layers, d_model, d_ff, heads, params):
+    return register_preset(Preset(
+        name=name, model_type="t5", tokenizer_style="t5", untie_lm_head=True, vocab_size=32128,
+        config=dict(num_layers=layers, num_decoder_layers=layers, d_model=d_model, d_ff=d_ff, num_heads=heads,
+                    d_kv=64, feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+        description=f"google/{name} architecture, {params} parameters",
+    ))
+
+
+_flan("flan-t5-small", 8, 512, 1024, 6, "77.0M")
+_flan("flan-t5-base", 12, 768, 2048, 12, "247.6M")
+_flan("flan-t5-large", 24, 1024, 2816, 16, "783.2M")
+
+register_preset(Preset(
+    name="t5-tiny", model_type="t5", tokenizer_style="t5", untie_lm_head=True,
+    config=dict(num_layers=6, num_decoder_layers=6, d_model=128, d_ff=512, num_heads=4, d_kv=32,
+                feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=0.0),
+    description="FLAN-T5-shaped, 6/6 layers, d_model 128: learns the synthetic task in minutes on CPU",
+))
+register_preset(Preset(
+    name="bart-tiny", model_type="bart", tokenizer_style="bart",
+    config=dict(encoder_layers=6, decoder_layers=6, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                encoder_attention_heads=4, decoder_attention_heads=4, max_position_embeddings=1024,
+                dropout=0.0, attention_dropout=0.0, activation_dropout=0.0),
+    description="BART-shaped, 6/6 layers, d_model 64, for tests",
+))
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def preset_config(name: str):
+    """(config, tokenizer) of a preset, without building weights."""
+    preset = get_preset(name)
+    tokenizer = train_tokenizer(preset.tokenizer_style)
+    special_ids = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        # T5 starts decoding from <pad>, BART from </s>.
+        "decoder_start_token_id": tokenizer.pad_token_id if preset.tokenizer_style == "t5" else tokenizer.eos_token_id,
+    }
+    if tokenizer.bos_token_id is not None:
+        special_ids["bos_token_id"] = tokenizer.bos_token_id
+    config = AutoConfig.for_model(preset.model_type, vocab_size=preset.vocab_size or len(tokenizer),
+                                  **special_ids, **preset.config)
+    return config, tokenizer
+
+
+def build_preset(name: str, seed: int = 0):
+    """(model, tokenizer) for a preset, with weights drawn from `seed`."""
+    preset = get_preset(name)
+    config, tokenizer = preset_config(name)
+    torch.manual_seed(seed)
+    model = AutoModelForSeq2SeqLM.from_config(config)
+    if preset.untie_lm_head:
+        # transformers ties lm_head to the embeddings when it builds a T5 from a config;
+        # FLAN-T5's is a separate matrix, which is why flan-t5-small has 77.0M parameters, not 60.5M.
+        head = torch.empty_like(model.lm_head.weight)
+        nn.init.normal_(head, mean=0.0, std=config.initializer_factor)
+        model.lm_head.weight = nn.Parameter(head)
+        model.config.tie_word_embeddings = False
+    model.generation_config.decoder_start_token_id = config.decoder_start_token_id
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny preset models written once per test session, and a CLI runner.
+
+No network: HF_HUB_OFFLINE makes any accidental hub lookup fail fast.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported anywhere
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.helpers import run_cli  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def t5_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "t5-tiny"
+    run_cli(["init", "t5-tiny", str(out), "--seed", "1"])
+    return out
+
+
+@pytest.fixture(scope="session")
+def bart_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "bart-tiny"
+    run_cli(["init", "bart-tiny", str(out), "--seed", "1"])
+    return out

@@ -1,0 +1,23 @@
+"""Helpers for running the CLI in tests, in this process or in a fresh one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run the CLI in this process; return its exit code."""
+    from asymprune.cli import main
+    try:
+        main(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def run_cli_subprocess(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    """Run `python -m asymprune ...` in a fresh process, as a user would."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "asymprune", *argv], capture_output=True, text=True, env=env, **kw)

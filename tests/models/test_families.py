@@ -1,0 +1,106 @@
+"""Both families prune exactly, keep T5's relative bias, and reload in plain transformers."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from asymprune import prune_layers
+from asymprune.models import build_preset
+from tests.helpers import run_cli
+
+LAYER_PREFIX = {"t5": ("encoder.block", "decoder.block"), "bart": ("model.encoder.layers", "model.decoder.layers")}
+
+
+def _layer_tensors(state, prefix, index):
+    head = f"{prefix}.{index}."
+    return {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
+
+
+@pytest.mark.parametrize("family,fixture", [("t5", "t5_dir"), ("bart", "bart_dir")])
+def test_saved_weights_are_bit_exact(family, fixture, request, tmp_path):
+    src = request.getfixturevalue(fixture)
+    out = tmp_path / "pruned"
+    assert run_cli(["prune", str(src), str(out), "--keep-encoder", "1,2,5", "--keep-decoder", "0,4"]) == 0
+    before, after = load_file(src / "model.safetensors"), load_file(out / "model.safetensors")
+    record = json.loads((out / "asymprune.json").read_text())
+    assert record["kept"] == {"encoder": [1, 2, 5], "decoder": [0, 4]}
+    assert record["original_layers"] == {"encoder": 6, "decoder": 6}
+    for prefix, kept in zip(LAYER_PREFIX[family], (record["kept"]["encoder"], record["kept"]["decoder"])):
+        for new, old in enumerate(kept):
+            new_t, old_t = _layer_tensors(after, prefix, new), _layer_tensors(before, prefix, old)
+            if family == "t5" and new == 0 and old != 0:  # the new first block received block 0's bias
+                bias = "layer.0.SelfAttention.relative_attention_bias.weight"
+                assert torch.equal(new_t.pop(bias), _layer_tensors(before, prefix, 0)[bias])
+            assert new_t.keys() == old_t.keys()
+            assert all(torch.equal(new_t[k], old_t[k]) for k in new_t)
+        assert not _layer_tensors(after, prefix, len(kept))  # nothing beyond the kept layers
+    outside = [k for k in before if not k.startswith(LAYER_PREFIX[family])]
+    assert outside and all(torch.equal(before[k], after[k]) for k in outside)  # embeddings, norms, lm_head
+
+
+def _make_block_identity(block):
+    """Zero the output projections of a T5 block so it passes hidden states through unchanged."""
+    for sub in block.layer:
+        for name in ("SelfAttention", "EncDecAttention"):
+            if hasattr(sub, name):
+                torch.nn.init.zeros_(getattr(sub, name).o.weight)
+        if hasattr(sub, "DenseReluDense"):
+            torch.nn.init.zeros_(sub.DenseReluDense.wo.weight)
+
+
+def test_dropping_t5_block_0_keeps_a_working_identical_bias():
+    # Block 0 turned into an identity still computes the position bias, so a model without
+    # block 0 must compute exactly the same function if the bias moved correctly.
+    model, tok = build_preset("t5-tiny", seed=5)
+    for stack in (model.encoder, model.decoder):
+        _make_block_identity(stack.block[0])
+    pruned = copy.deepcopy(model)
+    prune_layers(pruned, encoder=[1, 2, 3, 4, 5], decoder=[2, 5])
+    reference = copy.deepcopy(model)
+    prune_layers(reference, decoder=[0, 2, 5])  # decoder block 0 is an identity here
+    bias = model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
+    assert torch.equal(pruned.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight, bias)
+    assert pruned.encoder.block[0].layer[0].SelfAttention.has_relative_attention_bias
+    batch = tok(["Lena Novak of Graz won the poetry prize with a score of 17."], return_tensors="pt")
+    decoder_input_ids = torch.tensor([[0, 5, 9, 11, 30]])
+    with torch.inference_mode():
+        want = reference(**batch, decoder_input_ids=decoder_input_ids).logits
+        got = pruned(**batch, decoder_input_ids=decoder_input_ids).logits
+        without_bias = copy.deepcopy(pruned)
+        without_bias.encoder.block[0].layer[0].SelfAttention.has_relative_attention_bias = False
+        broken = without_bias(**batch, decoder_input_ids=decoder_input_ids).logits
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(broken, want, atol=1e-3)  # the test would notice a missing bias
+
+
+RELOAD = """
+import sys, json, torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+m = AutoModelForSeq2SeqLM.from_pretrained(sys.argv[1]); t = AutoTokenizer.from_pretrained(sys.argv[1])
+b = t(json.loads(sys.argv[2]), return_tensors="pt", padding=True)
+out = m.generate(**b, max_new_tokens=16, min_new_tokens=16, do_sample=False, use_cache=True)
+print(json.dumps({"ids": out.tolist(), "asymprune_imported": "asymprune" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("preset,enc,dec", [("t5-tiny", [0, 3], [1, 2, 3, 5]), ("bart-tiny", [0, 2, 5], [1])])
+def test_reload_in_fresh_process_gives_identical_greedy_tokens(preset, enc, dec, tmp_path):
+    # t5 case: fewer encoder than decoder layers, the cache-sizing trap of plain generate().
+    model, tok = build_preset(preset, seed=2)
+    prune_layers(model, encoder=enc, decoder=dec)
+    out = tmp_path / "p"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    texts = ["Bram Jansen was appointed chief executive of Atlas Rail.", "Storms closed 9 bridges near Cork."]
+    batch = tok(texts, return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        want = model.generate(**batch, max_new_tokens=16, min_new_tokens=16, do_sample=False, use_cache=True)
+    proc = subprocess.run([sys.executable, "-c", RELOAD, str(out), json.dumps(texts)], capture_output=True,
+                          text=True, check=True)
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == {"ids": want.tolist(), "asymprune_imported": False}
