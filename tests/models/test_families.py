@@ -104,3 +104,35 @@ def test_reload_in_fresh_process_gives_identical_greedy_tokens(preset, enc, dec,
                           text=True, check=True)
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got == {"ids": want.tolist(), "asymprune_imported": False}
+
+
+TINY = {  # every registered model type, at toy size
+    "t5": dict(num_layers=3, num_decoder_layers=3, d_model=16, d_ff=32, num_heads=2, d_kv=8),
+    "mt5": dict(num_layers=3, num_decoder_layers=3, d_model=16, d_ff=32, num_heads=2, d_kv=8),
+    **{t: dict(encoder_layers=3, decoder_layers=3, d_model=16, encoder_ffn_dim=32, decoder_ffn_dim=32,
+               encoder_attention_heads=2, decoder_attention_heads=2, max_position_embeddings=64)
+       for t in ("bart", "mbart", "pegasus", "marian")},
+}
+
+
+def test_every_registered_model_type_has_a_toy_case():
+    from asymprune.models import FAMILIES
+    assert sorted(TINY) == sorted(t for f in FAMILIES.values() for t in f.model_types)
+
+
+@pytest.mark.parametrize("model_type", TINY)
+def test_every_family_prunes_and_generates_with_cache(model_type, tmp_path):
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+    config = AutoConfig.for_model(model_type, vocab_size=64, pad_token_id=0, eos_token_id=1,
+                                  decoder_start_token_id=0, **TINY[model_type])
+    torch.manual_seed(0)
+    model = AutoModelForSeq2SeqLM.from_config(config).eval()
+    prune_layers(model, encoder=[1], decoder=[0, 2])
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 1]])
+    kw = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)
+    with torch.inference_mode():
+        cached = reloaded.generate(input_ids=ids, use_cache=True, **kw)
+        assert torch.equal(cached, reloaded.generate(input_ids=ids, use_cache=False, **kw))
+        assert torch.equal(cached, model.generate(input_ids=ids, use_cache=True, **kw))
