@@ -199,3 +199,86 @@ def demo(
     console.print(f"2/3 prune: decoder 6 -> 3 layers (kept {keep['decoder']}) -> {pruned}")
     console.print("3/3 generate (random weights, so the words are noise):")
     generate(str(pruned), text=None, max_new_tokens=16, num_beams=1, prefix="summarize: ")
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} must be comma-separated integers, e.g. 1,8,16") from None
+
+
+@app.command()
+def bench(
+    models: list[str] = typer.Argument(..., metavar="MODEL...", help="Hub ids, directories or preset names; "
+                                       "the first is the baseline."),
+    batch_sizes: str = typer.Option("1,8,16", help="Comma-separated batch sizes."),
+    source_length: int = typer.Option(1024, help="Source tokens per document."),
+    new_tokens: int = typer.Option(256, help="Tokens generated per document, exactly (EOS suppressed); "
+                                   "a cap with --dataset."),
+    dataset: Optional[str] = typer.Option(None, help="Time real documents with natural stopping instead."),
+    split: str = typer.Option("test", help="Split of --dataset."),
+    runs: int = typer.Option(7, help="Timed runs per model and batch size."),
+    warmup: int = typer.Option(2, help="Untimed warm-up runs."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16 (hf backend)."),
+    threads: Optional[int] = typer.Option(None, help="Intra-op threads (default: the library's)."),
+    backend: str = typer.Option("hf", help="hf (transformers) or ct2 (CTranslate2)."),
+    ct2_compute_type: str = typer.Option("int8", help="CTranslate2 compute type: int8, int8_float32, float32, ..."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON here."),
+    seed: int = typer.Option(0, help="Seed of the source ids and preset weights."),
+    overwrite: bool = typer.Option(False, help="Replace the --json file if it exists."),
+) -> None:
+    """Time generation: mean ± std over interleaved runs, prefill and per-token decode, speed-ups."""
+    from rich.progress import Progress
+
+    from .bench import BenchConfig, results_table, run_bench
+    from .fsutil import write_json
+
+    cfg = BenchConfig(batch_sizes=_int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
+                      new_tokens=new_tokens, dataset=dataset, split=split, runs=runs, warmup=warmup, device=device,
+                      dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
+    if json_path is not None and json_path.exists() and not overwrite:
+        raise UsageError(f"{json_path} already exists; pass --overwrite to replace it or choose another path")
+    with Progress(console=console, transient=True) as progress:
+        report = run_bench(models, cfg, progress=progress)
+    console.print(results_table(report))
+    for r in report["results"]:
+        check = r.get("ct2_check")
+        if check and r["batch_size"] == cfg.batch_sizes[0] and not (check["tokens_match"] and check["scores_match"]):
+            console.print(f"[yellow]warning:[/] {r['model']}: CTranslate2 float32 and transformers disagree on a "
+                          f"short greedy input (tokens match: {check['tokens_match']}, max |Δ log-prob| "
+                          f"{check['max_logprob_diff']:.2g}); the converted model may be wrong")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(json_path, report)
+        console.print(f"wrote {json_path}")
+
+
+@app.command()
+def export(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Local model directory."),
+    out: Path = typer.Argument(..., help="Directory for the exported model."),
+    format: str = typer.Option("ct2", "--format", help="Export format: ct2 (CTranslate2)."),
+    quantize: Optional[str] = typer.Option(None, help="Weight quantization, e.g. int8, int8_float32, float16."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Export a model for deployment (CTranslate2, optionally quantized), with its tokenizer."""
+    from .ct2 import compare_with_hf, export_ct2
+    from .fsutil import check_writable_out
+    from .models import load_config
+
+    if format != "ct2":
+        raise UsageError(f"unknown export format '{format}'; the supported format is: ct2")
+    check_writable_out(out, overwrite)
+    load_config(model_src)
+    if not Path(model_src).is_dir():
+        raise UsageError(f"export needs a local model directory; download '{model_src}' first "
+                         "(e.g. save_pretrained) and pass its path")
+    export_ct2(model_src, out, quantize=quantize, overwrite=overwrite)
+    console.print(f"exported {model_src} to {out} (CTranslate2{', ' + quantize if quantize else ''})")
+    if not quantize:
+        check = compare_with_hf(model_src, out)
+        verdict = "match" if check["tokens_match"] and check["scores_match"] else "[yellow]DIFFER[/]"
+        console.print(f"check vs transformers (float32, greedy): tokens and log-probs {verdict} "
+                      f"(max |Δ log-prob| {check['max_logprob_diff']:.2g})")

@@ -1,0 +1,392 @@
+"""Generation latency, measured so that models can be compared fairly.
+
+    cfg = BenchConfig(batch_sizes=[1, 8], source_length=512, new_tokens=64, runs=7)
+    report = run_bench(["flan-t5-small", "runs/pruned"], cfg)   # first model is the baseline
+
+How the measurement stays honest:
+- Fixed work: every model generates exactly `new_tokens` tokens (EOS suppressed with
+  min_new_tokens = max_new_tokens), from the same seeded source ids. With `dataset` set,
+  real documents are used instead, with natural stopping, and generated lengths are reported.
+- Warm-up runs are discarded; every model then runs interleaved (A B C A B C ...), so drift
+  of the machine lands on all models alike.
+- Each model lives in its own fresh worker process: CTranslate2's int8 kernels slow down
+  later models of the same process, and no model inherits another's allocator state.
+  Timing happens inside the worker, so messaging is not timed.
+- Prefill (encoder + first token) is timed apart; per-token decode time is derived from it.
+- On CUDA the device is synchronised before the clock is read.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+
+DTYPES = ("float32", "bfloat16", "float16")
+BACKENDS = ("hf", "ct2")
+
+
+@dataclass
+class BenchConfig:
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 16])  # paper: 1, 8 and 16
+    source_length: int = 1024      # source tokens per document (paper: 1024)
+    new_tokens: int = 256          # tokens generated per document; a cap when `dataset` is set (paper: 256)
+    dataset: str | None = None     # dataset SPEC: time real documents with natural stopping instead
+    split: str = "test"            # split of `dataset`
+    runs: int = 7                  # timed runs per model and batch size (paper: 7)
+    warmup: int = 2                # untimed runs first
+    device: str = "cpu"            # cpu or cuda
+    dtype: str = "float32"         # HF weights dtype: float32, bfloat16, float16
+    threads: int | None = None     # intra-op threads; None: the library default
+    backend: str = "hf"            # hf (transformers generate) or ct2 (CTranslate2 translate_batch)
+    ct2_compute_type: str = "int8"  # CTranslate2 compute type (int8, int8_float32, float32, ...)
+    seed: int = 0                  # seed of the source ids and of preset weights
+
+    def validate(self) -> None:
+        if not self.batch_sizes or min(self.batch_sizes) <= 0:
+            raise UsageError("--batch-sizes must be positive integers, e.g. 1,8,16")
+        if self.new_tokens <= 0:
+            raise UsageError(f"--new-tokens must be at least 1 (got {self.new_tokens})")
+        if self.source_length <= 1:
+            raise UsageError(f"--source-length must be at least 2 (got {self.source_length})")
+        if self.runs <= 0 or self.warmup < 0:
+            raise UsageError("--runs must be at least 1 and --warmup at least 0")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend '{self.backend}'; choose one of: {', '.join(BACKENDS)}")
+        if self.dtype not in DTYPES:
+            raise UsageError(f"unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}")
+        if self.device not in ("cpu", "cuda"):
+            raise UsageError(f"unknown device '{self.device}'; choose cpu or cuda")
+        if self.threads is not None and self.threads <= 0:
+            raise UsageError("--threads must be at least 1")
+        if self.device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+        if self.backend == "ct2":
+            from .ct2 import check_compute_type
+            check_compute_type(self.ct2_compute_type, self.device)
+
+
+# ---------------------------------------------------------------- worker side
+
+class _Runner:
+    """Loads one model in a worker process and times generation on request."""
+
+    def __init__(self, spec: dict, cfg: BenchConfig):
+        import torch
+
+        from .models import family_for, load_model, load_tokenizer
+        from .prune import param_counts
+
+        self.cfg, self.torch = cfg, torch
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        dtype = getattr(torch, cfg.dtype)
+        model = load_model(spec["path"], presets=True, seed=cfg.seed, dtype=dtype).to(cfg.device)
+        self.tokenizer = load_tokenizer(spec["path"], presets=True)
+        self.config = model.config
+        self.info = {"params": param_counts(model),
+                     "layers": family_for(model.config).layer_counts(model.config),
+                     "weights_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
+                     "torch_threads": torch.get_num_threads()}
+        if cfg.backend == "ct2":
+            self._init_ct2(spec, model)
+        else:
+            self.model = model
+
+    def _init_ct2(self, spec, model):
+        import ctranslate2
+
+        from .ct2 import compare_with_hf, vocabulary
+        ct2_dir = Path(spec["ct2_dir"])
+        self.info["ct2_check"] = compare_with_hf(spec["hf_dir"], ct2_dir, seed=self.cfg.seed)
+        del model
+        self.vocab = vocabulary(ct2_dir)
+        self.translator = ctranslate2.Translator(str(ct2_dir), device=self.cfg.device,
+                                                 compute_type=self.cfg.ct2_compute_type,
+                                                 intra_threads=self.cfg.threads or 0, inter_threads=1)
+
+    def set_inputs(self, body_ids: list[list[int]] | None, texts: list[str] | None):
+        """Fixed-length mode gets token ids; dataset mode gets texts for this model's tokenizer."""
+        torch = self.torch
+        if texts is not None:
+            if self.config.model_type in ("t5", "mt5"):
+                texts = ["summarize: " + t for t in texts]
+            enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.source_length, padding=True,
+                                 return_tensors="pt")
+            self.input_ids, self.mask = enc.input_ids, enc.attention_mask
+        else:
+            ids = torch.tensor([row + [self.config.eos_token_id] for row in body_ids])
+            self.input_ids, self.mask = ids, torch.ones_like(ids)
+        self.input_ids, self.mask = self.input_ids.to(self.cfg.device), self.mask.to(self.cfg.device)
+        if self.cfg.backend == "ct2":
+            self.tokens = [[self.vocab[i] for i, m in zip(row, mrow) if m]
+                           for row, mrow in zip(self.input_ids.tolist(), self.mask.tolist())]
+
+    def _generate(self, bs: int, new_tokens: int):
+        fixed = self.cfg.dataset is None or new_tokens == 1
+        if self.cfg.backend == "ct2":
+            out = self.translator.translate_batch(
+                self.tokens[:bs], beam_size=1, max_decoding_length=new_tokens,
+                min_decoding_length=new_tokens if fixed else 1)
+            return [len(r.hypotheses[0]) for r in out]
+        out = self.model.generate(input_ids=self.input_ids[:bs], attention_mask=self.mask[:bs],
+                                  max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None,
+                                  do_sample=False, num_beams=1, use_cache=True)
+        pad = self.config.pad_token_id
+        return (out[:, 1:] != pad).sum(dim=1).tolist()  # generated tokens, start token excluded
+
+    def time(self, kind: str, bs: int) -> dict:
+        """Milliseconds for one call: kind 'total' (all tokens) or 'prefill' (first token only)."""
+        new_tokens = 1 if kind == "prefill" else self.cfg.new_tokens
+        sync = self.torch.cuda.synchronize if self.cfg.device == "cuda" else (lambda: None)
+        with self.torch.inference_mode():
+            sync()
+            start = time.perf_counter()
+            lengths = self._generate(bs, new_tokens)
+            sync()
+            ms = (time.perf_counter() - start) * 1000
+        return {"ms": ms, "lengths": lengths}
+
+    def peak_memory_mb(self, bs: int) -> float:
+        """Peak memory of one untimed generation: device allocator on CUDA, resident set on CPU."""
+        torch = self.torch
+        if self.cfg.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            self.time("total", bs)
+            return torch.cuda.max_memory_allocated() / 2**20
+        base, peak, stop = _rss_mb(), [0.0], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], _rss_mb())
+                stop.wait(0.005)
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        self.time("total", bs)
+        stop.set()
+        thread.join()
+        # Weights plus what this generation added on top of the process's resident set.
+        return self.info["weights_mb"] + max(0.0, peak[0] - base)
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def _worker(conn, spec: dict, cfg: BenchConfig) -> None:
+    try:
+        from .cli import _quiet_transformers
+        _quiet_transformers()
+        runner = _Runner(spec, cfg)
+        conn.send(("ready", runner.info))
+        while True:
+            cmd, *args = conn.recv()
+            if cmd == "stop":
+                return
+            conn.send(("ok", getattr(runner, cmd)(*args)))
+    except BaseException as e:  # report to the parent, which decides how to fail
+        conn.send(("error", f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                   isinstance(e, UsageError)))
+
+
+class _Worker:
+    def __init__(self, spec: dict, cfg: BenchConfig):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child, spec, cfg), daemon=True)
+        self.proc.start()
+        self.name = spec["name"]
+        self.info = self._recv()
+
+    def _recv(self):
+        reply = self.conn.recv()
+        if reply[0] == "error":
+            message = reply[1].split(": ", 1)[1] if reply[2] else reply[1]
+            raise UsageError(f"{self.name}: {message}") if reply[2] else RuntimeError(f"{self.name}: {message}")
+        return reply[1]
+
+    def call(self, cmd: str, *args):
+        self.conn.send((cmd, *args))
+        return self._recv()
+
+    def close(self):
+        try:
+            self.conn.send(("stop",))
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+# ---------------------------------------------------------------- parent side
+
+def _check_model(src: str, cfg: BenchConfig) -> dict:
+    """Validate one MODEL before any process starts; return its worker spec."""
+    from .models import load_config
+    config = load_config(src, presets=True)
+    limit = getattr(config, "max_position_embeddings", None)  # learned positions (BART family)
+    if limit and cfg.dataset is None and cfg.source_length > limit:
+        raise UsageError(f"--source-length {cfg.source_length} is over {src}'s limit of {limit} positions; "
+                         f"pass --source-length {limit} or less")
+    if limit and cfg.new_tokens + 1 > limit:
+        raise UsageError(f"--new-tokens {cfg.new_tokens} is over {src}'s limit of {limit} positions; "
+                         f"pass --new-tokens {limit - 1} or less")
+    return {"name": src, "path": src, "vocab": config.vocab_size}
+
+
+def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
+    """Give a ct2 worker a converted copy (cached by content) and a HF directory to check against."""
+    from .ct2 import cached_conversion
+    from .models import build_preset
+    from .models.loading import is_preset
+
+    hf_dir = Path(spec["path"])
+    if is_preset(spec["path"], presets=True) or not hf_dir.is_dir():
+        # Presets and hub ids: materialise a local directory first.
+        from .models import load_model, load_tokenizer
+        hf_dir = workdir / spec["path"].replace("/", "--")
+        if is_preset(spec["path"], presets=True):
+            model, tokenizer = build_preset(spec["path"], seed=cfg.seed)
+        else:
+            model, tokenizer = load_model(spec["path"]), load_tokenizer(spec["path"])
+        model.save_pretrained(hf_dir)
+        tokenizer.save_pretrained(hf_dir)
+        spec["path"] = str(hf_dir)
+    spec["hf_dir"] = str(hf_dir)
+    spec["ct2_dir"] = str(cached_conversion(hf_dir))
+
+
+def _source(specs: list[dict], cfg: BenchConfig) -> tuple[list[list[int]] | None, list[str] | None]:
+    n = max(cfg.batch_sizes)
+    if cfg.dataset:
+        from .data import load_texts
+        return None, load_texts(cfg.dataset, cfg.split, n)
+    import torch
+    vocab = min(s["vocab"] for s in specs)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    # Ids from 5 up skip the special tokens of both T5 (0-2) and BART (0-4) layouts.
+    return torch.randint(5, min(vocab, 32000), (n, cfg.source_length - 1), generator=gen).tolist(), None
+
+
+def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
+    import ctranslate2
+    import torch
+    import transformers
+
+    from . import __version__
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "asymprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "transformers": transformers.__version__, "ctranslate2": ctranslate2.__version__,
+        "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None,
+        "threads": threads, "device": cfg.device,
+        "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
+    }
+
+
+def _stats(times: list[float]) -> dict:
+    return {"mean_ms": statistics.fmean(times), "std_ms": statistics.stdev(times) if len(times) > 1 else 0.0,
+            "median_ms": statistics.median(times), "runs_ms": times}
+
+
+def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
+    """Benchmark `models` (the first is the baseline); return {env, config, results}."""
+    import tempfile
+    cfg.validate()
+    if not models:
+        raise UsageError("pass at least one MODEL (hub id, directory or preset name)")
+    specs = [_check_model(m, cfg) for m in models]
+    names = [s["name"] for s in specs]
+    if len(set(names)) != len(names):
+        raise UsageError("a MODEL is given twice; pass each model once")
+    body, texts = _source(specs, cfg)
+    workers: list[_Worker] = []
+    with tempfile.TemporaryDirectory(prefix="asymprune-bench-") as workdir:
+        try:
+            for spec in specs:
+                if cfg.backend == "ct2":
+                    _prepare_ct2(spec, cfg, Path(workdir))
+                workers.append(_Worker(spec, cfg))
+                workers[-1].call("set_inputs", body, texts)
+            times = {(w.name, bs, kind): [] for w in workers for bs in cfg.batch_sizes for kind in ("total", "prefill")}
+            lengths = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}
+            steps = (cfg.warmup + cfg.runs) * len(workers) * len(cfg.batch_sizes) * 2
+            task = progress.add_task("benchmark", total=steps) if progress else None
+            for run in range(cfg.warmup + cfg.runs):
+                for bs in cfg.batch_sizes:
+                    for w in workers:  # interleaved: A B C A B C ...
+                        for kind in ("total", "prefill"):
+                            r = w.call("time", kind, bs)
+                            if run >= cfg.warmup:
+                                times[(w.name, bs, kind)].append(r["ms"])
+                                if kind == "total":
+                                    lengths[(w.name, bs)].extend(r["lengths"])
+                            if progress:
+                                progress.advance(task)
+            memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in cfg.batch_sizes}
+        finally:
+            for w in workers:
+                w.close()
+
+    results = []
+    for w in workers:
+        for bs in cfg.batch_sizes:
+            total = _stats(times[(w.name, bs, "total")])
+            prefill = statistics.fmean(times[(w.name, bs, "prefill")])
+            gen_len = statistics.fmean(lengths[(w.name, bs)])
+            base = next(r for r in results if r["batch_size"] == bs) if results and w is not workers[0] else None
+            results.append({
+                "model": w.name, "backend": cfg.backend, "batch_size": bs, **total,
+                "new_tokens": cfg.new_tokens if cfg.dataset is None else None,
+                "generated_tokens_mean": gen_len,
+                "tokens_per_s": bs * gen_len / (total["mean_ms"] / 1000),
+                "prefill_ms": prefill,
+                "decode_ms_per_token": (total["mean_ms"] - prefill) / max(gen_len - 1, 1),
+                "peak_memory_mb": memory[(w.name, bs)],
+                "speedup": (base["mean_ms"] / total["mean_ms"]) if base else 1.0,
+                **w.info,
+            })
+    return {"env": environment(cfg, cfg.threads or workers[0].info["torch_threads"]), "config": asdict(cfg),
+            "results": results}
+
+
+def results_table(report: dict):
+    """A rich table of a report."""
+    from rich.table import Table
+    cfg = report["config"]
+    length = f"{cfg['new_tokens']} new tokens" if cfg["dataset"] is None else f"{cfg['dataset']}:{cfg['split']}"
+    env = report["env"]
+    table = Table(title=f"latency: {env['backend']} {env['dtype']} on {env['device']}, {env['threads']} threads, "
+                        f"source {cfg['source_length']}, {length}, {cfg['runs']} runs", title_justify="left")
+    # Narrow enough for an 80-column terminal; the JSON has every field.
+    natural = cfg["dataset"] is not None
+    cols = ["model", "enc/dec", "bs", "mean ± std ms", "prefill ms", "ms/token", "tok/s", "speed-up"]
+    for col in cols[:3] + (["gen len"] if natural else []) + cols[3:]:
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in report["results"]:
+        cells = [r["model"], f"{r['layers']['encoder']}/{r['layers']['decoder']}", str(r["batch_size"])]
+        cells += [f"{r['generated_tokens_mean']:.1f}"] if natural else []
+        cells += [f"{r['mean_ms']:.0f} ± {r['std_ms']:.0f}", f"{r['prefill_ms']:.0f}",
+                  f"{r['decode_ms_per_token']:.1f}", f"{r['tokens_per_s']:.0f}", f"{r['speedup']:.2f}×"]
+        table.add_row(*cells)
+    return table

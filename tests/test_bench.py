@@ -1,0 +1,148 @@
+"""`asymprune bench` and `export`: report fields, baselines, the ct2 backend and bad input.
+
+Timings are never asserted: only that they were taken and reported.
+"""
+
+import json
+import shutil
+
+import ctranslate2
+import pytest
+from ctranslate2.converters import transformers as ct2_transformers
+
+from asymprune.ct2 import cached_conversion, compare_with_hf
+from tests.helpers import run_cli
+
+SMALL = ["--source-length", "24", "--new-tokens", "6", "--runs", "2", "--warmup", "1"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, t5_dir, bart_dir):
+    """Full and pruned copies of both tiny families, private to this module (ct2 caches land in them)."""
+    root = tmp_path_factory.mktemp("bench")
+    dirs = {}
+    for name, src in (("t5", t5_dir), ("bart", bart_dir)):
+        dirs[name] = root / name
+        shutil.copytree(src, dirs[name])
+        dirs[f"{name}-pruned"] = root / f"{name}-pruned"
+        assert run_cli(["prune", str(src), str(dirs[f"{name}-pruned"]), "--keep-encoder", "1,3,5",
+                        "--decoder-layers", "2"]) == 0
+    return dirs
+
+
+def test_preset_bench_writes_every_field(tmp_path):
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", "t5-tiny", "--batch-sizes", "1,2", *SMALL, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert {"asymprune", "torch", "transformers", "ctranslate2", "cpu", "threads", "dtype", "device"} <= set(
+        report["env"])
+    assert [r["batch_size"] for r in report["results"]] == [1, 2]
+    for r in report["results"]:
+        assert len(r["runs_ms"]) == 2 and all(t > 0 for t in r["runs_ms"])
+        assert r["mean_ms"] > 0 and r["std_ms"] >= 0 and r["median_ms"] > 0
+        assert r["generated_tokens_mean"] == 6 == r["new_tokens"]  # exactly, EOS suppressed
+        assert r["tokens_per_s"] > 0 and r["prefill_ms"] > 0 and r["decode_ms_per_token"] is not None
+        assert r["peak_memory_mb"] >= r["weights_mb"] > 0
+        assert r["params"]["total"] == r["params"]["encoder"] + r["params"]["decoder"] + r["params"]["other"]
+        assert r["layers"] == {"encoder": 6, "decoder": 6} and r["speedup"] == 1.0
+
+
+def test_several_models_report_speedups_against_the_first(models, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", str(models["t5"]), str(models["t5-pruned"]), "--batch-sizes", "1", *SMALL,
+                    "--json", str(out)]) == 0
+    base, pruned = json.loads(out.read_text())["results"]
+    assert base["speedup"] == 1.0 and base["model"] == str(models["t5"])
+    assert pruned["speedup"] == pytest.approx(base["mean_ms"] / pruned["mean_ms"])
+    assert pruned["layers"] == {"encoder": 3, "decoder": 2}
+    assert "speed-up" in capsys.readouterr().out
+    assert run_cli(["bench", "t5-tiny", "--batch-sizes", "1", *SMALL, "--json", str(out)]) == 2  # no overwrite
+
+
+@pytest.mark.parametrize("family", ["t5", "bart"])
+def test_ct2_backend_on_pruned_models_matches_transformers(family, models, tmp_path):
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", str(models[family]), str(models[f"{family}-pruned"]), "--backend", "ct2",
+                    "--ct2-compute-type", "float32", "--batch-sizes", "1", *SMALL, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["env"]["dtype"] == "ct2:float32"
+    for r in report["results"]:
+        assert r["ct2_check"]["tokens_match"] and r["ct2_check"]["scores_match"], r["ct2_check"]
+        assert r["generated_tokens_mean"] == 6
+    cache = list((models[f"{family}-pruned"] / ".ct2").iterdir())
+    assert len(cache) == 1 and (cache[0] / "model.bin").is_file()
+    # Same content, same cache entry: a second conversion request reuses it.
+    stamp = (cache[0] / "model.bin").stat().st_mtime_ns
+    assert cached_conversion(models[f"{family}-pruned"]) == cache[0]
+    assert (cache[0] / "model.bin").stat().st_mtime_ns == stamp
+
+
+def test_stock_converter_scales_flan_t5_logits(models, tmp_path):
+    # The trap our registered loader fixes: the stock T5 loader reads tie_word_embeddings, which
+    # transformers 5 forces to True, and scales FLAN-T5's outputs. Greedy tokens survive, scores do not.
+    ours = ct2_transformers._MODEL_LOADERS["T5Config"]
+    ct2_transformers.register_loader("T5Config")(ct2_transformers.T5Loader)
+    try:
+        ct2_transformers.TransformersConverter(str(models["t5"])).convert(str(tmp_path / "stock"))
+    finally:
+        ct2_transformers._MODEL_LOADERS["T5Config"] = ours
+    stock = compare_with_hf(models["t5"], tmp_path / "stock")
+    fixed = compare_with_hf(models["t5"], cached_conversion(models["t5"]))
+    assert not stock["scores_match"] and stock["max_logprob_diff"] > 1e-2
+    assert fixed["scores_match"] and fixed["tokens_match"]
+
+
+def test_export_ct2_int8_is_deployable(models, tmp_path, capsys):
+    out = tmp_path / "ct2"
+    assert run_cli(["export", str(models["t5-pruned"]), str(out), "--format", "ct2", "--quantize", "int8"]) == 0
+    assert {"model.bin", "tokenizer.json", "config.json"} <= {p.name for p in out.iterdir()}
+    translator = ctranslate2.Translator(str(out), compute_type="int8")
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(out)
+    tokens = tok.convert_ids_to_tokens(tok("summarize: Storms closed 5 roads.").input_ids)
+    result = translator.translate_batch([tokens], max_decoding_length=5, min_decoding_length=5)
+    assert len(result[0].hypotheses[0]) == 5
+    capsys.readouterr()
+    assert run_cli(["export", str(models["t5-pruned"]), str(out)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert run_cli(["export", str(models["t5-pruned"]), str(tmp_path / "x"), "--format", "onnx"]) == 2
+    assert "unknown export format 'onnx'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    from transformers import GPT2Config, GPT2LMHeadModel
+    path = tmp_path_factory.mktemp("gpt2")
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32)).save_pretrained(path)
+    return path
+
+
+def test_bad_input_is_one_line_exit_2(models, gpt2_dir, tmp_path, capsys):
+    cases = [
+        (["t5-tiny", "--batch-sizes", "0"], "--batch-sizes must be positive integers"),
+        (["t5-tiny", "--batch-sizes", "1,-8"], "--batch-sizes must be positive integers"),
+        (["t5-tiny", "--batch-sizes", "one"], "--batch-sizes 'one' must be comma-separated integers"),
+        (["t5-tiny", "--new-tokens", "0"], "--new-tokens must be at least 1 (got 0)"),
+        (["bart-tiny", "--source-length", "2048"], "--source-length 2048 is over bart-tiny's limit of 1024 positions"),
+        (["t5-tiny", "--backend", "ct2", "--ct2-compute-type", "float16"],
+         "CTranslate2 cannot run compute type 'float16' on this cpu; use one of: "),
+        (["t5-tiny", "--backend", "onnx"], "unknown backend 'onnx'; choose one of: hf, ct2"),
+        ([str(gpt2_dir)], "'gpt2' is not an encoder-decoder model"),
+        ([str(tmp_path / "nope")], "not found; pass an existing model directory or a hub id"),
+    ]
+    for args, message in cases:
+        assert run_cli(["bench", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and message in err, (args, err)
+
+
+def test_failed_conversion_leaves_no_broken_cache(models, tmp_path, capsys):
+    broken = tmp_path / "no-tokenizer"
+    shutil.copytree(models["t5-pruned"], broken, ignore=shutil.ignore_patterns("tokenizer*", ".ct2"))
+    assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
+    assert "has no tokenizer files" in capsys.readouterr().err
+    (broken / "tokenizer.json").write_text("{not json")  # present but unreadable: the converter fails
+    (broken / "tokenizer_config.json").write_text("{}")
+    assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
+    assert "CTranslate2 could not convert" in capsys.readouterr().err
+    assert not (broken / ".ct2").exists() or list((broken / ".ct2").iterdir()) == []
