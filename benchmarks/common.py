@@ -1,0 +1,61 @@
+"""Helpers shared by the benchmark scripts: machine naming and pruned random-weight variants."""
+
+from __future__ import annotations
+
+import platform
+import re
+from pathlib import Path
+
+
+def machine_name(device: str = "cpu") -> str:
+    """A file-name-safe description of this machine, e.g. 'cpu-amd-epyc-2c' or 'gpu-nvidia-h100'."""
+    import os
+
+    from asymprune.bench import environment, BenchConfig
+    env = environment(BenchConfig(device=device))
+    name = env["gpu"] if device == "cuda" else f"{env['cpu']}-{os.cpu_count()}c"
+    return f"{'gpu' if device == 'cuda' else 'cpu'}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def machine_description(device: str = "cpu") -> str:
+    from asymprune.bench import environment, BenchConfig
+    env = environment(BenchConfig(device=device))
+    what = env["gpu"] if device == "cuda" else f"{env['cpu']}, {env['cpu_count']} cores"
+    return (f"{what}; {env['platform']}; Python {env['python']}, torch {env['torch']}, "
+            f"transformers {env['transformers']}, ctranslate2 {env['ctranslate2']}, asymprune {env['asymprune']}")
+
+
+def make_variants(preset: str, variants: list[tuple[int, int]], root: Path, seed: int = 0) -> dict[str, str]:
+    """Save the preset (random weights) and its pruned variants (in sixths) under root.
+
+    Variants use the paper's keep-maps, or `spread` for depths the paper has no map for.
+    """
+    from asymprune import prune_layers
+    from asymprune.errors import UsageError
+    from asymprune.models import build_preset
+
+    paths = {}
+    for enc, dec in variants:
+        model, tokenizer = build_preset(preset, seed=seed)
+        if (enc, dec) != (6, 6):
+            try:
+                prune_layers(model, encoder=f"{enc}/6", decoder=f"{dec}/6", strategy="paper")
+            except UsageError:  # depths without a paper map (tiny presets)
+                prune_layers(model, encoder=f"{enc}/6", decoder=f"{dec}/6", strategy="spread")
+        path = root / f"{preset}-{enc}-{dec}"
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        paths[f"{enc}/{dec}"] = str(path)
+    return paths
+
+
+def bf16_supported(device: str) -> bool:
+    """bfloat16 matmuls are fast only with hardware support (avx512_bf16/AMX on CPU)."""
+    if device == "cuda":
+        import torch
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
