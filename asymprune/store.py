@@ -1,0 +1,176 @@
+"""The results database: one SQLite file per sweep, written only by the sweep's driver.
+
+    store = Store("runs/demo/results.db")
+    run = store.upsert_run("demo", "t5-tiny", "synthetic", "6/3", encoder_layers=6, decoder_layers=3, ...)
+    store.record_metrics(run, "test", {"rouge2": 17.2, ...})
+    store.frame("select * from summary")          # a pandas DataFrame
+
+Tables (see SCHEMA): `runs` (one row per model x dataset x variant), `stages` (each stage's
+status, timing and error), `metrics` (ROUGE and generation length per split) and `latency`
+(one row per backend x dtype x device x batch size). The `summary` view joins a run's test
+metrics and batch-size latencies with its full (unpruned) model's, giving impact and speed-up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from .errors import UsageError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    sweep TEXT NOT NULL,            -- sweep name
+    model TEXT NOT NULL,            -- model as the spec names it: hub id, path or preset
+    dataset TEXT NOT NULL,          -- dataset SPEC
+    variant TEXT NOT NULL,          -- 'ENC/DEC' as the grid names it, e.g. '6/3' (sixths) or '8/2' (counts)
+    kind TEXT,                      -- full, encoder, decoder or both: which stacks were pruned
+    encoder_layers INTEGER,         -- layers kept
+    decoder_layers INTEGER,
+    encoder_total INTEGER,          -- layers of the unpruned model
+    decoder_total INTEGER,
+    strategy TEXT,                  -- layer-selection strategy used
+    kept TEXT,                      -- JSON: kept indices per stack
+    params INTEGER,                 -- parameters after pruning
+    status TEXT NOT NULL DEFAULT 'pending',  -- pending, running, done, failed, skipped
+    error TEXT,                     -- last error, one line
+    config TEXT,                    -- JSON: the settings this run used
+    updated REAL,                   -- unix time of the last change
+    UNIQUE (sweep, model, dataset, variant)
+);
+CREATE TABLE IF NOT EXISTS stages (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    stage TEXT NOT NULL,            -- train, evaluate, bench, prune
+    key TEXT NOT NULL,              -- hash of the stage's inputs; names its output folder
+    status TEXT NOT NULL,           -- done, failed, skipped
+    started REAL, finished REAL, seconds REAL,
+    error TEXT,
+    output TEXT,                    -- output folder
+    PRIMARY KEY (run_id, stage)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    split TEXT NOT NULL,
+    rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL,  -- plain means, 0-100
+    gen_len REAL,                   -- mean generated tokens
+    n_samples INTEGER,
+    PRIMARY KEY (run_id, split)
+);
+CREATE TABLE IF NOT EXISTS latency (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    backend TEXT NOT NULL, dtype TEXT NOT NULL, device TEXT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    source_length INTEGER, new_tokens INTEGER,
+    mean_ms REAL, std_ms REAL, median_ms REAL,
+    prefill_ms REAL, decode_ms_per_token REAL, tokens_per_s REAL, peak_memory_mb REAL,
+    runs_ms TEXT,                   -- JSON: every timed run
+    PRIMARY KEY (run_id, backend, dtype, device, batch_size)
+);
+CREATE VIEW IF NOT EXISTS summary AS
+SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decoder_layers,
+       r.encoder_total, r.decoder_total, r.params, r.status,
+       m.rouge1, m.rouge2, m.rougeL, m.rougeLsum, m.gen_len,
+       100.0 * (m.rouge2 - fm.rouge2) / fm.rouge2 AS rouge2_impact_pct,
+       m.rouge2 - fm.rouge2 AS rouge2_delta,
+       l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms,
+       fl.mean_ms / l.mean_ms AS speedup
+FROM runs r
+LEFT JOIN metrics m ON m.run_id = r.id AND m.split = 'test'
+LEFT JOIN runs f ON f.sweep = r.sweep AND f.model = r.model AND f.dataset = r.dataset AND f.kind = 'full'
+LEFT JOIN metrics fm ON fm.run_id = f.id AND fm.split = 'test'
+LEFT JOIN latency l ON l.run_id = r.id
+LEFT JOIN latency fl ON fl.run_id = f.id AND fl.backend = l.backend AND fl.dtype = l.dtype
+                     AND fl.device = l.device AND fl.batch_size = l.batch_size;
+"""
+
+RUN_FIELDS = ("kind", "encoder_layers", "decoder_layers", "encoder_total", "decoder_total", "strategy", "kept",
+              "params", "status", "error", "config")
+METRIC_FIELDS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n_samples")
+LATENCY_FIELDS = ("source_length", "new_tokens", "mean_ms", "std_ms", "median_ms", "prefill_ms",
+                  "decode_ms_per_token", "tokens_per_s", "peak_memory_mb", "runs_ms")
+
+
+def _json(value):
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
+class Store:
+    """A results database; creates it, or checks that its schema is one this version reads."""
+
+    def __init__(self, path: str | Path, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise UsageError(f"{self.path} not found; pass the results.db a sweep wrote")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            version = self._version()
+        except sqlite3.DatabaseError as e:
+            raise UsageError(f"{self.path} is not a results database ({e}); pass the results.db a sweep wrote") from None
+        if version is not None and version > SCHEMA_VERSION:
+            raise UsageError(f"{self.path} was written by a newer asymprune (schema {version}, this version reads "
+                             f"up to {SCHEMA_VERSION}); upgrade asymprune to read it")
+        if version is None:
+            if not create:
+                raise UsageError(f"{self.path} is not a results database (no schema); pass the results.db a sweep wrote")
+            with self.db:
+                self.db.executescript(SCHEMA)
+                self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _version(self) -> int | None:
+        has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def upsert_run(self, sweep: str, model: str, dataset: str, variant: str, **fields) -> int:
+        """The id of the run (sweep, model, dataset, variant), created or updated with `fields`."""
+        unknown = set(fields) - set(RUN_FIELDS)
+        assert not unknown, f"unknown run fields {unknown}"
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO runs (sweep, model, dataset, variant, updated) VALUES (?,?,?,?,?)",
+                            (sweep, model, dataset, variant, time.time()))
+            run_id = self.db.execute("SELECT id FROM runs WHERE sweep=? AND model=? AND dataset=? AND variant=?",
+                                     (sweep, model, dataset, variant)).fetchone()[0]
+            if fields:
+                sets = ", ".join(f"{k}=?" for k in fields)
+                self.db.execute(f"UPDATE runs SET {sets}, updated=? WHERE id=?",
+                                (*[_json(v) for v in fields.values()], time.time(), run_id))
+        return run_id
+
+    def record_stage(self, run_id: int, stage: str, key: str, status: str, started: float | None = None,
+                     finished: float | None = None, error: str | None = None, output: str | None = None) -> None:
+        seconds = finished - started if started is not None and finished is not None else None
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO stages VALUES (?,?,?,?,?,?,?,?,?)",
+                            (run_id, stage, key, status, started, finished, seconds, error, output))
+
+    def record_metrics(self, run_id: int, split: str, metrics: dict) -> None:
+        with self.db:
+            self.db.execute(f"INSERT OR REPLACE INTO metrics (run_id, split, {', '.join(METRIC_FIELDS)}) "
+                            f"VALUES (?, ?, {', '.join('?' * len(METRIC_FIELDS))})",
+                            (run_id, split, *[metrics.get(k) for k in METRIC_FIELDS]))
+
+    def record_latency(self, run_id: int, rows: list[dict]) -> None:
+        """Rows as `asymprune bench` reports them (one per batch size), plus backend/dtype/device."""
+        cols = ("run_id", "backend", "dtype", "device", "batch_size", *LATENCY_FIELDS)
+        with self.db:
+            for r in rows:
+                values = (run_id, r["backend"], r["dtype"], r["device"], r["batch_size"],
+                          *[_json(r.get(k)) for k in LATENCY_FIELDS])
+                self.db.execute(f"INSERT OR REPLACE INTO latency ({', '.join(cols)}) VALUES "
+                                f"({', '.join('?' * len(cols))})", values)
+
+    def frame(self, query: str, params: tuple = ()):
+        import pandas as pd
+        return pd.read_sql_query(query, self.db, params=params)
