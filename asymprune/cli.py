@@ -282,3 +282,27 @@ def export(
         verdict = "match" if check["tokens_match"] and check["scores_match"] else "[yellow]DIFFER[/]"
         console.print(f"check vs transformers (float32, greedy): tokens and log-probs {verdict} "
                       f"(max |Δ log-prob| {check['max_logprob_diff']:.2g})")
+
+
+@app.command()
+def sweep(
+    spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="Sweep spec (see configs/demo.yaml)."),
+    executor: str = typer.Option("local", help="local (sequential) or ray (one task per variant chain)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. auto; default: a local instance."),
+    dry_run: bool = typer.Option(False, help="List the stages that would run, and run nothing."),
+) -> None:
+    """Run a grid of pruned variants: fine-tune, prune, re-fine-tune, evaluate, bench; resumable."""
+    from .sweep import load_spec, run_sweep
+
+    spec = load_spec(spec_path)
+    chains = run_sweep(spec, executor=executor, address=address, dry_run=dry_run, console=console)
+    if dry_run:
+        table = Table("model", "dataset", "variant", "to run", "done", title=f"sweep {spec.name} (dry run)")
+        for c in chains:
+            table.add_row(c.model, c.dataset, c.variant, ", ".join(f"{s.name}" for s in c.stages if not s.done) or "-",
+                          ", ".join(s.name for s in c.stages if s.done) or "-")
+        console.print(table)
+        todo = sum(not s.done for c in chains for s in c.stages)
+        console.print(f"{todo} stages to run, {sum(len(c.stages) for c in chains) - todo} done")
+    else:
+        console.print(f"results: {Path(spec.output_dir) / 'results.db'}")

@@ -1,0 +1,514 @@
+"""`asymprune sweep SPEC.yaml`: the paper's grid as resumable, hash-keyed stages.
+
+    asymprune sweep configs/demo.yaml            # runs what is not done yet
+    asymprune sweep configs/demo.yaml --dry-run  # lists what would run
+
+Per model x dataset: fine-tune the base, evaluate it, bench it; then per variant: prune,
+re-fine-tune, evaluate, bench. Every stage writes one folder `OUTPUT/stages/<stage>-<key>`
+atomically, where the key hashes the stage's inputs (and, through them, its parents' keys).
+A folder that exists is a finished stage, so re-running skips it and Ctrl-C loses at most the
+stage in flight. A failing variant is recorded with its error and the others go on. Results
+go to `OUTPUT/results.db` (see store.py); `OUTPUT/executions.jsonl` logs each stage executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import yaml
+
+from .bench import BenchConfig
+from .errors import UsageError
+from .fsutil import atomic_dir, write_json
+
+# The paper's 16 (encoder, decoder) variants, in sixths of each stack.
+PAPER_GRID = ["6/6", "6/5", "6/4", "6/3", "6/2", "6/1", "5/6", "4/6", "3/6", "2/6", "1/6",
+              "5/5", "4/4", "3/3", "2/2", "1/1"]
+
+
+def _train_config():
+    from .train import TrainConfig
+    return TrainConfig
+
+
+def _eval_config():
+    from .evaluate import EvalConfig
+    return EvalConfig
+
+
+def _data_config():
+    from .data import DataConfig
+    return DataConfig
+
+
+@dataclass
+class SweepSpec:
+    output_dir: str                                   # where stages, results.db and the report go
+    models: list[str]                                 # hub ids, local paths or preset names
+    datasets: list[str]                               # dataset SPECs (see asymprune.data)
+    name: str = ""                                    # sweep name in the database; default: the spec file's stem
+    grid: list = field(default_factory=lambda: list(PAPER_GRID))  # "E/D" in sixths, or {encoder: N, decoder: M}
+    strategy: str = "paper"                           # layer selection; paper falls back to spread where it has no map
+    finetune_base: bool = True                        # false: the models are already fine-tuned on the task
+    seed: int = 0
+    data: dict = field(default_factory=dict)          # DataConfig fields (n, split_seed, ...)
+    train: dict = field(default_factory=dict)         # TrainConfig fields for the base fine-tune
+    retrain: dict = field(default_factory=dict)       # TrainConfig fields overriding `train` for variants
+    evaluate: dict = field(default_factory=dict)      # EvalConfig fields
+    bench: dict = field(default_factory=dict)         # BenchConfig fields
+    executor: dict = field(default_factory=dict)      # ray task resources: num_cpus, num_gpus
+
+
+# ---------------------------------------------------------------- validation
+
+def _type_ok(value, hint) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any:
+        return True
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value) if args else isinstance(value, list)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def check_fields(values: dict, cls, where: str, skip: tuple[str, ...] = ()) -> None:
+    """Every key of `values` is a field of dataclass `cls`, of the right type."""
+    if not isinstance(values, dict):
+        raise UsageError(f"{where} must be a mapping of settings, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls) if f.name not in skip]
+    for key, value in values.items():
+        if key not in known:
+            raise UsageError(f"{where}: unknown key '{key}'; known keys: {', '.join(known)}")
+        if not _type_ok(value, hints[key]):
+            raise UsageError(f"{where}.{key} must be {_type_name(hints[key])}, got {value!r}")
+
+
+def load_spec(path: Path) -> SweepSpec:
+    """Parse and validate a spec file; every error names the key and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"spec {path} not found; pass a YAML sweep spec (see configs/demo.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path} must be a YAML mapping with output_dir, models and datasets")
+    for required in ("output_dir", "models", "datasets"):
+        if required not in raw:
+            raise UsageError(f"{path}: missing key '{required}'")
+    check_fields(raw, SweepSpec, str(path))
+    spec = SweepSpec(**raw)
+    spec.name = spec.name or path.stem
+    check_sections(spec, str(path))
+    return spec
+
+
+def check_sections(spec: SweepSpec, where: str) -> None:
+    check_fields(spec.data, _data_config(), f"{where}: data")
+    check_fields(spec.train, _train_config(), f"{where}: train", skip=("resume", "checkpoint_dir"))
+    check_fields(spec.retrain, _train_config(), f"{where}: retrain", skip=("resume", "checkpoint_dir"))
+    check_fields(spec.evaluate, _eval_config(), f"{where}: evaluate")
+    check_fields(spec.bench, BenchConfig, f"{where}: bench", skip=("dataset", "split", "seed"))
+    for key, value in spec.executor.items():
+        if key not in ("num_cpus", "num_gpus"):
+            raise UsageError(f"{where}: executor: unknown key '{key}'; known keys: num_cpus, num_gpus")
+        if not isinstance(value, (int, float)) or value < 0:
+            raise UsageError(f"{where}: executor.{key} must be a non-negative number, got {value!r}")
+    if not spec.models or not spec.datasets:
+        raise UsageError(f"{where}: models and datasets must each list at least one entry")
+    if not spec.grid:
+        raise UsageError(f"{where}: grid is empty; list variants like '6/3' or leave it out for the paper's 16")
+    BenchConfig(**spec.bench).validate()
+
+
+# ---------------------------------------------------------------- the plan
+
+@dataclass
+class Variant:
+    label: str                 # "6/3" (sixths) or "8/2" (layer counts) as the database names it
+    encoder: str | int         # selection passed to prune: "6/6"-style fraction or a count
+    decoder: str | int
+
+
+def parse_variant(entry, where: str) -> Variant:
+    if isinstance(entry, (list, tuple)) and len(entry) == 2:
+        entry = f"{entry[0]}/{entry[1]}"
+    if isinstance(entry, str):
+        parts = entry.split("/")
+        if len(parts) == 2 and all(p.strip().isdigit() and 1 <= int(p) <= 6 for p in parts):
+            e, d = (int(p) for p in parts)
+            return Variant(f"{e}/{d}", f"{e}/6", f"{d}/6")
+    if isinstance(entry, dict) and set(entry) == {"encoder", "decoder"} and \
+            all(isinstance(v, int) and not isinstance(v, bool) for v in entry.values()):
+        return Variant(f"{entry['encoder']}L/{entry['decoder']}L", entry["encoder"], entry["decoder"])
+    raise UsageError(f"{where}: grid entry {entry!r} is not a variant; use sixths like '6/3' (encoder/decoder, 1-6) "
+                     "or layer counts like {encoder: 8, decoder: 2}")
+
+
+def select(config, variant: Variant, strategy: str) -> tuple[dict, str]:
+    """Kept indices and the strategy actually used (paper falls back to spread without a map)."""
+    from .prune import PAPER_MAPS, plan_pruning
+    if strategy == "paper":
+        from .models import family_for
+        counts = family_for(config).layer_counts(config)
+        if any(n not in PAPER_MAPS for n in counts.values()):
+            strategy = "spread"
+        else:
+            try:
+                return plan_pruning(config, variant.encoder, variant.decoder, "paper"), "paper"
+            except UsageError:
+                strategy = "spread"
+    return plan_pruning(config, variant.encoder, variant.decoder, strategy), strategy
+
+
+def kind_of(keep: dict, totals: dict) -> str:
+    enc, dec = len(keep["encoder"]) < totals["encoder"], len(keep["decoder"]) < totals["decoder"]
+    return {(False, False): "full", (True, False): "encoder", (False, True): "decoder"}.get((enc, dec), "both")
+
+
+@dataclass
+class Stage:
+    name: str                  # train, evaluate, bench or prune
+    inputs: dict               # everything the output depends on (hashed into the key)
+    root: Path                 # OUTPUT/stages
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps({"stage": self.name, **self.inputs}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def out(self) -> Path:
+        return self.root / f"{self.name}-{self.key}"
+
+    @property
+    def done(self) -> bool:
+        return self.out.is_dir()
+
+
+@dataclass
+class Chain:
+    """The stages of one database run, executed in order."""
+    model: str
+    dataset: str
+    variant: str
+    run_fields: dict
+    stages: list[Stage]
+    base: bool = False
+
+
+def _model_ref(stage: Stage | None, src: str) -> str:
+    return f"stage:{stage.out.name}" if stage else f"src:{src}"
+
+
+def build_plan(spec: SweepSpec) -> list[Chain]:
+    """Every chain of the sweep, bases first; validates every variant against every model."""
+    from .models import family_for, load_config
+    root = Path(spec.output_dir) / "stages"
+    variants = [parse_variant(v, "grid") for v in spec.grid]
+    train_cfg = {**spec.train, "seed": spec.train.get("seed", spec.seed)}
+    retrain_cfg = {**train_cfg, **spec.retrain}
+    chains = []
+    for model in spec.models:
+        config = load_config(model, presets=True)
+        totals = family_for(config).layer_counts(config)
+        plans = {}
+        for v in variants:
+            try:
+                plans[v.label] = select(config, v, spec.strategy)
+            except UsageError as e:
+                raise UsageError(f"variant {v.label} is impossible for {model}: {e}") from None
+        for dataset in spec.datasets:
+            common = {"dataset": dataset, "data": spec.data}
+            trained = Stage("train", {"model": _model_ref(None, model), **common, "train": train_cfg}, root) \
+                if spec.finetune_base else None
+            ref = _model_ref(trained, model)
+            base_stages = [s for s in (trained,) if s] + [
+                Stage("evaluate", {"model": ref, **common, "evaluate": spec.evaluate}, root),
+                Stage("bench", {"model": ref, "bench": spec.bench, "seed": spec.seed}, root)]
+            full = {"encoder": list(range(totals["encoder"])), "decoder": list(range(totals["decoder"]))}
+            chains.append(Chain(model, dataset, "6/6", dict(
+                kind="full", encoder_layers=totals["encoder"], decoder_layers=totals["decoder"],
+                encoder_total=totals["encoder"], decoder_total=totals["decoder"], strategy=None, kept=full),
+                base_stages, base=True))
+            for v in variants:
+                keep, strategy = plans[v.label]
+                if kind_of(keep, totals) == "full":
+                    continue  # the full variant is the base itself
+                pruned = Stage("prune", {"model": ref, "keep": keep}, root)
+                retrained = Stage("train", {"model": _model_ref(pruned, model), **common, "train": retrain_cfg}, root)
+                vref = _model_ref(retrained, model)
+                chains.append(Chain(model, dataset, v.label, dict(
+                    kind=kind_of(keep, totals), encoder_layers=len(keep["encoder"]),
+                    decoder_layers=len(keep["decoder"]), encoder_total=totals["encoder"],
+                    decoder_total=totals["decoder"], strategy=strategy, kept=keep), [
+                    pruned, retrained,
+                    Stage("evaluate", {"model": vref, **common, "evaluate": spec.evaluate}, root),
+                    Stage("bench", {"model": vref, "bench": spec.bench, "seed": spec.seed}, root)]))
+    return chains
+
+
+# ---------------------------------------------------------------- execution
+
+def _model_path(ref: str, root: Path) -> str:
+    kind, value = ref.split(":", 1)
+    return value if kind == "src" else str(root / value)
+
+
+def _resolve(stage: Stage) -> str:
+    return _model_path(stage.inputs["model"], stage.root)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
+def execute(stage: Stage, log: Path) -> dict:
+    """Run one stage unless its folder exists; return its result (read back from the folder)."""
+    if not stage.done:
+        _run_stage(stage)
+        with open(log, "a") as f:
+            f.write(json.dumps({"stage": stage.name, "key": stage.key, "time": time.time(), "pid": os.getpid()}) + "\n")
+    return read_result(stage)
+
+
+def _run_stage(stage: Stage) -> None:
+    model = _resolve(stage)
+    inputs = stage.inputs
+    if stage.name == "prune":
+        from .models import load_model, load_tokenizer
+        from .prune import apply_pruning, param_counts, save_pruned
+        m, tok = load_model(model, presets=True), load_tokenizer(model, presets=True)
+        before = param_counts(m)
+        apply_pruning(m, inputs["keep"])
+        save_pruned(m, tok, stage.out, {"source": model, "kept": inputs["keep"], "params_before": before,
+                                        "params_after": param_counts(m)}, overwrite=True)
+    elif stage.name == "train":
+        from .data import DataConfig
+        from .train import TrainConfig, checkpoint_dir
+        config = TrainConfig(**inputs["train"])
+        # An interrupted run left checkpoints: continue from them instead of starting over.
+        config.resume = checkpoint_dir(stage.out, config).is_dir()
+        from .train import train
+        train(model, stage.out, inputs["dataset"], config, data=DataConfig(**inputs["data"]), overwrite=True)
+    elif stage.name == "evaluate":
+        from .data import DataConfig
+        from .evaluate import EvalConfig, evaluate, save_evaluation
+        result = evaluate(model, inputs["dataset"], EvalConfig(**inputs["evaluate"]), data=DataConfig(**inputs["data"]))
+        save_evaluation(result, stage.out, overwrite=True)
+    elif stage.name == "bench":
+        from .bench import run_bench
+        report = run_bench([model], BenchConfig(**{**inputs["bench"], "seed": inputs["seed"]}))
+        with atomic_dir(stage.out, overwrite=True) as tmp:
+            write_json(tmp / "bench.json", report)
+
+
+def read_result(stage: Stage) -> dict:
+    files = {"prune": "asymprune.json", "train": "train.json", "evaluate": "metrics.json", "bench": "bench.json"}
+    path = stage.out / files[stage.name]
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+@dataclass
+class Outcome:
+    stage: str
+    key: str
+    status: str                 # done, failed, interrupted
+    started: float
+    finished: float
+    output: str
+    result: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def run_chain(chain: Chain, log: Path, on_outcome=None) -> list[Outcome]:
+    """Execute a chain's stages in order; stop at the first failure (recorded, not raised)."""
+    outcomes = []
+    for stage in chain.stages:
+        started = time.time()
+        try:
+            result = execute(stage, log)
+            outcome = Outcome(stage.name, stage.key, "done", started, time.time(), str(stage.out), result)
+        except KeyboardInterrupt:
+            outcome = Outcome(stage.name, stage.key, "interrupted", started, time.time(), str(stage.out),
+                              error="interrupted")
+            if on_outcome:
+                on_outcome(chain, outcome)
+            raise
+        except Exception as e:  # a failed variant must not stop the sweep
+            outcome = Outcome(stage.name, stage.key, "failed", started, time.time(), str(stage.out),
+                              error=_first_line(e))
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(chain, outcome)
+        if outcome.status != "done":
+            break
+    return outcomes
+
+
+class Recorder:
+    """Writes outcomes into the results database (the driver is its only writer)."""
+
+    def __init__(self, store, sweep: str, config: dict):
+        self.store, self.sweep, self.config = store, sweep, config
+
+    def run_id(self, chain: Chain) -> int:
+        return self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, config=self.config,
+                                     **chain.run_fields)
+
+    def start(self, chain: Chain) -> None:
+        self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status="running", error=None)
+
+    def __call__(self, chain: Chain, outcome: Outcome) -> None:
+        run = self.run_id(chain)
+        self.store.record_stage(run, outcome.stage, outcome.key, outcome.status, outcome.started, outcome.finished,
+                                outcome.error, outcome.output)
+        if outcome.status == "done" and outcome.stage == "evaluate":
+            m = outcome.result.get("metrics", outcome.result)
+            self.store.record_metrics(run, m.get("split", "test"), m)
+        elif outcome.status == "done" and outcome.stage == "bench":
+            env = outcome.result["env"]
+            self.store.record_latency(run, [{**r, "dtype": env["dtype"], "device": env["device"],
+                                             "source_length": outcome.result["config"]["source_length"]}
+                                            for r in outcome.result["results"]])
+            self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant,
+                                  params=outcome.result["results"][0]["params"]["total"])
+        last = outcome.stage == chain.stages[-1].name and outcome.key == chain.stages[-1].key
+        if outcome.status != "done":
+            self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status=outcome.status,
+                                  error=f"{outcome.stage}: {outcome.error}")
+        elif last:
+            self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status="done", error=None)
+
+    def skip(self, chain: Chain, reason: str) -> None:
+        self.run_id(chain)
+        self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status="skipped", error=reason)
+
+
+def check_output_dir(path: Path) -> None:
+    probe = path.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise UsageError(f"output_dir {path} is not writable; choose a directory you can write to")
+
+
+def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = None, dry_run: bool = False,
+              console=None) -> list[Chain]:
+    """Plan, validate and run (or list) the sweep; returns the chains."""
+    from .store import Store
+
+    out = Path(spec.output_dir)
+    check_output_dir(out)
+    if executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor '{executor}'; choose local or ray")
+    db_path = out / "results.db"
+    if db_path.exists():
+        Store(db_path, create=False).close()  # refuse a newer schema before any work
+    chains = build_plan(spec)
+    if executor == "ray":
+        ray = _ray(address)
+    if dry_run:
+        return chains
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stages").mkdir(exist_ok=True)
+    store = Store(db_path)
+    recorder = Recorder(store, spec.name, {k: v for k, v in asdict(spec).items() if k not in ("models", "datasets")})
+    log = out / "executions.jsonl"
+    say = console.print if console is not None else (lambda *a, **k: None)
+    try:
+        if executor == "local":
+            _run_local(chains, recorder, log, say)
+        else:
+            _run_ray(ray, chains, recorder, log, say, spec.executor)
+    finally:
+        store.close()
+    return chains
+
+
+def _base_failed(chain: Chain, failed_bases: set) -> bool:
+    return (chain.model, chain.dataset) in failed_bases
+
+
+def _run_local(chains: list[Chain], recorder: Recorder, log: Path, say) -> None:
+    failed_bases = set()
+    for i, chain in enumerate(chains, 1):
+        if not chain.base and _base_failed(chain, failed_bases):
+            recorder.skip(chain, "the base model's stages failed")
+            continue
+        todo = [s.name for s in chain.stages if not s.done]
+        say(f"[{i}/{len(chains)}] {chain.model} {chain.dataset} {chain.variant}: "
+            + (f"running {', '.join(todo)}" if todo else "done already"))
+        recorder.run_id(chain)
+        recorder.start(chain)
+        outcomes = run_chain(chain, log, on_outcome=recorder)
+        if outcomes[-1].status != "done":
+            say(f"  [red]failed[/] at {outcomes[-1].stage}: {outcomes[-1].error}")
+            if chain.base:
+                failed_bases.add((chain.model, chain.dataset))
+
+
+def _ray(address: str | None):
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--executor ray needs Ray; install it with pip install 'asymprune[ray]'") from None
+    try:
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise UsageError(f"could not reach Ray at {address or 'a new local instance'} ({_first_line(e)}); "
+                         "start one with `ray start --head` or pass --address") from None
+    return ray
+
+
+def _chain_task(chain: Chain, log: str) -> list[Outcome]:
+    from .cli import _quiet_transformers
+    _quiet_transformers()
+    return run_chain(chain, Path(log))
+
+
+def _run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resources: dict) -> None:
+    """One Ray task per chain: bases first, then every variant chain at once."""
+    task = ray.remote(num_cpus=resources.get("num_cpus", 1), num_gpus=resources.get("num_gpus", 0))(_chain_task)
+    failed_bases = set()
+    for group in ([c for c in chains if c.base], [c for c in chains if not c.base]):
+        pending = {}
+        for chain in group:
+            if not chain.base and _base_failed(chain, failed_bases):
+                recorder.skip(chain, "the base model's stages failed")
+                continue
+            recorder.run_id(chain)
+            recorder.start(chain)
+            pending[task.remote(chain, str(log.resolve()))] = chain
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            chain = pending.pop(ready[0])
+            outcomes = ray.get(ready[0])
+            for outcome in outcomes:
+                recorder(chain, outcome)
+            say(f"{chain.model} {chain.dataset} {chain.variant}: {outcomes[-1].status}")
+            if chain.base and outcomes[-1].status != "done":
+                failed_bases.add((chain.model, chain.dataset))
