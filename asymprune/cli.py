@@ -3,6 +3,7 @@
     asymprune init flan-t5-small /tmp/m
     asymprune prune /tmp/m /tmp/p --encoder-layers 8 --decoder-layers 2 --strategy paper
     asymprune generate /tmp/p --max-new-tokens 32
+    asymprune report runs/demo/results.db --out runs/demo/report --min-speedup 2
 
 Every user mistake is a `UsageError`: one line on stderr, exit code 2, no traceback.
 """
@@ -306,3 +307,37 @@ def sweep(
         console.print(f"{todo} stages to run, {sum(len(c.stages) for c in chains) - todo} done")
     else:
         console.print(f"results: {Path(spec.output_dir) / 'results.db'}")
+def results(
+    db: Path = typer.Argument(..., help="The results.db a sweep wrote."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV here instead of printing it."),
+    overwrite: bool = typer.Option(False, help="Replace the --csv file if it exists."),
+) -> None:
+    """List every run: status, ROUGE-2, impact, and latency and speed-up per batch size."""
+    from .report import load_runs, results_table, runs_table, write_csv_atomic
+
+    frame = load_runs(db)
+    if csv is None:
+        console.print(results_table(frame))
+        return
+    write_csv_atomic(runs_table(frame), csv, overwrite=overwrite)
+    console.print(f"wrote {csv} ({len(frame)} runs)", soft_wrap=True)
+
+
+@app.command()
+def report(
+    db: Path = typer.Argument(..., help="The results.db a sweep wrote."),
+    out: Path = typer.Option(..., "--out", help="Directory for report.md, report.html, plots and CSVs."),
+    max_rouge2_loss: Optional[float] = typer.Option(None, help="Budget: ROUGE-2 points you accept to lose vs "
+                                                    "the full model; picks the fastest (default 1.0)."),
+    min_speedup: Optional[float] = typer.Option(None, help="Budget: speed-up you need; picks the most accurate."),
+    batch_size: int = typer.Option(1, help="Batch size of the latency used for speed-up, Pareto and the pick."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Write the paper's tables, plots, the Pareto frontier and a recommendation (md + one-file HTML)."""
+    from .report import recommendation_line, write_report
+
+    written = write_report(db, out, max_rouge2_loss=max_rouge2_loss, min_speedup=min_speedup,
+                           batch_size=batch_size, overwrite=overwrite)
+    console.print(f"wrote {written['report']} and {written['html']}", soft_wrap=True)
+    for label, rec in written["recommendations"]:  # plain print: one unwrapped line each
+        print(f"recommendation: {recommendation_line(label, rec, batch_size)}")

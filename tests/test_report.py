@@ -1,0 +1,226 @@
+"""Reports from a hand-made results.db (tests/results_db.py) whose Pareto sets and picks are known by hand."""
+
+import csv
+import sqlite3
+
+import pytest
+
+from asymprune.errors import UsageError
+from asymprune.report import check_budget, load_runs, pareto, recommend, recommend_each
+from tests.helpers import run_cli
+from tests.results_db import make_results_db
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return make_results_db(tmp_path_factory.mktemp("report") / "results.db")
+
+
+@pytest.fixture(scope="module")
+def frame(db):
+    return load_runs(db)
+
+
+def _one(frame, model):
+    return frame[frame.model == model]
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_load_runs_pivots_one_row_per_run(frame):
+    assert len(frame) == 14 and frame.attrs["latency_setup"] == "hf / float32 / cpu"  # ct2 has fewer rows
+    assert list(frame.model.unique()) == ["flan-t5-small", "flan-t5-base"]  # by size
+    assert list(_one(frame, "flan-t5-small").variant) == ["6/6", "6/3", "6/1", "3/6", "1/6", "3/3", "2/2"]
+    r = frame[(frame.model == "flan-t5-base") & (frame.variant == "1/6")].iloc[0]
+    assert (r.latency_ms_bs8, r.speedup_bs8, r.rouge2_loss) == pytest.approx((200.0, 2.5, 3.0))
+    failed = frame[frame.status == "failed"].iloc[0]
+    assert failed.error == "CUDA out of memory" and failed[["rouge2", "latency_ms_bs1"]].isna().all()
+
+
+def test_pareto_sets(frame):
+    def front(bs):
+        p = pareto(frame, bs)
+        return {m: list(p[p.model == m].variant) for m in p.model.unique()}
+    assert front(1) == {"flan-t5-small": ["6/1", "6/3", "6/6"], "flan-t5-base": ["6/1", "6/3", "6/6"]}
+    # Equal latency: the more accurate one wins (base 6/1 over 3/6 at 250 ms, 3/3 over 1/6 at 200 ms).
+    assert front(8) == {"flan-t5-small": ["3/3", "3/6", "6/3", "6/6"], "flan-t5-base": ["3/3", "6/1", "6/3", "6/6"]}
+
+
+@pytest.mark.parametrize("budget, model, variant, met", [
+    (dict(), "flan-t5-small", "6/3", True),                               # default: 1 point; 6/3 loses 0.6
+    (dict(), "flan-t5-base", "6/1", True),                                # 0.9 <= 1.0, 4x
+    (dict(max_rouge2_loss=3.0), "flan-t5-small", "6/1", True),            # exactly 3.0 lost: inclusive
+    (dict(max_rouge2_loss=0.0), "flan-t5-small", "6/6", True),            # only the full model qualifies
+    (dict(min_speedup=2), "flan-t5-small", "6/3", True),                  # 2.0x exactly, most accurate
+    (dict(min_speedup=2), "flan-t5-base", "6/3", True),
+    (dict(min_speedup=2, batch_size=8), "flan-t5-small", "3/6", True),    # at batch 8 the encoder cut pays
+    (dict(min_speedup=2, batch_size=8), "flan-t5-base", "6/1", True),
+    (dict(min_speedup=5), "flan-t5-small", "6/1", False),                 # nothing reaches 5x: closest
+])
+def test_recommend(frame, budget, model, variant, met):
+    rec = recommend(_one(frame, model), **budget)
+    assert (rec["variant"], rec["met"]) == (variant, met)
+    assert rec["line"].startswith(f"{model} · cnndm: ")
+
+
+def test_recommend_details_and_misuse(frame):
+    rec = recommend(_one(frame, "flan-t5-base"), max_rouge2_loss=1.0)
+    assert rec["rouge2_loss"] == pytest.approx(0.9) and rec["speedup"] == 4.0 and rec["latency_ms"] == 50.0
+    assert rec["line"] == ("flan-t5-base · cnndm: 6/1 (decoder) is the fastest within 1.00 ROUGE-2 points of the "
+                           "full model: ROUGE-2 24.10 (-0.90 points, -3.60%), 4.00× faster at batch size 1 (50.0 ms)")
+    missed = recommend(_one(frame, "flan-t5-small"), min_speedup=5)
+    assert missed["line"].startswith("flan-t5-small · cnndm: no variant is at least 5.00× faster at batch size 1; "
+                                     "closest: 6/1 (decoder)")
+    assert [(label, r["variant"]) for label, r in recommend_each(frame)] == [
+        ("flan-t5-small · cnndm", "6/3"), ("flan-t5-base · cnndm", "6/1")]
+    with pytest.raises(ValueError, match="one model x dataset"):
+        recommend(frame)
+    with pytest.raises(UsageError, match=r"no latency at batch size 4 in this database \(measured: 1, 8, 16\)"):
+        recommend(_one(frame, "flan-t5-small"), batch_size=4)
+    assert check_budget() == (1.0, None)
+
+
+def test_report_files_tables_and_plots(db, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert run_cli(["report", str(db), "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert f"wrote {out / 'report.md'}" in stdout
+    assert stdout.strip().splitlines()[-2:] == [
+        "recommendation: flan-t5-small · cnndm: 6/3 (decoder) is the fastest within 1.00 ROUGE-2 points of the full "
+        "model: ROUGE-2 19.40 (-0.60 points, -3.00%), 2.00× faster at batch size 1 (50.0 ms)",
+        "recommendation: flan-t5-base · cnndm: 6/1 (decoder) is the fastest within 1.00 ROUGE-2 points of the full "
+        "model: ROUGE-2 24.10 (-0.90 points, -3.60%), 4.00× faster at batch size 1 (50.0 ms)"]
+    pngs = ["speedup_vs_impact.png", "quality_vs_layers.png", "speedup_vs_batch.png"]
+    csvs = ["quality-cnndm.csv", "speedup-cnndm.csv", "scale-cnndm.csv", "pareto.csv", "unfinished.csv", "runs.csv"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["report.md", "report.html", *pngs, *csvs])
+    assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no temporary leftovers
+
+    md = (out / "report.md").read_text()
+    assert "Budget: at most 1.00 ROUGE-2 points below the full model; fastest at batch size 1 wins." in md
+    assert "**flan-t5-small · cnndm: 6/3 (decoder) is the fastest" in md
+    assert all(f"]({p})" in md for p in pngs + csvs)
+    assert "| encoder | decoder | kind | flan-t5-small R-2 | flan-t5-small % of full | flan-t5-base R-2 |" in md
+    assert "| 6 | 1 | decoder | 17.00 | 85.00% | 24.10 | 96.40% |" in md                     # Tables 5-7
+    assert "| flan-t5-base | 1/6 | encoder | 22.00 | -12.00% | 1.33× | 2.50× | 2.50× |" in md  # Tables 8-10
+    assert "| flan-t5-base | 247.6M | 25.00 | +25.00% | 200.0 | 2.00× | 500.0 | 2.50× | 1000.0 | 2.50× |" in md
+    assert "| flan-t5-small | cnndm | 2/2 | both | failed | CUDA out of memory |" in md
+    assert "| flan-t5-base | cnndm | 1/1 | both | pending | – |" in md
+
+    page = (out / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3 and "src=\"speedup" not in page  # one self-contained file
+    assert page.count("<table") == 5 and "<td>CUDA out of memory</td>" in page
+    assert "<strong>flan-t5-base · cnndm: 6/1 (decoder) is the fastest" in page
+
+    assert [(r["model"], r["variant"], r["latency_ms_bs1"], r["speedup_bs1"]) for r in _rows(out / "pareto.csv")] == [
+        ("flan-t5-small", "6/1", "25.0", "4.0"), ("flan-t5-small", "6/3", "50.0", "2.0"),
+        ("flan-t5-small", "6/6", "100.0", "1.0"), ("flan-t5-base", "6/1", "50.0", "4.0"),
+        ("flan-t5-base", "6/3", "100.0", "2.0"), ("flan-t5-base", "6/6", "200.0", "1.0")]
+    speed = {(r["model"], r["variant"]): r for r in _rows(out / "speedup-cnndm.csv")}
+    assert len(speed) == 10 and ("flan-t5-small", "6/6") not in speed  # pruned variants only
+    assert {k: speed[("flan-t5-small", "6/1")][k] for k in ("rouge2_impact_pct", "speedup_bs1", "speedup_bs8",
+                                                             "speedup_bs16")} == {
+        "rouge2_impact_pct": "-15.0", "speedup_bs1": "4.0", "speedup_bs8": "1.6", "speedup_bs16": "1.6"}
+    scale = _rows(out / "scale-cnndm.csv")
+    assert [(r["model"], r["params"], r["gain_pct"], r["latency_ratio_bs16"]) for r in scale] == [
+        ("flan-t5-small", "76961152", "0.0", "1.0"), ("flan-t5-base", "247577856", "25.0", "2.5")]
+    quality = _rows(out / "quality-cnndm.csv")
+    assert quality[2] == {"encoder": "6", "decoder": "1", "kind": "decoder", "flan-t5-small rouge2": "17.0",
+                          "flan-t5-small pct_of_full": "85.0", "flan-t5-base rouge2": "24.1",
+                          "flan-t5-base pct_of_full": "96.4"}
+    assert len(_rows(out / "runs.csv")) == 14
+
+
+def test_report_min_speedup_at_batch_8_and_overwrite(db, tmp_path, capsys):
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    assert run_cli(["report", str(db), "--out", str(out), "--min-speedup", "2", "--batch-size", "8"]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    assert run_cli(["report", str(db), "--out", str(out), "--min-speedup", "2", "--batch-size", "8",
+                    "--overwrite"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("recommendation: flan-t5-small · cnndm: 3/6 (encoder) is the most accurate at least "
+                                "2.00× faster at batch size 8")
+    assert lines[-1].startswith("recommendation: flan-t5-base · cnndm: 6/1 (decoder) is the most accurate")
+    assert not (out / "mine.txt").exists()
+    assert "Budget: at least 2.00× faster than the full model at batch size 8" in (out / "report.md").read_text()
+    assert [r["variant"] for r in _rows(out / "pareto.csv")] == ["3/3", "3/6", "6/3", "6/6", "3/3", "6/1", "6/3", "6/6"]
+
+
+def test_report_without_latency(tmp_path, capsys):
+    db = make_results_db(tmp_path / "results.db", with_latency=False)
+    out = tmp_path / "rep"
+    assert run_cli(["report", str(db), "--out", str(out)]) == 0
+    assert "recommendation: flan-t5-small · cnndm: nothing to recommend" in capsys.readouterr().out
+    md = (out / "report.md").read_text()
+    assert "Latency: none measured yet." in md and "quality_vs_layers.png" in md and "speedup_vs_impact" not in md
+    assert not (out / "pareto.csv").exists() and (out / "quality-cnndm.csv").exists()
+
+
+def test_results_table_and_csv(db, tmp_path, capsys):
+    assert run_cli(["results", str(db)]) == 0
+    shown = capsys.readouterr().out
+    assert "flan-t5-small · cnndm" in shown and "2/2 failed: CUDA out of memory" in shown and "pending" in shown
+    assert "6/1     decoder done    17.00 -15.0%  38    25 4.00   125 1.60    250  1.60" in shown
+    path = tmp_path / "runs.csv"
+    assert run_cli(["results", str(db), "--csv", str(path)]) == 0
+    rows = _rows(path)
+    assert len(rows) == 14 and rows[1]["variant"] == "6/3" and rows[1]["speedup_bs1"] == "2.0"
+    assert [r["error"] for r in rows if r["status"] == "failed"] == ["CUDA out of memory"]
+    assert run_cli(["results", str(db), "--csv", str(path)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert run_cli(["results", str(db), "--csv", str(path), "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv"]
+
+
+def _newer(tmp_path):
+    path = make_results_db(tmp_path / "newer.db")
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    return path
+
+
+def _unfinished(tmp_path):
+    return make_results_db(tmp_path / "running.db", finished=False)
+
+
+def _text(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("not sqlite at all\n" * 50)
+    return path
+
+
+@pytest.mark.parametrize("make_db, extra, message", [
+    (lambda t: t / "missing.db", [], "missing.db not found; pass the results.db a sweep wrote"),
+    (_text, [], "notes.db is not a results database (file is not a database)"),
+    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 1); upgrade asymprune"),
+    (_unfinished, [], "has no finished runs yet (12 running, 1 failed, 1 pending); wait for the sweep"),
+    (None, ["--max-rouge2-loss", "1", "--min-speedup", "2"], "--max-rouge2-loss and --min-speedup both given"),
+    (None, ["--max-rouge2-loss", "-1"], "--max-rouge2-loss must be 0 or more ROUGE-2 points (got -1.0)"),
+    (None, ["--min-speedup", "-2"], "--min-speedup must be a positive factor"),
+    (None, ["--batch-size", "4"], "no latency at batch size 4 in this database (measured: 1, 8, 16)"),
+])
+def test_bad_input_is_one_line(db, tmp_path, capsys, make_db, extra, message):
+    path = db if make_db is None else make_db(tmp_path)
+    out = tmp_path / "rep"
+    assert run_cli(["report", str(path), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_results_bad_input(tmp_path, capsys):
+    assert run_cli(["results", str(_newer(tmp_path))]) == 2
+    assert "newer asymprune (schema 99" in capsys.readouterr().err
+    empty = tmp_path / "empty.db"
+    from asymprune.store import Store
+    Store(empty).close()
+    assert run_cli(["results", str(empty)]) == 2
+    assert "has no runs yet" in capsys.readouterr().err
