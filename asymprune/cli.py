@@ -307,6 +307,9 @@ def sweep(
         console.print(f"{todo} stages to run, {sum(len(c.stages) for c in chains) - todo} done")
     else:
         console.print(f"results: {Path(spec.output_dir) / 'results.db'}")
+
+
+@app.command()
 def results(
     db: Path = typer.Argument(..., help="The results.db a sweep wrote."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV here instead of printing it."),
@@ -341,3 +344,169 @@ def report(
     console.print(f"wrote {written['report']} and {written['html']}", soft_wrap=True)
     for label, rec in written["recommendations"]:  # plain print: one unwrapped line each
         print(f"recommendation: {recommendation_line(label, rec, batch_size)}")
+
+# ---------------------------------------------------------------------------------------------
+# train and evaluate. Options left at None take the defaults of TrainConfig / EvalConfig /
+# DataConfig, so the recipe is written down once, in those dataclasses.
+
+from .evaluate import EvalConfig  # noqa: E402  (dataclasses only; the heavy imports are lazy)
+from .train import TrainConfig  # noqa: E402
+
+
+def _quiet_datasets() -> None:
+    # Our own one-line errors and rich bars replace datasets' log lines and tqdm bars.
+    import datasets
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+
+
+def _default(cls, name: str) -> str:
+    return f" [default: {cls.__dataclass_fields__[name].default}]"
+
+
+def _given(**values) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _data_config(source_column, target_column, n, split_seed, drop_empty_rows):
+    from .data import DataConfig
+    return DataConfig(**_given(source_column=source_column, target_column=target_column, n=n, split_seed=split_seed),
+                      drop_empty_rows=drop_empty_rows)
+
+
+DATASET_HELP = "registered name (synthetic, cnn_dailymail, xsum), hf:NAME[:CONFIG], a .jsonl/.json/.csv/.parquet " \
+               "file, or a directory of train/validation/test files."
+SOURCE_COLUMN = typer.Option(None, help="Column holding the text to summarize [default: inferred].")
+TARGET_COLUMN = typer.Option(None, help="Column holding the reference summary [default: inferred].")
+N_OPTION = typer.Option(None, "--n", help="synthetic: training rows (default 10,000); others: keep the first N.")
+SPLIT_SEED = typer.Option(None, help="Seed of the synthetic corpus and of splitting a single file [default: 0]; "
+                                     "use the same value for train and evaluate.")
+DROP_EMPTY = typer.Option(False, help="Skip rows with an empty or null source/target instead of failing.")
+
+
+@app.command()
+def train(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local model directory or preset name."),
+    out: Path = typer.Argument(..., help="Directory for the fine-tuned model (checkpoints go to OUT.checkpoints)."),
+    dataset: str = typer.Option(..., help="Dataset: " + DATASET_HELP),
+    source_column: Optional[str] = SOURCE_COLUMN,
+    target_column: Optional[str] = TARGET_COLUMN,
+    n: Optional[int] = N_OPTION,
+    split_seed: Optional[int] = SPLIT_SEED,
+    drop_empty_rows: bool = DROP_EMPTY,
+    learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate." + _default(TrainConfig, "learning_rate")),
+    lr_scheduler: Optional[str] = typer.Option(None, help="transformers scheduler name." + _default(TrainConfig, "lr_scheduler")),
+    warmup_steps: Optional[int] = typer.Option(None, help="Linear warm-up steps." + _default(TrainConfig, "warmup_steps")),
+    weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay." + _default(TrainConfig, "weight_decay")),
+    batch_size: Optional[int] = typer.Option(None, help="Effective batch (per-device x accumulation x processes)." + _default(TrainConfig, "batch_size")),
+    per_device_batch_size: Optional[int] = typer.Option(None, help="Examples per forward pass [default: up to 8]."),
+    max_source_length: Optional[int] = typer.Option(None, help="Source tokens kept." + _default(TrainConfig, "max_source_length")),
+    max_target_length: Optional[int] = typer.Option(None, help="Target tokens kept." + _default(TrainConfig, "max_target_length")),
+    prefix: Optional[str] = typer.Option(None, help="Source prefix [default: 'summarize: ' for T5, '' otherwise]."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over train, at most." + _default(TrainConfig, "epochs")),
+    max_steps: Optional[int] = typer.Option(None, help="Optimizer steps; overrides --epochs."),
+    eval_steps: Optional[int] = typer.Option(None, help="Validation loss and a checkpoint every N steps." + _default(TrainConfig, "eval_steps")),
+    eval_samples: Optional[int] = typer.Option(None, help="Validation rows for the loss [default: all]."),
+    patience: Optional[int] = typer.Option(None, help="Evaluations without improvement before stopping; 0: never." + _default(TrainConfig, "patience")),
+    logging_steps: Optional[int] = typer.Option(None, help="Train loss shown every N steps." + _default(TrainConfig, "logging_steps")),
+    seed: Optional[int] = typer.Option(None, help="Seed of preset weights, data order and dropout." + _default(TrainConfig, "seed")),
+    bf16: bool = typer.Option(False, help="bfloat16 mixed precision (GPU)."),
+    fp16: bool = typer.Option(False, help="float16 mixed precision (GPU)."),
+    resume: bool = typer.Option(False, help="Continue from the last checkpoint in OUT.checkpoints."),
+    checkpoint_dir: Optional[str] = typer.Option(None, help="Where checkpoints go [default: OUT.checkpoints]."),
+    distill_from: Optional[str] = typer.Option(None, help="Teacher model (the unpruned one) for a distillation loss."),
+    distill_alpha: Optional[float] = typer.Option(None, help="Weight of the distillation loss." + _default(TrainConfig, "distill_alpha")),
+    distill_temperature: Optional[float] = typer.Option(None, help="Distillation temperature." + _default(TrainConfig, "distill_temperature")),
+    overwrite: bool = typer.Option(False, help="Replace OUT (and start over from no checkpoint unless --resume)."),
+    trust_remote_code: bool = typer.Option(False, help="Allow code from the model repository to run."),
+    allow_pickle: bool = typer.Option(False, help="Allow pickle (.bin) checkpoints; unpickling can run code."),
+) -> None:
+    """Fine-tune a model on a summarization dataset (the paper's recipe; every setting overridable)."""
+    from .train import train as run_train
+
+    _quiet_datasets()
+    config = TrainConfig(**_given(
+        learning_rate=learning_rate, lr_scheduler=lr_scheduler, warmup_steps=warmup_steps, weight_decay=weight_decay,
+        batch_size=batch_size, per_device_batch_size=per_device_batch_size, max_source_length=max_source_length,
+        max_target_length=max_target_length, prefix=prefix, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
+        eval_samples=eval_samples, patience=patience, logging_steps=logging_steps, seed=seed,
+        checkpoint_dir=checkpoint_dir, distill_from=distill_from, distill_alpha=distill_alpha,
+        distill_temperature=distill_temperature), bf16=bf16, fp16=fp16, resume=resume)
+    data = _data_config(source_column, target_column, n, split_seed, drop_empty_rows)
+    record = run_train(model_src, out, dataset, config, data=data, overwrite=overwrite, console=console,
+                       trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    table = Table("", "value", title=f"trained {model_src} on {dataset}")
+    table.add_row("steps", f"{record['steps']:,}" + (" (stopped early)" if record["stopped_early"] else ""))
+    table.add_row("best validation loss", f"{record['best_eval_loss']:.4f} at step {record['best_step']}")
+    if record["final_train_loss"] is not None:
+        table.add_row("last train loss", f"{record['final_train_loss']:.4f}")
+    table.add_row("time", f"{record['seconds']:.0f} s")
+    console.print(table)
+    console.print(f"saved to {out} (checkpoints in {record['checkpoints']})")
+
+
+@app.command()
+def evaluate(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local model directory or preset name."),
+    dataset: str = typer.Option(..., help="Dataset: " + DATASET_HELP),
+    split: Optional[str] = typer.Option(None, help="Split to summarize." + _default(EvalConfig, "split")),
+    max_samples: Optional[int] = typer.Option(None, help="Only the first N rows of the split [default: all]."),
+    out: Optional[Path] = typer.Option(None, help="Results directory [default: MODEL/eval-<dataset>-<split>]."),
+    baseline: Optional[Path] = typer.Option(None, help="metrics.json of the unpruned model: adds the impact (%)."),
+    batch_size: Optional[int] = typer.Option(None, help="Sources per generate() call." + _default(EvalConfig, "batch_size")),
+    num_beams: Optional[int] = typer.Option(None, help="Beam size [default: the model's generation config]."),
+    max_new_tokens: Optional[int] = typer.Option(None, help="Generated tokens at most." + _default(EvalConfig, "max_new_tokens")),
+    min_new_tokens: Optional[int] = typer.Option(None, help="Generated tokens at least [default: the model's]."),
+    length_penalty: Optional[float] = typer.Option(None, help="Beam length penalty [default: the model's]."),
+    max_source_length: Optional[int] = typer.Option(None, help="Source tokens kept." + _default(EvalConfig, "max_source_length")),
+    prefix: Optional[str] = typer.Option(None, help="Source prefix [default: 'summarize: ' for T5, '' otherwise]."),
+    source_column: Optional[str] = SOURCE_COLUMN,
+    target_column: Optional[str] = TARGET_COLUMN,
+    n: Optional[int] = N_OPTION,
+    split_seed: Optional[int] = SPLIT_SEED,
+    drop_empty_rows: bool = DROP_EMPTY,
+    overwrite: bool = typer.Option(False, help="Replace the results directory if it exists."),
+    trust_remote_code: bool = typer.Option(False, help="Allow code from the model repository to run."),
+    allow_pickle: bool = typer.Option(False, help="Allow pickle (.bin) checkpoints; unpickling can run code."),
+) -> None:
+    """Summarize a split and report ROUGE-1/2/L/Lsum and GenL (plus impact vs. a baseline)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .evaluate import (ROUGE_KEYS, add_baseline, default_out, evaluate as run_evaluate,
+                           load_baseline, save_evaluation)
+    from .fsutil import check_writable_out
+
+    _quiet_datasets()
+    config = EvalConfig(**_given(split=split, max_samples=max_samples, batch_size=batch_size, num_beams=num_beams,
+                                 max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                 length_penalty=length_penalty, max_source_length=max_source_length, prefix=prefix))
+    out = out if out is not None else default_out(model_src, dataset, config.split)
+    check_writable_out(out, overwrite)
+    if baseline is not None:
+        load_baseline(baseline)  # fail before generating, not after
+    data = _data_config(source_column, target_column, n, split_seed, drop_empty_rows)
+    with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("generate", total=None)
+        result = run_evaluate(model_src, dataset, config, data=data,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total),
+                              trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    if baseline is not None:
+        add_baseline(result, baseline)
+    save_evaluation(result, out, overwrite=overwrite)
+
+    m = result["metrics"]
+    console.print(f"{m['split']}: {m['samples']:,} samples, {m['sources_truncated']:,} sources > "
+                  f"{m['max_source_length']} tokens were truncated")
+    impact = m.get("impact")
+    table = Table("metric", "value", *(["baseline", "impact %"] if impact else []),
+                  title=f"{model_src} on {dataset} ({m['split']})")
+    names = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum",
+             "gen_len": "GenL"}
+    for key in (*ROUGE_KEYS, "gen_len"):
+        row = [names[key], f"{m[key]:.2f}"]
+        if impact:
+            row += [f"{m['baseline'][key]:.2f}", "n/a" if impact[key] is None else f"{impact[key]:+.2f}"]
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")

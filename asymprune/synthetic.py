@@ -112,8 +112,8 @@ def make_example(rng: random.Random) -> dict:
     return {"document": " ".join(sentences), "summary": summary_text}
 
 
-def make_examples(n: int, seed: int = 0) -> list[dict]:
-    """`n` deterministic examples for `seed`."""
+def make_examples(n: int, seed: int | str = 0) -> list[dict]:
+    """`n` deterministic examples for `seed` (an int, or a string such as "0:test")."""
     rng = random.Random(seed)
     return [make_example(rng) for _ in range(n)]
 

@@ -16,6 +16,14 @@ import pytest  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def datasets_cache(tmp_path_factory):
+    """Keep the Arrow files `datasets` builds from local files out of the user's cache."""
+    import datasets
+    datasets.config.HF_DATASETS_CACHE = tmp_path_factory.mktemp("hf-datasets")
+    datasets.disable_progress_bars()
+
+
 @pytest.fixture(scope="session")
 def t5_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "t5-tiny"

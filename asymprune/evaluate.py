@@ -1,0 +1,249 @@
+"""Generate summaries for a split and score them with ROUGE, the way the paper's tables do.
+
+    from asymprune.evaluate import EvalConfig, evaluate, save_evaluation
+    result = evaluate("runs/pruned", "synthetic", EvalConfig(split="test", max_samples=200))
+    result["metrics"]    # {"rouge1": 41.2, "rouge2": 18.9, "rougeL": ..., "rougeLsum": ..., "gen_len": 37.5, ...}
+    save_evaluation(result, Path("runs/pruned/eval-synthetic-test"))  # metrics.json + predictions.jsonl
+
+    rouge(["the cat sat."], ["the cat lay."])          # plain means x 100 of rouge-score F-measures
+    impact(metrics, baseline)                           # {"rouge2": -4.1, ...}: % change vs. the unpruned model
+
+ROUGE is `rouge_score.rouge_scorer` with the Porter stemmer, reported as the plain mean of the
+per-example F-measures scaled to 0-100 (no bootstrap). For ROUGE-Lsum every text is split into
+sentences joined by newlines, as transformers' run_summarization.py does; the splitter here is a
+rule (end punctuation followed by white space) rather than nltk's punkt, which needs a download.
+GenL is the mean number of tokens the model generated (padding and the decoder-start token
+excluded, end-of-sequence included), as run_summarization's gen_len counts them for T5.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+METRICS = (*ROUGE_KEYS, "gen_len")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+
+
+@dataclass
+class EvalConfig:
+    split: str = "test"                  # which split of the dataset to summarize
+    max_samples: int | None = None       # the first N rows of the split; None: all of them
+    batch_size: int = 16                 # sources per generate() call
+    num_beams: int | None = None         # None: the model's generation config
+    max_new_tokens: int = 256            # generated tokens at most (never transformers' 20-token default)
+    min_new_tokens: int | None = None    # None: the model's generation config
+    length_penalty: float | None = None  # None: the model's generation config
+    max_source_length: int = 1024        # source tokens kept; longer sources are truncated and counted
+    prefix: str | None = None            # None: "summarize: " for T5-family models, "" otherwise
+    device: str | None = None            # None: cuda when available, else cpu
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of `text`: split after . ! ? followed by white space, and at newlines."""
+    return [s for s in SENTENCE_END.split(text.strip()) if s]
+
+
+def _scorer():
+    from rouge_score import rouge_scorer
+    return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+
+
+def rouge_per_example(predictions: list[str], references: list[str]) -> list[dict[str, float]]:
+    """ROUGE F-measures (0-100) of each prediction against its reference."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    scorer = _scorer()
+    scores = []
+    for pred, ref in zip(predictions, references):
+        # Newline-joined sentences change only rougeLsum: the other scores ignore line breaks.
+        s = scorer.score("\n".join(split_sentences(ref)), "\n".join(split_sentences(pred)))
+        scores.append({k: 100 * s[k].fmeasure for k in ROUGE_KEYS})
+    return scores
+
+
+def mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]} if scores else {}
+
+
+def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Plain means (0-100) of ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum."""
+    return mean_scores(rouge_per_example(predictions, references))
+
+
+def lead(text: str, sentences: int = 3) -> str:
+    """The first `sentences` sentences of `text`: the lead-k baseline summary."""
+    return " ".join(split_sentences(text)[:sentences])
+
+
+def lead_baseline(rows, sentences: int = 3) -> dict[str, float]:
+    """ROUGE of copying the first `sentences` sentences of each source (rows: a split)."""
+    return rouge([lead(s, sentences) for s in rows["source"]], list(rows["target"]))
+
+
+def impact(metrics: dict, baseline: dict) -> dict[str, float | None]:
+    """Relative change (%) of each metric against the baseline: (value - baseline) / baseline x 100."""
+    out = {}
+    for key in METRICS:
+        if key in metrics and key in baseline:
+            b = baseline[key]
+            out[key] = None if not b else 100 * (metrics[key] - b) / b
+    return out
+
+
+def load_baseline(path: Path) -> dict:
+    """Metrics of another evaluation (its metrics.json), checked to hold every metric."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.json"
+    if not path.is_file():
+        raise UsageError(f"baseline {path} not found; pass the metrics.json of an earlier asymprune evaluate")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"baseline {path} is not valid JSON ({e}); pass a metrics.json written by asymprune "
+                         "evaluate") from None
+    missing = [k for k in METRICS if not isinstance(data.get(k) if isinstance(data, dict) else None, (int, float))]
+    if missing:
+        raise UsageError(f"baseline {path} has no {', '.join(missing)}; pass a metrics.json written by asymprune "
+                         "evaluate")
+    return data
+
+
+def default_out(model_src: str, dataset: str, split: str) -> Path:
+    """MODEL/eval-<dataset>-<split>, the dataset name reduced to safe characters."""
+    model_dir = Path(model_src).expanduser()
+    if not model_dir.is_dir():
+        raise UsageError(f"'{model_src}' is not a local directory, so results have no default place; pass --out DIR")
+    name = Path(dataset.rstrip("/\\")).name if Path(dataset).expanduser().exists() else dataset
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
+    return model_dir / f"eval-{name}-{split}"
+
+
+def generation_config(model, config: EvalConfig):
+    """The model's generation config with the evaluation's lengths and beams on top."""
+    gen = copy.deepcopy(model.generation_config)
+    gen.max_new_tokens = config.max_new_tokens
+    gen.max_length = None  # max_new_tokens alone bounds the length
+    for name in ("num_beams", "min_new_tokens", "length_penalty"):
+        if getattr(config, name) is not None:
+            setattr(gen, name, getattr(config, name))
+    return gen
+
+
+def generate_summaries(model, tokenizer, tokenized, config: EvalConfig, progress=None) -> tuple[list[str], list[int]]:
+    """Batched generate() over tokenized sources; (texts, generated token counts) in input order."""
+    import torch
+
+    gen = generation_config(model, config)
+    device = next(model.parameters()).device
+    # Longest first, so a batch holds sources of similar length (little padding) and memory
+    # problems show up on the first batch.
+    order = sorted(range(len(tokenized)), key=lambda i: -len(tokenized[i]["input_ids"]))
+    texts, lengths = [""] * len(order), [0] * len(order)
+    start = model.generation_config.decoder_start_token_id
+    skip = 1 if start is not None else 0
+    for b in range(0, len(order), config.batch_size):
+        idx = order[b:b + config.batch_size]
+        batch = tokenizer.pad([{"input_ids": tokenized[i]["input_ids"]} for i in idx], return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(input_ids=batch["input_ids"].to(device),
+                                 attention_mask=batch["attention_mask"].to(device), generation_config=gen)
+        new = out[:, skip:].cpu()
+        for i, ids in zip(idx, new):
+            lengths[i] = int((ids != tokenizer.pad_token_id).sum())
+            texts[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
+        if progress is not None:
+            progress(b + len(idx), len(order))
+    return texts, lengths
+
+
+def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=None, progress=None,
+             trust_remote_code: bool = False, allow_pickle: bool = False) -> dict:
+    """Summarize a split and score it: {"metrics": {...}, "predictions": [{...}, ...]}.
+
+    `dataset` is a spec (see asymprune.data) or a DatasetDict with source/target columns;
+    `data` is the DataConfig for a spec; `progress(done, total)` is called after each batch.
+    """
+    import torch
+
+    from .data import DataConfig, get_split, load_dataset_spec, source_prefix, tokenize
+    from .models import load_model, load_tokenizer
+
+    config = config or EvalConfig()
+    if config.max_samples is not None and config.max_samples < 1:
+        raise UsageError(f"--max-samples {config.max_samples}: evaluate at least 1 sample, or leave the flag out "
+                         "to evaluate the whole split")
+    for name in ("batch_size", "max_new_tokens", "max_source_length"):
+        if getattr(config, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.num_beams is not None and config.num_beams < 1:
+        raise UsageError("--num-beams must be at least 1")
+    spec = dataset if isinstance(dataset, str) else "<in-memory>"
+    ds = load_dataset_spec(dataset, data or DataConfig()) if isinstance(dataset, str) else dataset
+    rows = get_split(ds, config.split, spec)
+    if config.max_samples is not None:
+        rows = rows.select(range(min(config.max_samples, len(rows))))
+
+    model = load_model(model_src, presets=True, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    tokenizer = load_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
+    if tokenizer is None:
+        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    prefix = source_prefix(model.config.model_type) if config.prefix is None else config.prefix
+    tokenized, report = tokenize(rows, tokenizer, prefix=prefix, max_source_length=config.max_source_length,
+                                 max_target_length=None)
+
+    started = time.perf_counter()
+    texts, lengths = generate_summaries(model, tokenizer, tokenized, config, progress)
+    seconds = time.perf_counter() - started
+    references = list(rows["target"])
+    scores = rouge_per_example(texts, references)
+    gen = generation_config(model, config)
+    metrics = {
+        **mean_scores(scores),
+        "gen_len": sum(lengths) / len(lengths),
+        "samples": len(texts),
+        "model": model_src,
+        "dataset": spec,
+        "split": config.split,
+        "generation": {"num_beams": gen.num_beams, "max_new_tokens": gen.max_new_tokens,
+                       "min_new_tokens": gen.min_new_tokens, "length_penalty": gen.length_penalty,
+                       "batch_size": config.batch_size, "prefix": prefix},
+        "max_source_length": config.max_source_length,
+        "sources_truncated": report["sources_truncated"],
+        "generate_seconds": seconds,
+        "device": device,
+        "config": asdict(config),
+    }
+    predictions = [{"index": i, "prediction": p, "reference": r, "gen_len": n, **s}
+                   for i, (p, r, n, s) in enumerate(zip(texts, references, lengths, scores))]
+    return {"metrics": metrics, "predictions": predictions}
+
+
+def add_baseline(result: dict, baseline_path: Path) -> dict:
+    """Add the baseline's metrics and the relative impact (%) per metric to `result`."""
+    baseline = load_baseline(baseline_path)
+    m = result["metrics"]
+    m["baseline"] = {"path": str(baseline_path), **{k: baseline[k] for k in METRICS}}
+    m["impact"] = impact(m, baseline)
+    return result
+
+
+def save_evaluation(result: dict, out: Path, overwrite: bool = False) -> None:
+    """metrics.json and predictions.jsonl in `out`, written all or nothing."""
+    from .fsutil import atomic_dir, write_json
+
+    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+        with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as f:
+            for row in result["predictions"]:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_json(tmp / "metrics.json", result["metrics"])
