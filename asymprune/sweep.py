@@ -386,8 +386,8 @@ class Recorder:
         self.store.record_stage(run, outcome.stage, outcome.key, outcome.status, outcome.started, outcome.finished,
                                 outcome.error, outcome.output)
         if outcome.status == "done" and outcome.stage == "evaluate":
-            m = outcome.result.get("metrics", outcome.result)
-            self.store.record_metrics(run, m.get("split", "test"), m)
+            m = outcome.result
+            self.store.record_metrics(run, m.get("split", "test"), {**m, "n_samples": m.get("samples")})
         elif outcome.status == "done" and outcome.stage == "bench":
             env = outcome.result["env"]
             self.store.record_latency(run, [{**r, "dtype": env["dtype"], "device": env["device"],
@@ -475,6 +475,15 @@ def _ray(address: str | None):
         import ray
     except ImportError:
         raise UsageError("--executor ray needs Ray; install it with pip install 'asymprune[ray]'") from None
+    if address and address != "auto" and ":" in address:
+        # ray.init retries an unreachable address for many minutes; fail fast instead.
+        import socket
+        host, port = address.rsplit(":", 1)
+        try:
+            socket.create_connection((host.removeprefix("ray://"), int(port)), timeout=5).close()
+        except (OSError, ValueError) as e:
+            raise UsageError(f"could not reach Ray at {address} ({e}); start one with `ray start --head` "
+                             "or pass --address") from None
     try:
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
