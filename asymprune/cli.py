@@ -352,8 +352,8 @@ def evaluate(
     save_evaluation(result, out, overwrite=overwrite)
 
     m = result["metrics"]
-    console.print(f"{m['split']}: {m['samples']:,} samples, {m['sources_truncated']:,} sources > "
-                  f"{m['max_source_length']} tokens were truncated")
+    console.print(f"{m['split']}: {m['samples']:,} samples; truncated {m['sources_truncated']:,} sources "
+                  f"(> {m['max_source_length']} tokens)", soft_wrap=True)
     impact = m.get("impact")
     table = Table("metric", "value", *(["baseline", "impact %"] if impact else []),
                   title=f"{model_src} on {dataset} ({m['split']})")
