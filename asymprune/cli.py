@@ -361,7 +361,7 @@ def _quiet_datasets() -> None:
 
 
 def _default(cls, name: str) -> str:
-    return f" [default: {cls.__dataclass_fields__[name].default}]"
+    return f" (default: {cls.__dataclass_fields__[name].default})"
 
 
 def _given(**values) -> dict:
@@ -376,10 +376,10 @@ def _data_config(source_column, target_column, n, split_seed, drop_empty_rows):
 
 DATASET_HELP = "registered name (synthetic, cnn_dailymail, xsum), hf:NAME[:CONFIG], a .jsonl/.json/.csv/.parquet " \
                "file, or a directory of train/validation/test files."
-SOURCE_COLUMN = typer.Option(None, help="Column holding the text to summarize [default: inferred].")
-TARGET_COLUMN = typer.Option(None, help="Column holding the reference summary [default: inferred].")
+SOURCE_COLUMN = typer.Option(None, help="Column holding the text to summarize (default: inferred).")
+TARGET_COLUMN = typer.Option(None, help="Column holding the reference summary (default: inferred).")
 N_OPTION = typer.Option(None, "--n", help="synthetic: training rows (default 10,000); others: keep the first N.")
-SPLIT_SEED = typer.Option(None, help="Seed of the synthetic corpus and of splitting a single file [default: 0]; "
+SPLIT_SEED = typer.Option(None, help="Seed of the synthetic corpus and of splitting a single file (default: 0); "
                                      "use the same value for train and evaluate.")
 DROP_EMPTY = typer.Option(False, help="Skip rows with an empty or null source/target instead of failing.")
 
@@ -399,21 +399,21 @@ def train(
     warmup_steps: Optional[int] = typer.Option(None, help="Linear warm-up steps." + _default(TrainConfig, "warmup_steps")),
     weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay." + _default(TrainConfig, "weight_decay")),
     batch_size: Optional[int] = typer.Option(None, help="Effective batch (per-device x accumulation x processes)." + _default(TrainConfig, "batch_size")),
-    per_device_batch_size: Optional[int] = typer.Option(None, help="Examples per forward pass [default: up to 8]."),
+    per_device_batch_size: Optional[int] = typer.Option(None, help="Examples per forward pass (default: up to 8)."),
     max_source_length: Optional[int] = typer.Option(None, help="Source tokens kept." + _default(TrainConfig, "max_source_length")),
     max_target_length: Optional[int] = typer.Option(None, help="Target tokens kept." + _default(TrainConfig, "max_target_length")),
-    prefix: Optional[str] = typer.Option(None, help="Source prefix [default: 'summarize: ' for T5, '' otherwise]."),
+    prefix: Optional[str] = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise)."),
     epochs: Optional[float] = typer.Option(None, help="Passes over train, at most." + _default(TrainConfig, "epochs")),
     max_steps: Optional[int] = typer.Option(None, help="Optimizer steps; overrides --epochs."),
     eval_steps: Optional[int] = typer.Option(None, help="Validation loss and a checkpoint every N steps." + _default(TrainConfig, "eval_steps")),
-    eval_samples: Optional[int] = typer.Option(None, help="Validation rows for the loss [default: all]."),
+    eval_samples: Optional[int] = typer.Option(None, help="Validation rows for the loss (default: all)."),
     patience: Optional[int] = typer.Option(None, help="Evaluations without improvement before stopping; 0: never." + _default(TrainConfig, "patience")),
     logging_steps: Optional[int] = typer.Option(None, help="Train loss shown every N steps." + _default(TrainConfig, "logging_steps")),
     seed: Optional[int] = typer.Option(None, help="Seed of preset weights, data order and dropout." + _default(TrainConfig, "seed")),
     bf16: bool = typer.Option(False, help="bfloat16 mixed precision (GPU)."),
     fp16: bool = typer.Option(False, help="float16 mixed precision (GPU)."),
     resume: bool = typer.Option(False, help="Continue from the last checkpoint in OUT.checkpoints."),
-    checkpoint_dir: Optional[str] = typer.Option(None, help="Where checkpoints go [default: OUT.checkpoints]."),
+    checkpoint_dir: Optional[str] = typer.Option(None, help="Where checkpoints go (default: OUT.checkpoints)."),
     distill_from: Optional[str] = typer.Option(None, help="Teacher model (the unpruned one) for a distillation loss."),
     distill_alpha: Optional[float] = typer.Option(None, help="Weight of the distillation loss." + _default(TrainConfig, "distill_alpha")),
     distill_temperature: Optional[float] = typer.Option(None, help="Distillation temperature." + _default(TrainConfig, "distill_temperature")),
@@ -450,16 +450,16 @@ def evaluate(
     model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local model directory or preset name."),
     dataset: str = typer.Option(..., help="Dataset: " + DATASET_HELP),
     split: Optional[str] = typer.Option(None, help="Split to summarize." + _default(EvalConfig, "split")),
-    max_samples: Optional[int] = typer.Option(None, help="Only the first N rows of the split [default: all]."),
-    out: Optional[Path] = typer.Option(None, help="Results directory [default: MODEL/eval-<dataset>-<split>]."),
+    max_samples: Optional[int] = typer.Option(None, help="Only the first N rows of the split (default: all)."),
+    out: Optional[Path] = typer.Option(None, help="Results directory (default: MODEL/eval-<dataset>-<split>)."),
     baseline: Optional[Path] = typer.Option(None, help="metrics.json of the unpruned model: adds the impact (%)."),
     batch_size: Optional[int] = typer.Option(None, help="Sources per generate() call." + _default(EvalConfig, "batch_size")),
-    num_beams: Optional[int] = typer.Option(None, help="Beam size [default: the model's generation config]."),
+    num_beams: Optional[int] = typer.Option(None, help="Beam size (default: the model's generation config)."),
     max_new_tokens: Optional[int] = typer.Option(None, help="Generated tokens at most." + _default(EvalConfig, "max_new_tokens")),
-    min_new_tokens: Optional[int] = typer.Option(None, help="Generated tokens at least [default: the model's]."),
-    length_penalty: Optional[float] = typer.Option(None, help="Beam length penalty [default: the model's]."),
+    min_new_tokens: Optional[int] = typer.Option(None, help="Generated tokens at least (default: the model's)."),
+    length_penalty: Optional[float] = typer.Option(None, help="Beam length penalty (default: the model's)."),
     max_source_length: Optional[int] = typer.Option(None, help="Source tokens kept." + _default(EvalConfig, "max_source_length")),
-    prefix: Optional[str] = typer.Option(None, help="Source prefix [default: 'summarize: ' for T5, '' otherwise]."),
+    prefix: Optional[str] = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise)."),
     source_column: Optional[str] = SOURCE_COLUMN,
     target_column: Optional[str] = TARGET_COLUMN,
     n: Optional[int] = N_OPTION,
@@ -496,8 +496,8 @@ def evaluate(
     save_evaluation(result, out, overwrite=overwrite)
 
     m = result["metrics"]
-    console.print(f"{m['split']}: {m['samples']:,} samples, {m['sources_truncated']:,} sources > "
-                  f"{m['max_source_length']} tokens were truncated")
+    console.print(f"{m['split']}: {m['samples']:,} samples; truncated {m['sources_truncated']:,} sources "
+                  f"(> {m['max_source_length']} tokens)", soft_wrap=True)
     impact = m.get("impact")
     table = Table("metric", "value", *(["baseline", "impact %"] if impact else []),
                   title=f"{model_src} on {dataset} ({m['split']})")

@@ -81,6 +81,7 @@ def gradient_accumulation(config: TrainConfig, world_size: int) -> int:
 def check_config(config: TrainConfig) -> None:
     """Fail on impossible settings before any work."""
     import torch
+    from transformers.trainer_utils import SchedulerType
 
     for name in ("batch_size", "max_source_length", "max_target_length", "eval_steps",
                  "logging_steps", "save_total_limit"):
@@ -99,6 +100,9 @@ def check_config(config: TrainConfig) -> None:
         raise UsageError(f"--patience {config.patience}: pass 0 to turn early stopping off, or a positive count")
     if config.eval_samples is not None and config.eval_samples < 1:
         raise UsageError(f"--eval-samples {config.eval_samples}: use at least 1 row, or leave it out for all")
+    schedulers = [s.value for s in SchedulerType]
+    if config.lr_scheduler not in schedulers:
+        raise UsageError(f"unknown --lr-scheduler '{config.lr_scheduler}'; choose one of: {', '.join(schedulers)}")
     if config.bf16 and config.fp16:
         raise UsageError("--bf16 and --fp16 both given; pass one of them")
     if (config.bf16 or config.fp16) and not torch.cuda.is_available():
@@ -225,7 +229,8 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     Returns the record written to OUT/train.json. `console` (a rich Console) turns on the
     progress bar and messages; without it training is quiet, for in-process sweeps.
     """
-    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, PrinterCallback, \
+    import torch
+    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, PrinterCallback, Seq2SeqTrainer, \
         Seq2SeqTrainingArguments
 
     from . import __version__
@@ -235,7 +240,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
 
     config = config or TrainConfig()
     out = Path(out)
-    say = console.print if console is not None else (lambda *a, **k: None)
+    say = (lambda text: console.print(text, soft_wrap=True)) if console is not None else (lambda text: None)
     check_config(config)
     check_writable_out(out, overwrite)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -269,7 +274,6 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     for name, report in (("train", train_report), ("validation", eval_report)):
         say(truncation_line(name, report, config.max_source_length, config.max_target_length))
 
-    import torch
     args = Seq2SeqTrainingArguments(
         output_dir=str(ckpt),
         learning_rate=config.learning_rate,
@@ -310,9 +314,12 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
         trainer = DistillationTrainer(**kwargs, teacher=teacher, alpha=config.distill_alpha,
                                       temperature=config.distill_temperature)
     else:
-        from transformers import Seq2SeqTrainer
         trainer = Seq2SeqTrainer(**kwargs)
     trainer.remove_callback(PrinterCallback)  # the rich bar (or silence) instead of raw log dicts
+    # T5 and BART accept **kwargs but ignore `num_items_in_batch`, so the Trainer would take their
+    # per-batch mean loss as already normalized and skip dividing it by the accumulation steps:
+    # the logged loss and the gradients would come out accumulation-times too large.
+    trainer.model_accepts_loss_kwargs = False
 
     resumed_step = 0
     if resume_from:

@@ -104,8 +104,8 @@ def test_tokenize_counts_truncation_and_prefixes_only_t5():
     assert all(x[-1] == t5.eos_token_id for x in tokenized["labels"])  # truncation keeps </s>
     assert t5.decode(tokenized["input_ids"][0]).startswith("summarize: ")
     assert truncation_line("train", report, 120, 30) == (
-        f"train: {report['sources_truncated']} of 20 sources > 120 tokens, "
-        f"{report['targets_truncated']} of 20 targets > 30 tokens were truncated")
+        f"train: truncated {report['sources_truncated']}/20 sources (> 120 tokens), "
+        f"{report['targets_truncated']}/20 targets (> 30 tokens)")
     assert source_prefix("mt5") == "summarize: " and source_prefix("bart") == source_prefix("pegasus") == ""
 
 

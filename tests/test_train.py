@@ -35,7 +35,7 @@ def test_train_writes_a_plain_model_and_train_json(t5_dir, tmp_path, capsys):
     assert run_cli(["train", str(t5_dir), str(out), "--dataset", "synthetic", *TINY, "--max-steps", "4",
                     "--eval-steps", "2", "--per-device-batch-size", "4"]) == 0
     printed = capsys.readouterr().out
-    assert "validation loss" in printed and "sources > 128 tokens" in printed and "saved to" in printed
+    assert "validation loss" in printed and "sources (> 128 tokens)" in printed and "saved to" in printed
     assert {p.name for p in out.iterdir()} == {"config.json", "generation_config.json", "model.safetensors",
                                                "tokenizer.json", "tokenizer_config.json", "train.json"}
     record = json.loads((out / "train.json").read_text())
@@ -50,7 +50,9 @@ def test_train_writes_a_plain_model_and_train_json(t5_dir, tmp_path, capsys):
              if "eval_loss" in e]
     assert len(evals) == 2
     assert record["best_eval_loss"] == min(evals) and record["final_eval_loss"] == evals[-1]
-    assert record["seconds"] > 0 and record["final_train_loss"] is not None
+    assert record["seconds"] > 0
+    # With 2 accumulation steps the train loss is still a mean per token, comparable to validation's.
+    assert 0.7 < record["final_train_loss"] / record["final_eval_loss"] < 1.4
     # Loads with plain transformers; the saved weights are the best checkpoint's.
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
     best = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "ft.checkpoints" / f"checkpoint-{record['best_step']}")
@@ -153,6 +155,7 @@ def test_bad_train_inputs_are_one_line(t5_dir, tmp_path, capsys):
                                                                    "--per-device-batch-size 24 x 1 process(es)"),
         (["--bf16"] if not torch.cuda.is_available() else ["--bf16", "--fp16"], "--bf16"),
         (["--max-steps", "0"], "--max-steps 0: train for at least 1 step"),
+        (["--lr-scheduler", "triangle"], "unknown --lr-scheduler 'triangle'; choose one of: linear, cosine"),
         (["--resume"], "--resume: no checkpoint in"),
         (["--distill-from", str(tmp_path / "none")], "not found; pass an existing model directory"),
     ]
@@ -168,10 +171,43 @@ def test_bad_train_inputs_are_one_line(t5_dir, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------
 # Shrink, then fine-tune: the paper's protocol end to end on a tiny T5, from scratch, on CPU.
 #
-# Thresholds come from runs of this exact test (see PIPELINE_* below and the numbers measured
-# for them in the docstring); they sit well inside what every seed tried reached.
+# t5-tiny-2-2 (2+2 layers, d_model 128) trains 450 steps of batch 32 at lr 1e-3 on 20,000 synthetic
+# documents, then its decoder is cut to 1 of 2 layers and re-tuned for 150 steps. ROUGE-2 on the
+# 200 test documents, greedy decoding, measured for training seeds 0 / 1 / 2:
+#   lead-1 0.9, lead-3 11.6 (copying the first 1 / 3 sentences; no seed involved)
+#   base                17.5 / 17.2 / 15.6
+#   pruned, no re-tune   5.8 /  5.6 /  7.8   (33% / 32% / 50% of base)
+#   re-tuned            16.2 / 15.1 / 15.2   (92% / 87% / 97% of base)
+# Each run took about 8 minutes here, on one thread of a CPU shared with other jobs.
+# The thresholds below leave a margin on every seed: base >= 12 and at least lead-3 + 2; pruning
+# keeps at most 65% of base (so there is something to recover); re-tuning gets back at least 80%.
+PIPELINE = dict(preset="t5-tiny-2-2", n=20_000, base_steps=450, retune_steps=150, lr=1e-3, batch=32)
+
+
+def shrink_then_fine_tune(root, seed: int = 0) -> dict:
+    """Run the pipeline; ROUGE-2 of each stage and of the lead baselines on the synthetic test split."""
+    p = PIPELINE
+    ds = load_dataset_spec("synthetic", DataConfig(n=p["n"]))
+    recipe = dict(learning_rate=p["lr"], batch_size=p["batch"], per_device_batch_size=p["batch"], eval_steps=150,
+                  eval_samples=100, seed=seed)
+    scoring = EvalConfig(max_new_tokens=96, batch_size=32)
+    r2 = {"lead1": lead_baseline(ds["test"], 1)["rouge2"], "lead3": lead_baseline(ds["test"], 3)["rouge2"]}
+    train(p["preset"], root / "base", ds, TrainConfig(**recipe, max_steps=p["base_steps"]))
+    r2["base"] = evaluate(str(root / "base"), ds, scoring)["metrics"]["rouge2"]
+    assert run_cli(["prune", str(root / "base"), str(root / "pruned"), "--decoder-layers", "1/2"]) == 0
+    r2["pruned"] = evaluate(str(root / "pruned"), ds, scoring)["metrics"]["rouge2"]
+    train(str(root / "pruned"), root / "retuned", ds, TrainConfig(**recipe, max_steps=p["retune_steps"]))
+    r2["retuned"] = evaluate(str(root / "retuned"), ds, scoring)["metrics"]["rouge2"]
+    return r2
 
 
 @pytest.mark.slow
 def test_shrink_then_fine_tune_recovers_rouge2(tmp_path):
-    pytest.skip("thresholds being measured")
+    r2 = shrink_then_fine_tune(tmp_path, seed=0)
+    # Trained from scratch, the model reads the document: far above copying the lead sentence
+    # (which never holds a key fact), and above copying the first three.
+    assert r2["base"] >= 12 and r2["base"] >= r2["lead3"] + 2, r2
+    # Cutting the decoder in half costs a real share of the quality, so recovering is not trivial...
+    assert r2["pruned"] <= 0.65 * r2["base"], r2
+    # ...and a short re-tune brings most of it back.
+    assert r2["retuned"] >= 0.8 * r2["base"] and r2["retuned"] > r2["lead3"], r2
