@@ -176,30 +176,25 @@ def generate(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo-out"), help="Working directory for the demo."),
+    out: Path = typer.Option(Path("demo-out"), help="Working directory; a second run reuses finished stages."),
 ) -> None:
-    """Run the main job end to end on the built-in default (offline)."""
-    from .fsutil import atomic_dir
-    from .models import build_preset
-    from .prune import apply_pruning, param_counts, plan_pruning, save_pruned
+    """The main job end to end on CPU: t5-tiny on the synthetic corpus, a reduced grid, a report."""
+    import yaml
 
+    from .report import recommendation_line, write_report
+    from .sweep import DEMO_SPEC, SweepSpec, check_sections, run_sweep
+
+    spec = SweepSpec(**{**DEMO_SPEC, "output_dir": str(out)})
+    check_sections(spec, "demo")
     out.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = build_preset("t5-tiny", seed=0)
-    base = out / "t5-tiny"
-    with atomic_dir(base, overwrite=True) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    console.print(f"1/3 init: t5-tiny with random weights -> {base}")
-    before = param_counts(model)
-    keep = plan_pruning(model.config, None, "3/6", "spread")
-    apply_pruning(model, keep)
-    pruned = out / "t5-tiny-6-3"
-    save_pruned(model, tokenizer, pruned, {"source": str(base), "strategy": "spread", "kept": keep,
-                                           "params_before": before, "params_after": param_counts(model)},
-                overwrite=True)
-    console.print(f"2/3 prune: decoder 6 -> 3 layers (kept {keep['decoder']}) -> {pruned}")
-    console.print("3/3 generate (random weights, so the words are noise):")
-    generate(str(pruned), text=None, max_new_tokens=16, num_beams=1, prefix="summarize: ")
+    (out / "spec.yaml").write_text(yaml.safe_dump({k: v for k, v in vars(spec).items()}, sort_keys=False))
+    console.print(f"demo: {spec.models[0]} on {spec.datasets[0]}, variants {', '.join(spec.grid)} "
+                  f"(same run as `asymprune sweep {out / 'spec.yaml'}`)")
+    run_sweep(spec, console=console)
+    written = write_report(out / "results.db", out / "report", overwrite=True)
+    console.print(f"report: {written['report']} and {written['html']}", soft_wrap=True)
+    for label, rec in written["recommendations"]:
+        print(f"recommendation: {recommendation_line(label, rec, 1)}")
 
 
 def _int_list(text: str, flag: str) -> list[int]:

@@ -146,8 +146,17 @@ def test_failed_write_leaves_no_partial_out(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_generate_and_demo_run(t5_dir, tmp_path, capsys):
+def test_generate_runs(t5_dir, capsys):
     assert run_cli(["generate", str(t5_dir), "--max-new-tokens", "4", "--text", "Storms closed 3 roads."]) == 0
     assert "output:" in capsys.readouterr().out
-    assert run_cli(["demo", "--out", str(tmp_path / "demo")]) == 0
-    assert (tmp_path / "demo" / "t5-tiny-6-3" / "asymprune.json").exists()
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_and_rerun_reuses_everything(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert run_cli(["demo", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "recommendation: " in text and (out / "report" / "report.html").is_file()
+    executed = (out / "executions.jsonl").read_text()
+    assert run_cli(["demo", "--out", str(out)]) == 0
+    assert (out / "executions.jsonl").read_text() == executed  # nothing ran twice

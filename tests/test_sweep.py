@@ -141,6 +141,7 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
     assert executions(tmp_path) == first
 
 
+@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
 def test_killed_sweep_resumes_without_redoing_stages(tmp_path):
     spec = write_spec(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "asymprune", "sweep", spec], stdout=subprocess.DEVNULL,
@@ -159,6 +160,7 @@ def test_killed_sweep_resumes_without_redoing_stages(tmp_path):
     assert {r[2] for r in _rows(tmp_path)[0]} == {"done"}
 
 
+@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
 def test_a_failing_variant_is_recorded_and_the_rest_go_on(tmp_path):
     spec = write_spec(tmp_path)
     chains = build_plan(load_spec(spec))
@@ -171,6 +173,7 @@ def test_a_failing_variant_is_recorded_and_the_rest_go_on(tmp_path):
     assert runs["3/6"][2] == "done" and runs["6/6"][2] == "done"
 
 
+@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
 def test_ray_executor_gives_the_same_rows_as_local(tmp_path):
     ray = pytest.importorskip("ray")
     spec = write_spec(tmp_path, grid=["6/6", "6/3"])
