@@ -480,12 +480,18 @@ def evaluate(
     if baseline is not None:
         load_baseline(baseline)  # fail before generating, not after
     data = _data_config(source_column, target_column, n, split_seed, drop_empty_rows)
-    with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
-        task = bar.add_task("generate", total=None)
-        result = run_evaluate(model_src, dataset, config, data=data,
-                              progress=lambda done, total: bar.update(task, completed=done, total=total),
+    bar = Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    task = bar.add_task("generate", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.start()  # on the first batch, so that a data error is not preceded by an empty bar
+        bar.update(task, completed=done, total=total)
+    try:
+        result = run_evaluate(model_src, dataset, config, data=data, progress=progress,
                               trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     if baseline is not None:
         add_baseline(result, baseline)
     save_evaluation(result, out, overwrite=overwrite)

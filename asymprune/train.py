@@ -197,7 +197,7 @@ def last_checkpoint(ckpt: Path) -> Path | None:
             json.loads((path / "trainer_state.json").read_text())
             return path
         except (OSError, ValueError):
-            shutil.rmtree(path)
+            shutil.rmtree(path, ignore_errors=True)  # other processes of a multi-GPU run do the same
     return None
 
 
@@ -212,7 +212,7 @@ def _prepare_checkpoints(ckpt: Path, config: TrainConfig, overwrite: bool) -> Pa
         if not overwrite:
             raise UsageError(f"{ckpt} holds checkpoints of an earlier run; pass --resume to continue it, or "
                              "--overwrite to start over")
-        shutil.rmtree(ckpt)
+        shutil.rmtree(ckpt, ignore_errors=True)
     return None
 
 
@@ -240,7 +240,9 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
 
     config = config or TrainConfig()
     out = Path(out)
-    say = (lambda text: console.print(text, soft_wrap=True)) if console is not None else (lambda text: None)
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set RANK
+    say = (lambda text: console.print(text, soft_wrap=True)) if console is not None and main_process \
+        else (lambda text: None)
     check_config(config)
     check_writable_out(out, overwrite)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -305,7 +307,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     )
     DistillationTrainer, RichProgress = _trainer_classes()
     callbacks = [EarlyStoppingCallback(config.patience)] if config.patience else []
-    progress = RichProgress(console) if console is not None else None
+    progress = RichProgress(console) if console is not None and main_process else None
     if progress is not None:
         callbacks.append(progress)
     kwargs = dict(model=model, args=args, train_dataset=train_tok, eval_dataset=eval_tok, processing_class=tokenizer,

@@ -161,8 +161,9 @@ def test_bad_data_is_one_line_naming_file_row_and_fix(case, t5_dir, tmp_path, ca
     path.write_bytes(content)
     out = tmp_path / "out"
     code = run_cli(["evaluate", str(t5_dir), "--dataset", str(path), "--out", str(out), *extra])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    printed = capsys.readouterr()
+    err = printed.err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and printed.out == "", printed
     assert message.format(path=path) in err
     assert not out.exists()
 
