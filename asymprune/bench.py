@@ -118,8 +118,8 @@ class _Runner:
         """Fixed-length mode gets token ids; dataset mode gets texts for this model's tokenizer."""
         torch = self.torch
         if texts is not None:
-            if self.config.model_type in ("t5", "mt5"):
-                texts = ["summarize: " + t for t in texts]
+            from .data import source_prefix
+            texts = [source_prefix(self.config.model_type) + t for t in texts]
             enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.source_length, padding=True,
                                  return_tensors="pt")
             self.input_ids, self.mask = enc.input_ids, enc.attention_mask
@@ -273,8 +273,9 @@ def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
 def _source(specs: list[dict], cfg: BenchConfig) -> tuple[list[list[int]] | None, list[str] | None]:
     n = max(cfg.batch_sizes)
     if cfg.dataset:
-        from .data import load_texts
-        return None, load_texts(cfg.dataset, cfg.split, n)
+        from .data import load_rows
+        texts = load_rows(cfg.dataset, cfg.split, n)["source"]
+        return None, (texts * n)[:n]  # a split shorter than the largest batch is repeated to fill it
     import torch
     vocab = min(s["vocab"] for s in specs)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -347,6 +347,16 @@ def get_split(ds, split: str, where: str):
     return ds[split]
 
 
+def load_rows(spec: str, split: str, n: int, config: DataConfig | None = None):
+    """The first `n` rows (fewer if the split is shorter) of one split: for timing and calibration."""
+    if n <= 0:
+        raise UsageError(f"asked for {n} rows of {spec}; pass a positive number of samples")
+    rows = get_split(load_dataset_spec(spec, config), split, spec)
+    if len(rows) == 0:
+        raise UsageError(f"{spec} split '{split}' has no usable rows; pass a split or file with data")
+    return rows.select(range(min(n, len(rows))))
+
+
 # ---------------------------------------------------------------------------------------------
 # Tokenization
 

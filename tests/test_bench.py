@@ -146,3 +146,17 @@ def test_failed_conversion_leaves_no_broken_cache(models, tmp_path, capsys):
     assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
     assert "CTranslate2 could not convert" in capsys.readouterr().err
     assert not (broken / ".ct2").exists() or list((broken / ".ct2").iterdir()) == []
+
+
+def test_dataset_mode_times_real_documents_with_natural_stopping(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", "t5-tiny", "--dataset", "synthetic", "--split", "test", "--batch-sizes", "2",
+                    "--source-length", "64", "--new-tokens", "8", "--runs", "1", "--warmup", "0",
+                    "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    (r,) = report["results"]
+    assert report["config"]["dataset"] == "synthetic" and r["new_tokens"] is None
+    assert 1 <= r["generated_tokens_mean"] <= 8  # natural stopping, capped by --new-tokens
+    assert "gen len" in capsys.readouterr().out
+    assert run_cli(["bench", "t5-tiny", "--dataset", "synthetic", "--split", "nope", "--batch-sizes", "1",
+                    "--runs", "1", "--json", str(tmp_path / "x.json")]) == 2
