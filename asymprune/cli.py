@@ -44,6 +44,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(130)
 
 
+def _progress():
+    """A transient rich progress display on the CLI's console."""
+    from rich.progress import Progress
+    return Progress(console=console, transient=True)
+
+
 def _fmt_params(n: int) -> str:
     return f"{n / 1e6:,.2f}M"
 
@@ -91,30 +97,50 @@ def prune(
     out: Path = typer.Argument(..., help="Directory for the pruned model."),
     encoder_layers: Optional[str] = typer.Option(None, help="Encoder layers to keep: N, or a fraction like 2/6."),
     decoder_layers: Optional[str] = typer.Option(None, help="Decoder layers to keep: N, or a fraction like 2/6."),
-    strategy: str = typer.Option("spread", help="Which layers a count keeps: paper, spread, first, last."),
+    strategy: str = typer.Option("spread", help="Which layers a count keeps: paper, spread, first, last, "
+                                                "angular or greedy-loss (the last two need --calibration)."),
     keep_encoder: Optional[str] = typer.Option(None, help="Explicit encoder indices, e.g. 0,3,7."),
     keep_decoder: Optional[str] = typer.Option(None, help="Explicit decoder indices, e.g. 0,7."),
+    calibration: Optional[str] = typer.Option(None, help="Dataset SPEC whose rows score layers for angular and "
+                                                         "greedy-loss, e.g. synthetic or data.jsonl."),
+    calibration_samples: int = typer.Option(32, help="Calibration rows used."),
+    calibration_split: str = typer.Option("validation", help="Split the calibration rows come from."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
     trust_remote_code: bool = typer.Option(False, help="Allow code from the model repository to run."),
     allow_pickle: bool = typer.Option(False, help="Allow pickle (.bin) checkpoints; unpickling can run code."),
 ) -> None:
     """Remove whole layers from the encoder and/or decoder and save a plain HF model."""
     from .fsutil import check_writable_out
+    from .importance import CalibrationConfig, plan_calibrated, scores_table
     from .models import STACKS, family_for, load_config, load_model, load_tokenizer
-    from .prune import apply_pruning, param_counts, parse_index_list, plan_pruning, save_pruned
+    from .prune import CALIBRATED, apply_pruning, param_counts, parse_index_list, plan_pruning, save_pruned
 
     for stack, count, keep in (("encoder", encoder_layers, keep_encoder), ("decoder", decoder_layers, keep_decoder)):
         if count is not None and keep is not None:
             raise UsageError(f"--{stack}-layers and --keep-{stack} both given; pass one of them")
+    cal = CalibrationConfig(calibration, calibration_split, calibration_samples) if calibration else None
+    if cal:
+        cal.validate()
     check_writable_out(out, overwrite)
     config = load_config(src, trust_remote_code=trust_remote_code)
     enc = encoder_layers if keep_encoder is None else parse_index_list(keep_encoder, "encoder")
     dec = decoder_layers if keep_decoder is None else parse_index_list(keep_decoder, "decoder")
-    keep = plan_pruning(config, enc, dec, strategy)  # validates before loading any weights
+    calibrated = strategy in CALIBRATED and any(isinstance(x, str) for x in (enc, dec))
+    if calibrated and cal is None:
+        raise UsageError(f"--strategy {strategy} scores layers on data; pass --calibration SPEC "
+                         "(e.g. --calibration synthetic) or choose paper, spread, first or last")
+    # Validates the counts before loading any weights (data-driven choices come after scoring).
+    keep = plan_pruning(config, enc, dec, "spread" if strategy in CALIBRATED else strategy)
     original = family_for(config).layer_counts(config)
 
     model = load_model(src, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     tokenizer = load_tokenizer(src, trust_remote_code=trust_remote_code)
+    scores = None
+    if calibrated:
+        with _progress() as progress:
+            keep, scores = plan_calibrated(model, tokenizer, enc, dec, strategy, cal, progress)
+        for stack in STACKS:
+            console.print(scores_table(scores, stack, keep[stack]))
     before = param_counts(model)
     apply_pruning(model, keep)
     after = param_counts(model)
@@ -128,6 +154,7 @@ def prune(
         "layers": {s: len(keep[s]) for s in STACKS},
         "params_before": before,
         "params_after": after,
+        **({"scores": scores} if scores else {}),
     }
     save_pruned(model, tokenizer, out, record, overwrite=overwrite)
     if tokenizer is None:
@@ -141,6 +168,44 @@ def prune(
         table.add_row(part, layers, kept, _fmt_params(before[part]), _fmt_params(after[part]), f"{removed:.1f}")
     console.print(table)
     console.print(f"saved to {out}")
+
+
+@app.command()
+def layers(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local directory or preset name."),
+    calibration: str = typer.Option(..., help="Dataset SPEC whose rows score the layers, e.g. synthetic."),
+    calibration_samples: int = typer.Option(32, help="Calibration rows used."),
+    calibration_split: str = typer.Option("validation", help="Split the calibration rows come from."),
+    strategy: str = typer.Option("angular,greedy-loss", help="Scores to compute: angular, greedy-loss or both."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the scores to this JSON file."),
+    overwrite: bool = typer.Option(False, help="Replace the JSON file if it exists."),
+) -> None:
+    """Score every layer of both stacks on a calibration set, without pruning."""
+    from .fsutil import write_json
+    from .importance import CalibrationConfig, score_layers, scores_table
+    from .models import STACKS, load_model, load_tokenizer
+    from .prune import CALIBRATED
+
+    wanted = [s.strip() for s in strategy.split(",") if s.strip()]
+    bad = [s for s in wanted if s not in CALIBRATED]
+    if not wanted or bad:
+        raise UsageError(f"--strategy {strategy!r}: choose from {', '.join(sorted(CALIBRATED))} (comma-separated)")
+    cal = CalibrationConfig(calibration, calibration_split, calibration_samples)
+    cal.validate()
+    if json_path is not None and json_path.exists() and not overwrite:
+        raise UsageError(f"{json_path} already exists; pass --overwrite to replace it or choose another path")
+    _quiet_datasets()
+    model, tokenizer = load_model(model_src, presets=True), load_tokenizer(model_src, presets=True)
+    with _progress() as progress:
+        scores = score_layers(model, tokenizer, cal, wanted, progress=progress)
+    for stack in STACKS:
+        console.print(scores_table(scores, stack))
+    console.print("angular: mean angle between a layer's input and output (0-1); higher turns the representation "
+                  "more, and `--strategy angular` keeps the highest. greedy step: the order in which greedy-loss "
+                  "removes layers (lowest loss increase first).")
+    if json_path is not None:
+        write_json(json_path, {"model": model_src, **scores})
+        console.print(f"scores written to {json_path}")
 
 
 @app.command()
@@ -226,8 +291,6 @@ def bench(
     overwrite: bool = typer.Option(False, help="Replace the --json file if it exists."),
 ) -> None:
     """Time generation: mean ± std over interleaved runs, prefill and per-token decode, speed-ups."""
-    from rich.progress import Progress
-
     from .bench import BenchConfig, results_table, run_bench
     from .fsutil import write_json
 
@@ -236,7 +299,7 @@ def bench(
                       dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
     if json_path is not None and json_path.exists() and not overwrite:
         raise UsageError(f"{json_path} already exists; pass --overwrite to replace it or choose another path")
-    with Progress(console=console, transient=True) as progress:
+    with _progress() as progress:
         report = run_bench(models, cfg, progress=progress)
     console.print(results_table(report))
     for r in report["results"]:

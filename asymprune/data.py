@@ -347,11 +347,19 @@ def get_split(ds, split: str, where: str):
     return ds[split]
 
 
-def load_rows(spec: str, split: str, n: int, config: DataConfig | None = None):
-    """The first `n` rows (fewer if the split is shorter) of one split: for timing and calibration."""
+def load_rows(spec: str, split: str, n: int, config: DataConfig | None = None, whole_file: bool = False):
+    """The first `n` rows (fewer if the split is shorter) of one split: for timing and calibration.
+
+    With `whole_file`, a single-file SPEC is read whole instead of being split three ways.
+    """
     if n <= 0:
         raise UsageError(f"asked for {n} rows of {spec}; pass a positive number of samples")
-    rows = get_split(load_dataset_spec(spec, config), split, spec)
+    path = Path(spec).expanduser()
+    if whole_file and path.is_file():
+        config = config or DataConfig()
+        rows = normalize(load_file(path), str(path), None, None, config)
+    else:
+        rows = get_split(load_dataset_spec(spec, config), split, spec)
     if len(rows) == 0:
         raise UsageError(f"{spec} split '{split}' has no usable rows; pass a split or file with data")
     return rows.select(range(min(n, len(rows))))

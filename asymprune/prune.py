@@ -10,7 +10,8 @@ embeddings, final norms and the lm_head are untouched. `save_pruned` writes a pl
 Hugging Face directory (safetensors + tokenizer + asymprune.json) atomically.
 
 Selection strategies are registered functions `fn(num_layers, count, **context) -> indices`;
-add one with `@register_strategy("name")`.
+add one with `@register_strategy("name")`. Data-driven ones (`angular`, `greedy-loss`) read
+per-layer scores from `context["scores"]` (computed by importance.score_layers).
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ PAPER_MAPS: dict[int, dict[int, list[int]]] = {
 }
 
 STRATEGIES: dict[str, Callable[..., list[int]]] = {}
+CALIBRATED: set[str] = set()  # strategies that score layers on data: they need --calibration
 
 
-def register_strategy(name: str):
+def register_strategy(name: str, calibrated: bool = False):
     def wrap(fn):
         STRATEGIES[name] = fn
+        if calibrated:
+            CALIBRATED.add(name)
         return fn
     return wrap
 
@@ -73,6 +77,27 @@ def first(num_layers: int, count: int, **_) -> list[int]:
 @register_strategy("last")
 def last(num_layers: int, count: int, **_) -> list[int]:
     return list(range(num_layers - count, num_layers))
+
+
+def _scores_for(name: str, scores: dict | None) -> dict:
+    if not scores or name not in scores:
+        raise UsageError(f"--strategy {name} scores layers on data; pass --calibration SPEC (e.g. --calibration "
+                         "synthetic) or choose paper, spread, first or last")
+    return scores
+
+
+@register_strategy("angular", calibrated=True)
+def angular(num_layers: int, count: int, stack: str = "stack", scores: dict | None = None, **_) -> list[int]:
+    """The layers that turn the hidden states most on the calibration set (see importance.py)."""
+    from .importance import keep_by_angular
+    return keep_by_angular(_scores_for("angular", scores), stack, count)
+
+
+@register_strategy("greedy-loss", calibrated=True)
+def greedy_loss(num_layers: int, count: int, stack: str = "stack", scores: dict | None = None, **_) -> list[int]:
+    """What survives greedy removal of the layer whose loss increase is smallest (see importance.py)."""
+    from .importance import keep_by_greedy_loss
+    return keep_by_greedy_loss(_scores_for("greedy-loss", scores), stack, count)
 
 
 def parse_count(value: int | str, num_layers: int, stack: str) -> int:

@@ -70,6 +70,7 @@ class SweepSpec:
     name: str = ""                                    # sweep name in the database; default: the spec file's stem
     grid: list = field(default_factory=lambda: list(PAPER_GRID))  # "E/D" in sixths, or {encoder: N, decoder: M}
     strategy: str = "paper"                           # layer selection; paper falls back to spread where it has no map
+    calibration: dict = field(default_factory=dict)   # CalibrationConfig fields for angular/greedy-loss (spec: the dataset)
     finetune_base: bool = True                        # false: the models are already fine-tuned on the task
     seed: int = 0
     data: dict = field(default_factory=dict)          # DataConfig fields (n, split_seed, ...)
@@ -145,6 +146,12 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     check_fields(spec.retrain, _train_config(), f"{where}: retrain", skip=("resume", "checkpoint_dir"))
     check_fields(spec.evaluate, _eval_config(), f"{where}: evaluate")
     check_fields(spec.bench, BenchConfig, f"{where}: bench", skip=("dataset", "split", "seed"))
+    from .importance import CalibrationConfig
+    from .prune import STRATEGIES
+    if spec.strategy not in STRATEGIES:
+        raise UsageError(f"{where}: unknown strategy '{spec.strategy}'; choose one of: {', '.join(STRATEGIES)}")
+    check_fields(spec.calibration, CalibrationConfig, f"{where}: calibration")
+    CalibrationConfig(**{"spec": "", **spec.calibration}).validate()
     for key, value in spec.executor.items():
         if key not in ("num_cpus", "num_gpus"):
             raise UsageError(f"{where}: executor: unknown key '{key}'; known keys: num_cpus, num_gpus")
@@ -182,8 +189,14 @@ def parse_variant(entry, where: str) -> Variant:
 
 
 def select(config, variant: Variant, strategy: str) -> tuple[dict, str]:
-    """Kept indices and the strategy actually used (paper falls back to spread without a map)."""
-    from .prune import PAPER_MAPS, plan_pruning
+    """Kept indices and the strategy actually used (paper falls back to spread without a map).
+
+    Data-driven strategies choose indices only once the base is trained: here they get spread's
+    indices, which carry the right counts.
+    """
+    from .prune import CALIBRATED, PAPER_MAPS, plan_pruning
+    if strategy in CALIBRATED:
+        return plan_pruning(config, variant.encoder, variant.decoder, "spread"), strategy
     if strategy == "paper":
         from .models import family_for
         counts = family_for(config).layer_counts(config)
@@ -240,6 +253,7 @@ def _model_ref(stage: Stage | None, src: str) -> str:
 def build_plan(spec: SweepSpec) -> list[Chain]:
     """Every chain of the sweep, bases first; validates every variant against every model."""
     from .models import family_for, load_config
+    from .prune import CALIBRATED
     root = Path(spec.output_dir) / "stages"
     variants = [parse_variant(v, "grid") for v in spec.grid]
     train_cfg = {**spec.train, "seed": spec.train.get("seed", spec.seed)}
@@ -271,13 +285,19 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                 keep, strategy = plans[v.label]
                 if kind_of(keep, totals) == "full":
                     continue  # the full variant is the base itself
-                pruned = Stage("prune", {"model": ref, "keep": keep}, root)
+                if strategy in CALIBRATED:  # indices come from scoring the trained base
+                    counts = {s: len(keep[s]) for s in keep}
+                    pruned = Stage("prune", {"model": ref, "counts": counts, "strategy": strategy,
+                                             "calibration": {"spec": dataset, **spec.calibration}}, root)
+                else:
+                    pruned = Stage("prune", {"model": ref, "keep": keep}, root)
                 retrained = Stage("train", {"model": _model_ref(pruned, model), **common, "train": retrain_cfg}, root)
                 vref = _model_ref(retrained, model)
                 chains.append(Chain(model, dataset, v.label, dict(
                     kind=kind_of(keep, totals), encoder_layers=len(keep["encoder"]),
                     decoder_layers=len(keep["decoder"]), encoder_total=totals["encoder"],
-                    decoder_total=totals["decoder"], strategy=strategy, kept=keep), [
+                    decoder_total=totals["decoder"], strategy=strategy,
+                    kept=None if strategy in CALIBRATED else keep), [
                     pruned, retrained,
                     Stage("evaluate", {"model": vref, **common, "evaluate": spec.evaluate}, root),
                     Stage("bench", {"model": vref, "bench": spec.bench, "seed": spec.seed}, root)]))
@@ -313,13 +333,20 @@ def _run_stage(stage: Stage) -> None:
     model = _resolve(stage)
     inputs = stage.inputs
     if stage.name == "prune":
+        from .importance import CalibrationConfig, plan_calibrated
         from .models import load_model, load_tokenizer
         from .prune import apply_pruning, param_counts, save_pruned
         m, tok = load_model(model, presets=True), load_tokenizer(model, presets=True)
+        keep, scores = inputs.get("keep"), None
+        if keep is None:
+            counts = inputs["counts"]
+            keep, scores = plan_calibrated(m, tok, counts["encoder"], counts["decoder"], inputs["strategy"],
+                                           CalibrationConfig(**inputs["calibration"]))
         before = param_counts(m)
-        apply_pruning(m, inputs["keep"])
-        save_pruned(m, tok, stage.out, {"source": model, "kept": inputs["keep"], "params_before": before,
-                                        "params_after": param_counts(m)}, overwrite=True)
+        apply_pruning(m, keep)
+        save_pruned(m, tok, stage.out, {"source": model, "kept": keep, "params_before": before,
+                                        "params_after": param_counts(m), **({"scores": scores} if scores else {})},
+                    overwrite=True)
     elif stage.name == "train":
         from .data import DataConfig
         from .train import TrainConfig, checkpoint_dir
@@ -397,6 +424,8 @@ class Recorder:
         self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status="running", error=None)
 
     def __call__(self, chain: Chain, outcome: Outcome) -> None:
+        if outcome.status == "done" and outcome.stage == "prune":  # data-driven indices are known only now
+            chain.run_fields["kept"] = outcome.result["kept"]
         run = self.run_id(chain)
         self.store.record_stage(run, outcome.stage, outcome.key, outcome.status, outcome.started, outcome.finished,
                                 outcome.error, outcome.output)

@@ -84,7 +84,7 @@ BAD = {  # case: (extra args after SRC OUT, expected message part)
     "index-twice": (["--keep-encoder", "0,2,2"], "index 2 is given twice; list each layer once"),
     "index-garbage": (["--keep-encoder", "0,x"], "must be comma-separated layer indices, e.g. 0,3,7"),
     "unknown-strategy": (["--decoder-layers", "2", "--strategy", "middle"],
-                         "unknown strategy 'middle'; choose one of: paper, spread, first, last"),
+                         "unknown strategy 'middle'; choose one of: paper, spread, first, last, angular, greedy-loss"),
     "no-paper-map": (["--decoder-layers", "3", "--strategy", "paper"],
                      "the paper has no keep-map for 3 of 6 decoder layers (maps for: none); use --strategy spread"),
     "count-and-indices": (["--decoder-layers", "2", "--keep-decoder", "0,1"],

@@ -72,7 +72,7 @@ def test_bad_selections_say_what_to_do():
         select_layers([0, 8], 8, "spread", "decoder")
     with pytest.raises(UsageError, match="index 3 is given twice"):
         select_layers([0, 3, 3], 8, "spread", "encoder")
-    with pytest.raises(UsageError, match="unknown strategy 'middle'; choose one of: paper, spread, first, last"):
+    with pytest.raises(UsageError, match="unknown strategy 'middle'; choose one of: paper, spread, first, last, angular, greedy-loss"):
         select_layers(2, 8, "middle", "decoder")
 
 

@@ -67,6 +67,9 @@ BAD_SPECS = {
     "impossible-variant": ({"grid": [{"encoder": 9, "decoder": 2}]},
                            "variant 9L/2L is impossible for t5-tiny: --encoder-layers 9: the encoder has only 6 layers"),
     "bad-bench": ({"bench": {"batch_sizes": [0]}}, "--batch-sizes must be positive integers"),
+    "bad-strategy": ({"strategy": "middle"}, "unknown strategy 'middle'; choose one of: paper, spread"),
+    "bad-calibration": ({"strategy": "angular", "calibration": {"samples": 0}},
+                        "--calibration-samples must be at least 1 (got 0)"),
 }
 
 
@@ -187,3 +190,17 @@ def test_ray_executor_gives_the_same_rows_as_local(tmp_path):
     ray_rows, local_rows = _rows(tmp_path, "out"), _rows(tmp_path, "local")
     assert ray_rows == local_rows
     assert len(executions(tmp_path)) == 7
+
+
+def test_data_driven_strategy_scores_the_trained_base_and_records_the_indices(tmp_path):
+    spec = write_spec(tmp_path, grid=["6/6", "6/2"], strategy="greedy-loss", calibration={"samples": 4})
+    (chain,) = build_plan(load_spec(spec))[1:]
+    prune = chain.stages[0]
+    assert prune.inputs["counts"] == {"encoder": 6, "decoder": 2} and chain.run_fields["kept"] is None
+    assert prune.inputs["calibration"] == {"spec": "synthetic", "samples": 4}
+    assert run_cli(["sweep", spec]) == 0
+    record = json.loads((prune.out / "asymprune.json").read_text())
+    assert len(record["kept"]["decoder"]) == 2 and record["scores"]["calibration"]["samples"] == 4
+    with sqlite3.connect(tmp_path / "out" / "results.db") as db:
+        kept, status = db.execute("select kept, status from runs where variant='6/2'").fetchone()
+    assert json.loads(kept) == record["kept"] and status == "done"
