@@ -108,7 +108,7 @@ def parse_grid(text: str, model: str, depths: dict[str, int]) -> list[tuple[str,
             try:
                 kept.append(parse_count(value, depth, stack))
             except UsageError:
-                want = depth * int(value[0]) // 6 if isinstance(value, str) else value
+                want = f"{depth * int(value[0]) // 6} ({value} of {depth})" if isinstance(value, str) else value
                 raise UsageError(f"--grid entry '{v.label}' asks for {want} {stack} layers; {model} has "
                                  f"{E} encoder and {D} decoder layers, so each stack keeps 1 to its depth "
                                  f"(or use --grid all)") from None
@@ -148,7 +148,7 @@ def fit(rows: list[dict]) -> list[CostModel]:
     return models
 
 
-def _build_shapes(model: str, shapes: list[tuple[int, int]], root: Path, seed: int) -> list[str]:
+def build_shapes(model: str, shapes: list[tuple[int, int]], root: Path, seed: int) -> list[str]:
     """Save MODEL cut to each (e, d) under root (first layers kept: timing ignores which)."""
     from .models import build_preset, load_model, load_tokenizer
     from .models.loading import is_preset
@@ -176,7 +176,7 @@ def measure(model: str, cfg: BenchConfig, progress=None) -> dict:
     depths = _depths(model)
     shapes = measurement_shapes(depths)
     with tempfile.TemporaryDirectory(prefix="asymprune-plan-") as tmp:
-        paths = _build_shapes(model, shapes, Path(tmp), cfg.seed)
+        paths = build_shapes(model, shapes, Path(tmp), cfg.seed)
         report = run_bench(paths, cfg, progress=progress)
     rows = [{k: r[k] for k in ("batch_size", "layers", "mean_ms", "std_ms", "prefill_ms", "decode_ms_per_token",
                                "runs_ms")} for r in report["results"]]

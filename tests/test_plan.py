@@ -134,7 +134,7 @@ BAD = {
     "count-too-deep": (["t5-tiny", "--grid", "9L/2L"],
                        "--grid entry '9L/2L' asks for 9 encoder layers; t5-tiny has 6 encoder and 6 decoder layers"),
     "zero-layers": (["t5-tiny-2-2", "--grid", "6/6,1/6"],
-                    "--grid entry '1/6' asks for 0 encoder layers; t5-tiny-2-2 has 2 encoder and 2 decoder"),
+                    "--grid entry '1/6' asks for 0 (1/6 of 2) encoder layers; t5-tiny-2-2 has 2 encoder and 2"),
     "zero-count": (["t5-tiny", "--grid", "0L/2L"], "--grid entry '0L/2L' asks for 0 encoder layers"),
     "min-speedup": (["t5-tiny", "--min-speedup", "0"], "--min-speedup must be a positive number"),
     "batch-sizes": (["t5-tiny", "--batch-sizes", "0"], "--batch-sizes must be positive integers"),
