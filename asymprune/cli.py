@@ -315,6 +315,64 @@ def bench(
 
 
 @app.command()
+def plan(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local model directory or preset name."),
+    batch_sizes: str = typer.Option("1,8,16", help="Comma-separated batch sizes; --min-speedup and the "
+                                    "heat-map use the first."),
+    source_length: int = typer.Option(1024, help="Source tokens per document."),
+    new_tokens: int = typer.Option(256, help="Tokens generated per document, exactly (EOS suppressed)."),
+    grid: str = typer.Option("paper", help="Variants to predict: paper (the 16 in sixths), all (every "
+                             "encoder/decoder count), or entries like 6/3,3/3 (sixths) or 8L/2L (layer counts)."),
+    min_speedup: Optional[float] = typer.Option(None, help="List the variants predicted to reach this speed-up "
+                                                "at the first batch size, most layers kept first."),
+    out: Optional[Path] = typer.Option(None, help="Directory for plan.json and speedup.png "
+                                       "(default: plan-<model name>)."),
+    runs: int = typer.Option(3, help="Timed runs per measured shape and batch size."),
+    warmup: int = typer.Option(1, help="Untimed warm-up runs."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16 (hf backend)."),
+    threads: Optional[int] = typer.Option(None, help="Intra-op threads (default: the library's)."),
+    backend: str = typer.Option("hf", help="hf (transformers) or ct2 (CTranslate2)."),
+    ct2_compute_type: str = typer.Option("int8", help="CTranslate2 compute type: int8, int8_float32, float32, ..."),
+    seed: int = typer.Option(0, help="Seed of the source ids and preset weights."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Predict every variant's latency and speed-up from three measurements (full, decoder and encoder cut)."""
+    from rich.progress import Progress
+
+    from .bench import BenchConfig
+    from .plan import PlanConfig, coefficient_lines, meeting, plan_table, run_plan
+
+    bench_cfg = BenchConfig(batch_sizes=_int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
+                            new_tokens=new_tokens, runs=runs, warmup=warmup, device=device, dtype=dtype,
+                            threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
+    cfg = PlanConfig(grid=grid, min_speedup=min_speedup, bench=bench_cfg)
+    out = out if out is not None else Path(f"plan-{Path(model_src.rstrip('/')).name}")
+    with Progress(console=console, transient=True) as progress:
+        result = run_plan(model_src, cfg, out=out, overwrite=overwrite, progress=progress)
+    for line in ["fitted cost model (ms):", *coefficient_lines(result)]:
+        print(line)
+    console.print(plan_table(result))
+    bad = sorted({r["variant"] for r in result["predictions"] if r["speedup"] is None})
+    if bad:
+        console.print(f"[yellow]warning:[/] the fit predicts no positive latency for {', '.join(bad)}; the "
+                      "measurements are too noisy: raise --runs or --source-length", soft_wrap=True)
+    if min_speedup is not None:
+        bs = bench_cfg.batch_sizes[0]
+        rows = meeting(result["predictions"], min_speedup, bs)
+        if rows:
+            print(f"predicted to reach {min_speedup:g}× at batch {bs} (most layers kept first):")
+            for r in rows:
+                print(f"  {r['variant']:>7}  {r['encoder_layers']}+{r['decoder_layers']} layers  {r['speedup']:.2f}×")
+        else:
+            first = [r for r in result["predictions"] if r["batch_size"] == bs and r["speedup"] is not None]
+            fastest = max(first, key=lambda r: r["speedup"], default=None)
+            print(f"no variant is predicted to reach {min_speedup:g}× at batch {bs}"
+                  + (f"; the fastest is {fastest['variant']} at {fastest['speedup']:.2f}×" if fastest else ""))
+    print(f"wrote {out / 'plan.json'} and {out / 'speedup.png'}")
+
+
+@app.command()
 def export(
     model_src: str = typer.Argument(..., metavar="MODEL", help="Local model directory."),
     out: Path = typer.Argument(..., help="Directory for the exported model."),
@@ -358,11 +416,13 @@ def sweep(
     if dry_run:
         table = Table("model", "dataset", "variant", "to run", "done", title=f"sweep {spec.name} (dry run)")
         for c in chains:
-            table.add_row(c.model, c.dataset, c.variant, ", ".join(f"{s.name}" for s in c.stages if not s.done) or "-",
-                          ", ".join(s.name for s in c.stages if s.done) or "-")
+            todo = f"skipped: {c.skipped}" if c.skipped else ", ".join(s.name for s in c.stages if not s.done) or "-"
+            table.add_row(c.model, c.dataset, c.variant, todo, ", ".join(s.name for s in c.stages if s.done) or "-")
         console.print(table)
-        todo = sum(not s.done for c in chains for s in c.stages)
-        console.print(f"{todo} stages to run, {sum(len(c.stages) for c in chains) - todo} done")
+        todo = sum(not s.done for c in chains if not c.skipped for s in c.stages)
+        skipped = sum(bool(c.skipped) for c in chains)
+        console.print(f"{todo} stages to run, {sum(s.done for c in chains for s in c.stages)} done"
+                      + (f", {skipped} variants skipped by min_speedup" if skipped else ""))
     else:
         console.print(f"results: {Path(spec.output_dir) / 'results.db'}")
 

@@ -79,6 +79,7 @@ class SweepSpec:
     evaluate: dict = field(default_factory=dict)      # EvalConfig fields
     bench: dict = field(default_factory=dict)         # BenchConfig fields
     executor: dict = field(default_factory=dict)      # ray task resources: num_cpus, num_gpus
+    min_speedup: float | None = None  # skip variants the planner predicts slower than this (batch = first bench batch size)
 
 
 # ---------------------------------------------------------------- validation
@@ -162,6 +163,8 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     if not spec.grid:
         raise UsageError(f"{where}: grid is empty; list variants like '6/3' or leave it out for the paper's 16")
     BenchConfig(**spec.bench).validate()
+    if spec.min_speedup is not None and not spec.min_speedup > 0:
+        raise UsageError(f"{where}: min_speedup must be a positive number like 1.5, got {spec.min_speedup!r}")
 
 
 # ---------------------------------------------------------------- the plan
@@ -244,6 +247,7 @@ class Chain:
     run_fields: dict
     stages: list[Stage]
     base: bool = False
+    skipped: str | None = None  # why the planner skips this chain (min_speedup); None: it runs
 
 
 def _model_ref(stage: Stage | None, src: str) -> str:
@@ -474,6 +478,8 @@ def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = No
     chains = build_plan(spec)
     if executor == "ray":
         ray = _ray(address)
+    say = console.print if console is not None else (lambda *a, **k: None)
+    skip_slow_variants(spec, chains, say)
     if dry_run:
         return chains
     out.mkdir(parents=True, exist_ok=True)
@@ -481,7 +487,6 @@ def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = No
     store = Store(db_path)
     recorder = Recorder(store, spec.name, {k: v for k, v in asdict(spec).items() if k not in ("models", "datasets")})
     log = out / "executions.jsonl"
-    say = console.print if console is not None else (lambda *a, **k: None)
     try:
         if executor == "local":
             _run_local(chains, recorder, log, say)
@@ -492,6 +497,41 @@ def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = No
     return chains
 
 
+def skip_slow_variants(spec: SweepSpec, chains: list[Chain], say) -> None:
+    """With `min_speedup`: mark the variant chains the planner predicts slower than it as skipped.
+
+    The planner times each model's three shapes (full, decoder cut, encoder cut) with the spec's
+    bench settings at the first batch size, as a cached `plan` stage: a dry run measures once
+    and the real run reuses it, so both skip the same variants. Bases always run (they are the
+    reference), and a chain whose stages are all done already is kept (skipping saves nothing).
+    """
+    if spec.min_speedup is None:
+        return  # no planner, no measurement: exactly the sweep without the option
+    from .plan import measure, predict_speedups
+    root = Path(spec.output_dir) / "stages"
+    bench = {**spec.bench, "batch_sizes": BenchConfig(**spec.bench).batch_sizes[:1], "seed": spec.seed}
+    for model in dict.fromkeys(c.model for c in chains):
+        stage = Stage("plan", {"model": _model_ref(None, model), "bench": bench}, root)
+        if not stage.done:
+            say(f"planner: timing {model} full, decoder cut and encoder cut for min_speedup {spec.min_speedup:g}×")
+            fitted = measure(model, BenchConfig(**bench))
+            with atomic_dir(stage.out, overwrite=True) as tmp:
+                write_json(tmp / "plan.json", fitted)
+        fitted = json.loads((stage.out / "plan.json").read_text())
+        mine = [c for c in chains if c.model == model and not c.base and not all(s.done for s in c.stages)]
+        speedups = predict_speedups(fitted, {c.variant: (c.run_fields["encoder_layers"], c.run_fields["decoder_layers"])
+                                             for c in mine})
+        slow = []
+        for c in mine:
+            x = speedups[c.variant]
+            if x is None or x < spec.min_speedup - 1e-9:
+                c.skipped = (f"planner predicts {'no speed-up' if x is None else f'{x:.2f}×'} < min_speedup "
+                             f"{spec.min_speedup:g}× at batch {bench['batch_sizes'][0]}")
+                slow.append(f"{c.variant} ({'n/a' if x is None else f'{x:.2f}×'})")
+        if slow:
+            say(f"min_speedup {spec.min_speedup:g}×: skipping {model} {', '.join(dict.fromkeys(slow))}")
+
+
 def _base_failed(chain: Chain, failed_bases: set) -> bool:
     return (chain.model, chain.dataset) in failed_bases
 
@@ -499,6 +539,9 @@ def _base_failed(chain: Chain, failed_bases: set) -> bool:
 def _run_local(chains: list[Chain], recorder: Recorder, log: Path, say) -> None:
     failed_bases = set()
     for i, chain in enumerate(chains, 1):
+        if chain.skipped:
+            recorder.skip(chain, chain.skipped)
+            continue
         if not chain.base and _base_failed(chain, failed_bases):
             recorder.skip(chain, "the base model's stages failed")
             continue
@@ -550,6 +593,9 @@ def _run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resou
     for group in ([c for c in chains if c.base], [c for c in chains if not c.base]):
         pending = {}
         for chain in group:
+            if chain.skipped:
+                recorder.skip(chain, chain.skipped)
+                continue
             if not chain.base and _base_failed(chain, failed_bases):
                 recorder.skip(chain, "the base model's stages failed")
                 continue

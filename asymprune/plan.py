@@ -1,0 +1,321 @@
+"""`asymprune plan MODEL`: predict the latency of every pruned variant from three measurements.
+
+    asymprune plan flan-t5-small --batch-sizes 1,8 --source-length 512 --new-tokens 64
+    asymprune plan flan-t5-small --grid all --min-speedup 2     # every (encoder, decoder) pair
+
+    fit = measure("flan-t5-small", BenchConfig(batch_sizes=[1], source_length=512, new_tokens=64))
+    speedups = predict_speedups(fit, {"6/1": (8, 1), "3/3": (4, 4)})     # {label: speed-up}
+
+Generation time is linear in the layers kept, once batch size, source length and generated
+length are fixed. So the planner times three shapes of MODEL in one interleaved `run_bench`
+(full E/D, decoder cut to 1, encoder cut to 1: the widest spread, so the fit is well
+conditioned) and fits, per batch size,
+
+    prefill ms   = p0 + p1·e + p2·d    encoder + first token; p2 is the first decoder step,
+                                       which also projects the source into every decoder
+                                       layer's cross-attention keys and values
+    ms per token = t0 + t1·d           t0: embeddings, lm_head, generate()'s own work
+    total ms     = prefill + (new_tokens - 1) · ms per token
+
+then predicts every (e, d) of a grid. Speed-ups are predicted full / predicted variant, so
+the full model is 1.0 by construction. Which layers are kept does not change the time, so
+the measured shapes keep the first layers of each stack.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .bench import BenchConfig
+from .errors import UsageError
+from .fsutil import atomic_dir, check_writable_out, write_json
+
+EPS = 1e-9  # a budget is inclusive; float noise must not decide it
+
+
+@dataclass
+class PlanConfig:
+    grid: str = "paper"            # paper (the 16 variants in sixths), all (every e/d), or "6/3,8L/2L"
+    min_speedup: float | None = None  # list the variants predicted to reach this at the first batch size
+    bench: BenchConfig = field(default_factory=lambda: BenchConfig(runs=3, warmup=1))  # how shapes are timed
+
+    def validate(self) -> None:
+        self.bench.validate()
+        if self.bench.dataset is not None:
+            raise UsageError("the planner times fixed lengths; leave out the dataset")
+        if self.min_speedup is not None and not self.min_speedup > 0:
+            raise UsageError(f"--min-speedup must be a positive number like 1.5 (got {self.min_speedup})")
+
+
+@dataclass
+class CostModel:
+    batch_size: int
+    p0: float     # prefill ms with no layers: embeddings, lm_head, generate() setup
+    p1: float     # prefill ms per encoder layer
+    p2: float     # prefill ms per decoder layer (first step, cross-attention keys/values of the source)
+    t0: float     # ms per further token with no decoder layers: embeddings, lm_head, overhead
+    t1: float     # ms per further token per decoder layer
+
+    def prefill_ms(self, e: int, d: int) -> float:
+        return self.p0 + self.p1 * e + self.p2 * d
+
+    def token_ms(self, d: int) -> float:
+        return self.t0 + self.t1 * d
+
+    def total_ms(self, e: int, d: int, new_tokens: int) -> float:
+        return self.prefill_ms(e, d) + (new_tokens - 1) * self.token_ms(d)
+
+
+# ---------------------------------------------------------------- grid
+
+def _depths(model: str) -> dict[str, int]:
+    from .models import family_for, load_config
+    config = load_config(model, presets=True)
+    return family_for(config).layer_counts(config)
+
+
+def parse_grid(text: str, model: str, depths: dict[str, int]) -> list[tuple[str, int, int]]:
+    """(label, encoder layers, decoder layers) per grid entry, as the sweep labels them.
+
+    "paper": the paper's 16 variants in sixths; "all": every count pair; otherwise
+    comma-separated sixths like 6/3 (a sixth keeps floor(L·a/6) layers, as prune does) or
+    layer counts like 8L/2L. An entry the model cannot have is an error naming it.
+    """
+    from .prune import parse_count
+    from .sweep import PAPER_GRID, parse_variant
+
+    E, D = depths["encoder"], depths["decoder"]
+    if text.strip() == "all":
+        return [(f"{e}L/{d}L", e, d) for e in range(E, 0, -1) for d in range(D, 0, -1)]
+    entries = PAPER_GRID if text.strip() == "paper" else [t.strip() for t in text.split(",") if t.strip()]
+    if not entries:
+        raise UsageError("--grid is empty; pass paper, all, or entries like 6/3,3/3")
+    shapes = []
+    for entry in entries:
+        counts = entry.upper().removesuffix("L").split("L/")
+        if len(counts) == 2 and all(c.isdigit() for c in counts):  # 8L/2L: layer counts
+            entry = {"encoder": int(counts[0]), "decoder": int(counts[1])}
+        try:
+            v = parse_variant(entry, "--grid")
+        except UsageError:
+            raise UsageError(f"--grid entry {entry!r} is not a variant; use sixths like 6/3 (encoder/decoder, "
+                             "1-6), layer counts like 8L/2L, paper or all") from None
+        kept = []
+        for stack, value, depth in (("encoder", v.encoder, E), ("decoder", v.decoder, D)):
+            try:
+                kept.append(parse_count(value, depth, stack))
+            except UsageError:
+                want = f"{depth * int(value[0]) // 6} ({value} of {depth})" if isinstance(value, str) else value
+                raise UsageError(f"--grid entry '{v.label}' asks for {want} {stack} layers; {model} has "
+                                 f"{E} encoder and {D} decoder layers, so each stack keeps 1 to its depth "
+                                 f"(or use --grid all)") from None
+        if v.label not in [s[0] for s in shapes]:
+            shapes.append((v.label, *kept))
+    return shapes
+
+
+# ---------------------------------------------------------------- measure and fit
+
+def measurement_shapes(depths: dict[str, int]) -> list[tuple[int, int]]:
+    """Full, decoder cut to 1, encoder cut to 1 (a stack of depth 1 needs no second point)."""
+    E, D = depths["encoder"], depths["decoder"]
+    return list(dict.fromkeys([(E, D), (E, 1), (1, D)]))
+
+
+def _lstsq(columns: list[list[float]], y: list[float]) -> list[float]:
+    """Least squares; a column that does not vary (a stack of depth 1) gets coefficient 0."""
+    import numpy as np
+    x = np.array(columns, dtype=float).T
+    varies = [0] + [j for j in range(1, x.shape[1]) if np.ptp(x[:, j]) > 0]
+    coef = np.zeros(x.shape[1])
+    coef[varies] = np.linalg.lstsq(x[:, varies], np.array(y, dtype=float), rcond=None)[0]
+    return coef.tolist()
+
+
+def fit(rows: list[dict]) -> list[CostModel]:
+    """One CostModel per batch size from bench rows (batch_size, layers, prefill_ms, decode_ms_per_token)."""
+    models = []
+    for bs in dict.fromkeys(r["batch_size"] for r in rows):
+        sel = [r for r in rows if r["batch_size"] == bs]
+        e = [r["layers"]["encoder"] for r in sel]
+        d = [r["layers"]["decoder"] for r in sel]
+        p0, p1, p2 = _lstsq([[1] * len(sel), e, d], [r["prefill_ms"] for r in sel])
+        t0, t1 = _lstsq([[1] * len(sel), d], [r["decode_ms_per_token"] for r in sel])
+        models.append(CostModel(bs, p0, p1, p2, t0, t1))
+    return models
+
+
+def build_shapes(model: str, shapes: list[tuple[int, int]], root: Path, seed: int) -> list[str]:
+    """Save MODEL cut to each (e, d) under root (first layers kept: timing ignores which)."""
+    from .models import build_preset, load_model, load_tokenizer
+    from .models.loading import is_preset
+    from .prune import prune_layers, save_pruned
+
+    if is_preset(model, presets=True):
+        full, tokenizer = build_preset(model, seed=seed)
+    else:
+        full, tokenizer = load_model(model), load_tokenizer(model)
+    paths = []
+    for e, d in shapes:
+        cut = copy.deepcopy(full)
+        kept = prune_layers(cut, encoder=e, decoder=d, strategy="first")
+        paths.append(str(root / f"{e}-{d}"))
+        save_pruned(cut, tokenizer, Path(paths[-1]), {"source": model, "kept": kept, "purpose": "asymprune plan"})
+        del cut
+    return paths
+
+
+def measure(model: str, cfg: BenchConfig, progress=None) -> dict:
+    """Time MODEL's three shapes in one interleaved run_bench; return the measurements and the fit."""
+    from .bench import _check_model, run_bench
+    cfg.validate()
+    _check_model(model, cfg)  # source length vs the model's positions, before building anything
+    depths = _depths(model)
+    shapes = measurement_shapes(depths)
+    with tempfile.TemporaryDirectory(prefix="asymprune-plan-") as tmp:
+        paths = build_shapes(model, shapes, Path(tmp), cfg.seed)
+        report = run_bench(paths, cfg, progress=progress)
+    rows = [{k: r[k] for k in ("batch_size", "layers", "mean_ms", "std_ms", "prefill_ms", "decode_ms_per_token",
+                               "runs_ms")} for r in report["results"]]
+    models = fit(rows)
+    for r in rows:  # the fit's own error on what it was fitted to
+        cm = next(m for m in models if m.batch_size == r["batch_size"])
+        r["fitted_ms"] = cm.total_ms(r["layers"]["encoder"], r["layers"]["decoder"], cfg.new_tokens)
+    return {"model": model, "layers": depths, "env": report["env"], "config": report["config"],
+            "measurements": rows, "coefficients": [asdict(m) for m in models]}
+
+
+# ---------------------------------------------------------------- predict
+
+def predict(fitted: dict, shapes: list[tuple[str, int, int]]) -> list[dict]:
+    """A row per shape x batch size: predicted ms (total, prefill, per token) and speed-up."""
+    new_tokens = fitted["config"]["new_tokens"]
+    E, D = fitted["layers"]["encoder"], fitted["layers"]["decoder"]
+    rows = []
+    for label, e, d in shapes:
+        for c in fitted["coefficients"]:
+            cm = CostModel(**c)
+            ms, full = cm.total_ms(e, d, new_tokens), cm.total_ms(E, D, new_tokens)
+            rows.append({"variant": label, "encoder_layers": e, "decoder_layers": d, "batch_size": cm.batch_size,
+                         "ms": ms, "prefill_ms": cm.prefill_ms(e, d), "ms_per_token": cm.token_ms(d),
+                         # Noisy measurements can extrapolate to ms <= 0: no speed-up then, and a warning.
+                         "speedup": full / ms if ms > 0 and full > 0 else None})
+    return rows
+
+
+def predict_speedups(fitted: dict, shapes: dict[str, tuple[int, int]], batch_size: int | None = None) -> dict:
+    """{label: predicted speed-up} at `batch_size` (default: the first measured), e.g. for the sweep."""
+    bs = batch_size if batch_size is not None else fitted["coefficients"][0]["batch_size"]
+    rows = predict(fitted, [(label, e, d) for label, (e, d) in shapes.items()])
+    return {r["variant"]: r["speedup"] for r in rows if r["batch_size"] == bs}
+
+
+def meeting(predictions: list[dict], min_speedup: float, batch_size: int) -> list[dict]:
+    """Rows predicted to reach `min_speedup` at `batch_size`: most layers kept (encoder + decoder)
+    first; among equally deep ones the faster first, then the deeper encoder."""
+    rows = [r for r in predictions if r["batch_size"] == batch_size and r["speedup"] is not None
+            and r["speedup"] >= min_speedup - EPS]
+    return sorted(rows, key=lambda r: (-(r["encoder_layers"] + r["decoder_layers"]), -r["speedup"],
+                                       -r["encoder_layers"]))
+
+
+def run_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: bool = False, progress=None,
+             measured: dict | None = None) -> dict:
+    """Validate everything, measure, fit, predict the grid; write plan.json and speedup.png to `out`.
+
+    `measured`: an earlier result (plan.json) of the same model to predict from instead of timing
+    again, e.g. another grid or budget; its timing settings replace `cfg.bench`'s.
+    """
+    cfg.validate()
+    depths = _depths(model)
+    shapes = parse_grid(cfg.grid, model, depths)  # a bad grid fails before any measurement
+    if out is not None:
+        check_writable_out(out, overwrite)
+    if measured is not None and measured["layers"] != depths:
+        raise UsageError(f"the measurements are of a {measured['layers']['encoder']}/{measured['layers']['decoder']}"
+                         f"-layer model, not {model}'s {depths['encoder']}/{depths['decoder']}; measure again")
+    keep = ("model", "layers", "env", "config", "measurements", "coefficients")
+    result = {k: measured[k] for k in keep} if measured is not None else measure(model, cfg.bench, progress=progress)
+    result["grid"] = cfg.grid
+    result["predictions"] = predict(result, shapes)
+    result["min_speedup"] = cfg.min_speedup
+    if cfg.min_speedup is not None:
+        bs = result["config"]["batch_sizes"][0]
+        result["meets_min_speedup"] = [r["variant"] for r in meeting(result["predictions"], cfg.min_speedup, bs)]
+    if out is not None:
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            write_json(tmp / "plan.json", result)
+            heatmap(result, tmp / "speedup.png")
+    return result
+
+
+# ---------------------------------------------------------------- output
+
+def heatmap(result: dict, path: Path) -> None:
+    """Encoder layers x decoder layers, predicted speed-up at the first batch size, annotated."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    bs = result["config"]["batch_sizes"][0]
+    rows = [r for r in result["predictions"] if r["batch_size"] == bs]
+    encs = sorted({r["encoder_layers"] for r in rows})
+    decs = sorted({r["decoder_layers"] for r in rows})
+    grid = np.full((len(encs), len(decs)), np.nan)
+    for r in rows:
+        grid[encs.index(r["encoder_layers"]), decs.index(r["decoder_layers"])] = r["speedup"] or np.nan
+    fig = Figure(figsize=(min(2.5 + 0.6 * len(decs), 16), min(1.8 + 0.45 * len(encs), 12)))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    image = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label="predicted speed-up")
+    ax.set_xticks(range(len(decs)), [str(d) for d in decs])
+    ax.set_yticks(range(len(encs)), [str(e) for e in encs])
+    ax.set_xlabel("decoder layers kept")
+    ax.set_ylabel("encoder layers kept")
+    cfg = result["config"]
+    ax.set_title(f"{result['model']}: predicted speed-up, batch {bs}\nsource {cfg['source_length']}, "
+                 f"{cfg['new_tokens']} new tokens, {cfg['backend']} {cfg['device']}", fontsize=9)
+    middle = np.nanmean(grid) if np.isfinite(grid).any() else 0
+    size = max(4, min(9, 140 / max(len(encs), len(decs))))
+    for i in range(len(encs)):
+        for j in range(len(decs)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=size,
+                        color="black" if grid[i, j] > middle else "white")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def coefficient_lines(result: dict) -> list[str]:
+    return [f"batch {c['batch_size']}: prefill = {c['p0']:.2f} + {c['p1']:.2f}·enc + {c['p2']:.2f}·dec ms; "
+            f"per token = {c['t0']:.3f} + {c['t1']:.3f}·dec ms" for c in result["coefficients"]]
+
+
+def plan_table(result: dict):
+    """A rich table: a row per variant, predicted ms and speed-up per batch size."""
+    from rich.table import Table
+    cfg = result["config"]
+    sizes = cfg["batch_sizes"]
+    table = Table(title=f"predicted latency of {result['model']} ({result['layers']['encoder']}/"
+                        f"{result['layers']['decoder']} layers): {cfg['backend']} {cfg['dtype']} on "
+                        f"{cfg['device']}, source {cfg['source_length']}, {cfg['new_tokens']} new tokens",
+                  title_justify="left")
+    table.add_column("variant")
+    table.add_column("enc/dec", justify="right")
+    for bs in sizes:
+        table.add_column(f"ms bs{bs}", justify="right")
+    for bs in sizes:
+        table.add_column(f"× bs{bs}", justify="right")
+    by_variant: dict[str, dict[int, dict]] = {}
+    for r in result["predictions"]:
+        by_variant.setdefault(r["variant"], {})[r["batch_size"]] = r
+    for label, per_bs in by_variant.items():
+        first = per_bs[sizes[0]]
+        table.add_row(label, f"{first['encoder_layers']}/{first['decoder_layers']}",
+                      *[f"{per_bs[bs]['ms']:.0f}" for bs in sizes],
+                      *["n/a" if per_bs[bs]["speedup"] is None else f"{per_bs[bs]['speedup']:.2f}×" for bs in sizes])
+    return table
