@@ -310,9 +310,8 @@ def _stats(times: list[float]) -> dict:
             "median_ms": statistics.median(times), "runs_ms": times}
 
 
-def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
-    """Benchmark `models` (the first is the baseline); return {env, config, results}."""
-    import tempfile
+def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
+    """Every check that needs no worker: settings and each MODEL's config; the worker specs."""
     cfg.validate()
     if not models:
         raise UsageError("pass at least one MODEL (hub id, directory or preset name)")
@@ -320,6 +319,13 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise UsageError("a MODEL is given twice; pass each model once")
+    return specs
+
+
+def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
+    """Benchmark `models` (the first is the baseline); return {env, config, results}."""
+    import tempfile
+    specs = check_bench(models, cfg)
     body, texts = _source(specs, cfg)
     workers: list[_Worker] = []
     with tempfile.TemporaryDirectory(prefix="asymprune-bench-") as workdir:

@@ -291,7 +291,7 @@ def bench(
     overwrite: bool = typer.Option(False, help="Replace the --json file if it exists."),
 ) -> None:
     """Time generation: mean ± std over interleaved runs, prefill and per-token decode, speed-ups."""
-    from .bench import BenchConfig, results_table, run_bench
+    from .bench import BenchConfig, check_bench, results_table, run_bench
     from .fsutil import write_json
 
     cfg = BenchConfig(batch_sizes=_int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
@@ -299,6 +299,7 @@ def bench(
                       dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
     if json_path is not None and json_path.exists() and not overwrite:
         raise UsageError(f"{json_path} already exists; pass --overwrite to replace it or choose another path")
+    check_bench(models, cfg)  # fail before the progress display starts
     with _progress() as progress:
         report = run_bench(models, cfg, progress=progress)
     console.print(results_table(report))
@@ -338,17 +339,16 @@ def plan(
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Predict every variant's latency and speed-up from three measurements (full, decoder and encoder cut)."""
-    from rich.progress import Progress
-
     from .bench import BenchConfig
-    from .plan import PlanConfig, coefficient_lines, meeting, plan_table, run_plan
+    from .plan import PlanConfig, check_plan, coefficient_lines, meeting, plan_table, run_plan
 
     bench_cfg = BenchConfig(batch_sizes=_int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
                             new_tokens=new_tokens, runs=runs, warmup=warmup, device=device, dtype=dtype,
                             threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
     cfg = PlanConfig(grid=grid, min_speedup=min_speedup, bench=bench_cfg)
     out = out if out is not None else Path(f"plan-{Path(model_src.rstrip('/')).name}")
-    with Progress(console=console, transient=True) as progress:
+    check_plan(model_src, cfg, out, overwrite)  # fail before the progress display starts
+    with _progress() as progress:
         result = run_plan(model_src, cfg, out=out, overwrite=overwrite, progress=progress)
     for line in ["fitted cost model (ms):", *coefficient_lines(result)]:
         print(line)

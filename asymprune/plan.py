@@ -170,9 +170,8 @@ def build_shapes(model: str, shapes: list[tuple[int, int]], root: Path, seed: in
 
 def measure(model: str, cfg: BenchConfig, progress=None) -> dict:
     """Time MODEL's three shapes in one interleaved run_bench; return the measurements and the fit."""
-    from .bench import _check_model, run_bench
-    cfg.validate()
-    _check_model(model, cfg)  # source length vs the model's positions, before building anything
+    from .bench import check_bench, run_bench
+    check_bench([model], cfg)  # source length vs the model's positions, before building anything
     depths = _depths(model)
     shapes = measurement_shapes(depths)
     with tempfile.TemporaryDirectory(prefix="asymprune-plan-") as tmp:
@@ -222,6 +221,18 @@ def meeting(predictions: list[dict], min_speedup: float, batch_size: int) -> lis
                                        -r["encoder_layers"]))
 
 
+def check_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: bool = False):
+    """Every check that needs no measurement: settings, the grid against the model, the output."""
+    from .bench import check_bench
+    cfg.validate()
+    check_bench([model], cfg.bench)
+    depths = _depths(model)
+    shapes = parse_grid(cfg.grid, model, depths)
+    if out is not None:
+        check_writable_out(out, overwrite)
+    return depths, shapes
+
+
 def run_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: bool = False, progress=None,
              measured: dict | None = None) -> dict:
     """Validate everything, measure, fit, predict the grid; write plan.json and speedup.png to `out`.
@@ -229,11 +240,7 @@ def run_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: bo
     `measured`: an earlier result (plan.json) of the same model to predict from instead of timing
     again, e.g. another grid or budget; its timing settings replace `cfg.bench`'s.
     """
-    cfg.validate()
-    depths = _depths(model)
-    shapes = parse_grid(cfg.grid, model, depths)  # a bad grid fails before any measurement
-    if out is not None:
-        check_writable_out(out, overwrite)
+    depths, shapes = check_plan(model, cfg, out, overwrite)
     if measured is not None and measured["layers"] != depths:
         raise UsageError(f"the measurements are of a {measured['layers']['encoder']}/{measured['layers']['decoder']}"
                          f"-layer model, not {model}'s {depths['encoder']}/{depths['decoder']}; measure again")
