@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>.md")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="JSON of an earlier run: its sizes not in --sizes are reported from it, not re-measured")
     args = ap.parse_args()
     out = args.out or Path(__file__).parent / "results" / f"{machine_name(args.device)}.md"
     sizes, batch_sizes = args.sizes.split(","), [int(b) for b in args.batch_sizes.split(",")]
@@ -54,8 +56,16 @@ def main() -> None:
     skipped = [c for c in args.configs.split(",") if c not in configs]
 
     reports = {}  # (config, size) -> report
+    if args.reuse:  # e.g. re-measure one size whose run was disturbed, keep the other
+        for key, report in json.loads(args.reuse.read_text()).items():
+            config, size = key.split("/", 1)
+            if config in configs and size not in sizes:
+                reports[(config, size)] = report
+    measured = list(sizes)
+    order = ["flan-t5-small", "flan-t5-base", "flan-t5-large"]
+    sizes = sorted({s for _, s in reports} | set(sizes), key=lambda s: order.index(s) if s in order else len(order))
     with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
+        for size in measured:
             paths = make_variants(size, VARIANTS, Path(tmp))
             for config in configs:
                 cfg = BenchConfig(batch_sizes=batch_sizes, source_length=args.source_length,
@@ -76,7 +86,9 @@ def main() -> None:
         "",
         f"Machine: {machine_description(args.device)}; {env['threads']} threads.",
         "",
-        "Command: `python benchmarks/paper_tables.py " + " ".join(sys.argv[1:]) + "`",
+        "Command: `python benchmarks/paper_tables.py " + " ".join(sys.argv[1:]) + "`"
+        + (f" (sizes not measured by this command are reported from {args.reuse.name}, an earlier run of this "
+           "script on the same machine)" if args.reuse else ""),
         "",
         f"Protocol: random-weight FLAN-T5 architectures, source {args.source_length} tokens, exactly "
         f"{args.new_tokens} new tokens (EOS suppressed), {args.runs} interleaved runs after {args.warmup} warm-up, "
