@@ -274,7 +274,7 @@ def _source(specs: list[dict], cfg: BenchConfig) -> tuple[list[list[int]] | None
     n = max(cfg.batch_sizes)
     if cfg.dataset:
         from .data import load_rows
-        texts = load_rows(cfg.dataset, cfg.split, n)["source"]
+        texts = list(load_rows(cfg.dataset, cfg.split, n)["source"])
         return None, (texts * n)[:n]  # a split shorter than the largest batch is repeated to fill it
     import torch
     vocab = min(s["vocab"] for s in specs)

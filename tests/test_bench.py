@@ -157,6 +157,6 @@ def test_dataset_mode_times_real_documents_with_natural_stopping(tmp_path, capsy
     (r,) = report["results"]
     assert report["config"]["dataset"] == "synthetic" and r["new_tokens"] is None
     assert 1 <= r["generated_tokens_mean"] <= 8  # natural stopping, capped by --new-tokens
-    assert "gen len" in capsys.readouterr().out
+    assert "synthetic:test" in capsys.readouterr().out  # the table names the documents timed
     assert run_cli(["bench", "t5-tiny", "--dataset", "synthetic", "--split", "nope", "--batch-sizes", "1",
                     "--runs", "1", "--json", str(tmp_path / "x.json")]) == 2
