@@ -428,8 +428,8 @@ class Recorder:
         self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status="running", error=None)
 
     def __call__(self, chain: Chain, outcome: Outcome) -> None:
-        if outcome.status == "done" and outcome.stage == "prune":  # data-driven indices are known only now
-            chain.run_fields["kept"] = outcome.result["kept"]
+        if outcome.status == "done" and outcome.stage == "prune" and "kept" in outcome.result:
+            chain.run_fields["kept"] = outcome.result["kept"]  # data-driven indices are known only now
         run = self.run_id(chain)
         self.store.record_stage(run, outcome.stage, outcome.key, outcome.status, outcome.started, outcome.finished,
                                 outcome.error, outcome.output)
