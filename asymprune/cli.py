@@ -126,6 +126,9 @@ def prune(
     enc = encoder_layers if keep_encoder is None else parse_index_list(keep_encoder, "encoder")
     dec = decoder_layers if keep_decoder is None else parse_index_list(keep_decoder, "decoder")
     calibrated = strategy in CALIBRATED and any(isinstance(x, str) for x in (enc, dec))
+    if cal is not None and not calibrated:
+        console.print(f"[yellow]warning:[/] --calibration is used only by angular and greedy-loss with layer "
+                      f"counts; it is ignored here")
     if calibrated and cal is None:
         raise UsageError(f"--strategy {strategy} scores layers on data; pass --calibration SPEC "
                          "(e.g. --calibration synthetic) or choose paper, spread, first or last")

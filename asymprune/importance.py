@@ -44,17 +44,24 @@ class CalibrationConfig:
             raise UsageError("calibration batch size and lengths must be positive")
 
 
-def calibration_batches(model, tokenizer, cal: CalibrationConfig) -> list[dict]:
-    """Padded, teacher-forcing batches (input_ids, attention_mask, labels with -100 padding)."""
+def calibration_batches(model, tokenizer, cal: CalibrationConfig, data=None) -> list[dict]:
+    """Padded, teacher-forcing batches (input_ids, attention_mask, labels with -100 padding).
+
+    `data` (a DataConfig): split the SPEC exactly as training does (a sweep passes its own, so a
+    single file's test rows never choose layers); None reads a single file whole.
+    """
     from transformers import DataCollatorForSeq2Seq
 
     from .data import load_rows, source_prefix, tokenize
     cal.validate()
     if tokenizer is None:
         raise UsageError("the model has no tokenizer to encode the calibration set; save one next to the model")
+    from dataclasses import replace
+
     from .data import DataConfig
     # Rows missing a source or target are skipped; a set left with none is a one-line error.
-    rows = load_rows(cal.spec, cal.split, cal.samples, DataConfig(drop_empty_rows=True), whole_file=True)
+    config = replace(data or DataConfig(), drop_empty_rows=True)
+    rows = load_rows(cal.spec, cal.split, cal.samples, config, whole_file=data is None)
     tokenized, _ = tokenize(rows, tokenizer, prefix=source_prefix(model.config.model_type),
                             max_source_length=cal.max_source_length, max_target_length=cal.max_target_length)
     collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
@@ -169,9 +176,9 @@ def greedy_loss_scores(model, batches: list[dict], stop_at: dict[str, int] | Non
 
 
 def score_layers(model, tokenizer, cal: CalibrationConfig, strategies=("angular", "greedy-loss"),
-                 stop_at: dict[str, int] | None = None, progress=None) -> dict:
+                 stop_at: dict[str, int] | None = None, progress=None, data=None) -> dict:
     """The scores the strategies need, as saved in asymprune.json under "scores"."""
-    batches = calibration_batches(model, tokenizer, cal)
+    batches = calibration_batches(model, tokenizer, cal, data)
     scores: dict = {"calibration": {"spec": cal.spec, "split": cal.split,
                                     "samples": sum(len(b["labels"]) for b in batches)}}
     model.eval()
@@ -199,7 +206,7 @@ def keep_by_greedy_loss(scores: dict, stack: str, count: int) -> list[int]:
 
 
 def plan_calibrated(model, tokenizer, encoder, decoder, strategy: str, cal: CalibrationConfig | None,
-                    progress=None) -> tuple[dict[str, list[int]], dict | None]:
+                    progress=None, data=None) -> tuple[dict[str, list[int]], dict | None]:
     """Kept indices per stack for any strategy, scoring layers first when the strategy needs it."""
     from .prune import CALIBRATED, plan_pruning
     if strategy not in CALIBRATED:
@@ -208,7 +215,7 @@ def plan_calibrated(model, tokenizer, encoder, decoder, strategy: str, cal: Cali
         raise UsageError(f"--strategy {strategy} scores layers on data; pass --calibration SPEC "
                          "(e.g. --calibration synthetic) or choose paper, spread, first or last")
     counts = {s: len(k) for s, k in plan_pruning(model.config, encoder, decoder, "spread").items()}  # validates
-    scores = score_layers(model, tokenizer, cal, (strategy,), stop_at=counts, progress=progress)
+    scores = score_layers(model, tokenizer, cal, (strategy,), stop_at=counts, progress=progress, data=data)
     return plan_pruning(model.config, encoder, decoder, strategy, scores=scores), scores
 
 

@@ -291,7 +291,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                     continue  # the full variant is the base itself
                 if strategy in CALIBRATED:  # indices come from scoring the trained base
                     counts = {s: len(keep[s]) for s in keep}
-                    pruned = Stage("prune", {"model": ref, "counts": counts, "strategy": strategy,
+                    pruned = Stage("prune", {"model": ref, "counts": counts, "strategy": strategy, "data": spec.data,
                                              "calibration": {"spec": dataset, **spec.calibration}}, root)
                 else:
                     pruned = Stage("prune", {"model": ref, "keep": keep}, root)
@@ -344,8 +344,11 @@ def _run_stage(stage: Stage) -> None:
         keep, scores = inputs.get("keep"), None
         if keep is None:
             counts = inputs["counts"]
+            # Calibration rows come from the sweep's own split of the dataset: never its test rows.
+            from .data import DataConfig
             keep, scores = plan_calibrated(m, tok, counts["encoder"], counts["decoder"], inputs["strategy"],
-                                           CalibrationConfig(**inputs["calibration"]))
+                                           CalibrationConfig(**inputs["calibration"]),
+                                           data=DataConfig(**inputs["data"]))
         before = param_counts(m)
         apply_pruning(m, keep)
         save_pruned(m, tok, stage.out, {"source": model, "kept": keep, "params_before": before,
