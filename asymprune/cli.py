@@ -113,7 +113,8 @@ def prune(
     from .fsutil import check_writable_out
     from .importance import CalibrationConfig, plan_calibrated, scores_table
     from .models import STACKS, family_for, load_config, load_model, load_tokenizer
-    from .prune import CALIBRATED, apply_pruning, param_counts, parse_index_list, plan_pruning, save_pruned
+    from .prune import (CALIBRATED, apply_pruning, needs_calibration, param_counts, parse_index_list, plan_pruning,
+                        save_pruned)
 
     for stack, count, keep in (("encoder", encoder_layers, keep_encoder), ("decoder", decoder_layers, keep_decoder)):
         if count is not None and keep is not None:
@@ -130,8 +131,7 @@ def prune(
         console.print(f"[yellow]warning:[/] --calibration is used only by angular and greedy-loss with layer "
                       f"counts; it is ignored here")
     if calibrated and cal is None:
-        raise UsageError(f"--strategy {strategy} scores layers on data; pass --calibration SPEC "
-                         "(e.g. --calibration synthetic) or choose paper, spread, first or last")
+        raise needs_calibration(strategy)
     # Validates the counts before loading any weights (data-driven choices come after scoring).
     keep = plan_pruning(config, enc, dec, "spread" if strategy in CALIBRATED else strategy)
     original = family_for(config).layer_counts(config)
@@ -265,6 +265,14 @@ def demo(
         print(f"recommendation: {recommendation_line(label, rec, 1)}")
 
 
+# Timing options that `bench` and `plan` share.
+DEVICE_OPTION = typer.Option("cpu", help="cpu or cuda.")
+DTYPE_OPTION = typer.Option("float32", help="float32, bfloat16 or float16 (hf backend).")
+THREADS_OPTION = typer.Option(None, help="Intra-op threads (default: the library's).")
+BACKEND_OPTION = typer.Option("hf", help="hf (transformers) or ct2 (CTranslate2).")
+CT2_COMPUTE_TYPE_OPTION = typer.Option("int8", help="CTranslate2 compute type: int8, int8_float32, float32, ...")
+
+
 def _int_list(text: str, flag: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -284,11 +292,11 @@ def bench(
     split: str = typer.Option("test", help="Split of --dataset."),
     runs: int = typer.Option(7, help="Timed runs per model and batch size."),
     warmup: int = typer.Option(2, help="Untimed warm-up runs."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16 (hf backend)."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads (default: the library's)."),
-    backend: str = typer.Option("hf", help="hf (transformers) or ct2 (CTranslate2)."),
-    ct2_compute_type: str = typer.Option("int8", help="CTranslate2 compute type: int8, int8_float32, float32, ..."),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
+    threads: Optional[int] = THREADS_OPTION,
+    backend: str = BACKEND_OPTION,
+    ct2_compute_type: str = CT2_COMPUTE_TYPE_OPTION,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON here."),
     seed: int = typer.Option(0, help="Seed of the source ids and preset weights."),
     overwrite: bool = typer.Option(False, help="Replace the --json file if it exists."),
@@ -333,11 +341,11 @@ def plan(
                                        "(default: plan-<model name>)."),
     runs: int = typer.Option(3, help="Timed runs per measured shape and batch size."),
     warmup: int = typer.Option(1, help="Untimed warm-up runs."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16 (hf backend)."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads (default: the library's)."),
-    backend: str = typer.Option("hf", help="hf (transformers) or ct2 (CTranslate2)."),
-    ct2_compute_type: str = typer.Option("int8", help="CTranslate2 compute type: int8, int8_float32, float32, ..."),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
+    threads: Optional[int] = THREADS_OPTION,
+    backend: str = BACKEND_OPTION,
+    ct2_compute_type: str = CT2_COMPUTE_TYPE_OPTION,
     seed: int = typer.Option(0, help="Seed of the source ids and preset weights."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:

@@ -208,12 +208,11 @@ def keep_by_greedy_loss(scores: dict, stack: str, count: int) -> list[int]:
 def plan_calibrated(model, tokenizer, encoder, decoder, strategy: str, cal: CalibrationConfig | None,
                     progress=None, data=None) -> tuple[dict[str, list[int]], dict | None]:
     """Kept indices per stack for any strategy, scoring layers first when the strategy needs it."""
-    from .prune import CALIBRATED, plan_pruning
+    from .prune import CALIBRATED, needs_calibration, plan_pruning
     if strategy not in CALIBRATED:
         return plan_pruning(model.config, encoder, decoder, strategy), None
     if cal is None:
-        raise UsageError(f"--strategy {strategy} scores layers on data; pass --calibration SPEC "
-                         "(e.g. --calibration synthetic) or choose paper, spread, first or last")
+        raise needs_calibration(strategy)
     counts = {s: len(k) for s, k in plan_pruning(model.config, encoder, decoder, "spread").items()}  # validates
     scores = score_layers(model, tokenizer, cal, (strategy,), stop_at=counts, progress=progress, data=data)
     return plan_pruning(model.config, encoder, decoder, strategy, scores=scores), scores

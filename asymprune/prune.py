@@ -79,10 +79,15 @@ def last(num_layers: int, count: int, **_) -> list[int]:
     return list(range(num_layers - count, num_layers))
 
 
+def needs_calibration(strategy: str) -> UsageError:
+    """The error for a data-driven strategy run without a calibration set."""
+    return UsageError(f"--strategy {strategy} scores layers on data; pass --calibration SPEC (e.g. --calibration "
+                      "synthetic) or choose paper, spread, first or last")
+
+
 def _scores_for(name: str, scores: dict | None) -> dict:
     if not scores or name not in scores:
-        raise UsageError(f"--strategy {name} scores layers on data; pass --calibration SPEC (e.g. --calibration "
-                         "synthetic) or choose paper, spread, first or last")
+        raise needs_calibration(name)
     return scores
 
 

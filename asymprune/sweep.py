@@ -535,18 +535,20 @@ def skip_slow_variants(spec: SweepSpec, chains: list[Chain], say) -> None:
             say(f"min_speedup {spec.min_speedup:g}×: skipping {model} {', '.join(dict.fromkeys(slow))}")
 
 
-def _base_failed(chain: Chain, failed_bases: set) -> bool:
-    return (chain.model, chain.dataset) in failed_bases
+def _skip_reason(chain: Chain, failed_bases: set) -> str | None:
+    """Why a chain must not run (the planner ruled it out, or its base failed); None: it runs."""
+    if chain.skipped:
+        return chain.skipped
+    if not chain.base and (chain.model, chain.dataset) in failed_bases:
+        return "the base model's stages failed"
+    return None
 
 
 def _run_local(chains: list[Chain], recorder: Recorder, log: Path, say) -> None:
     failed_bases = set()
     for i, chain in enumerate(chains, 1):
-        if chain.skipped:
-            recorder.skip(chain, chain.skipped)
-            continue
-        if not chain.base and _base_failed(chain, failed_bases):
-            recorder.skip(chain, "the base model's stages failed")
+        if reason := _skip_reason(chain, failed_bases):
+            recorder.skip(chain, reason)
             continue
         todo = [s.name for s in chain.stages if not s.done]
         say(f"[{i}/{len(chains)}] {chain.model} {chain.dataset} {chain.variant}: "
@@ -596,11 +598,8 @@ def _run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resou
     for group in ([c for c in chains if c.base], [c for c in chains if not c.base]):
         pending = {}
         for chain in group:
-            if chain.skipped:
-                recorder.skip(chain, chain.skipped)
-                continue
-            if not chain.base and _base_failed(chain, failed_bases):
-                recorder.skip(chain, "the base model's stages failed")
+            if reason := _skip_reason(chain, failed_bases):
+                recorder.skip(chain, reason)
                 continue
             recorder.run_id(chain)
             recorder.start(chain)

@@ -34,7 +34,7 @@ SHAPE = dict(batch_size=32, per_device_batch_size=32, max_source_length=256, max
 
 
 def step(out: Path, fn):
-    """Run fn(out) unless out exists; return out's JSON result."""
+    """Run fn(out) unless out exists (a rerun resumes); return out."""
     if not out.exists():
         t = time.time()
         fn(out)

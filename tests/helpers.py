@@ -7,6 +7,17 @@ import subprocess
 import sys
 
 
+def make_t5_block_identity(block) -> None:
+    """Zero the output projections of a T5 block so it passes hidden states through unchanged."""
+    import torch
+    for sub in block.layer:
+        for name in ("SelfAttention", "EncDecAttention"):
+            if hasattr(sub, name):
+                torch.nn.init.zeros_(getattr(sub, name).o.weight)
+        if hasattr(sub, "DenseReluDense"):
+            torch.nn.init.zeros_(sub.DenseReluDense.wo.weight)
+
+
 def run_cli(argv: list[str]) -> int:
     """Run the CLI in this process; return its exit code."""
     from asymprune.cli import main

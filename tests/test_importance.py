@@ -13,26 +13,16 @@ from asymprune.importance import (CalibrationConfig, angular_scores, calibration
                                   greedy_loss_scores, keep_by_angular, keep_by_greedy_loss, without_layers)
 from asymprune.models import build_preset
 from asymprune.prune import select_layers
-from tests.helpers import run_cli
+from tests.helpers import make_t5_block_identity, run_cli
 
 CAL = ["--calibration", "synthetic", "--calibration-samples", "6"]
-
-
-def _identity(block):
-    """Zero a T5 block's output projections: it then passes hidden states through unchanged."""
-    for sub in block.layer:
-        for name in ("SelfAttention", "EncDecAttention"):
-            if hasattr(sub, name):
-                torch.nn.init.zeros_(getattr(sub, name).o.weight)
-        if hasattr(sub, "DenseReluDense"):
-            torch.nn.init.zeros_(sub.DenseReluDense.wo.weight)
 
 
 @pytest.fixture(scope="module")
 def scored():
     """t5-tiny with decoder block 3 made an identity, its calibration batches and both scores."""
     model, tok = build_preset("t5-tiny", seed=4)
-    _identity(model.decoder.block[3])
+    make_t5_block_identity(model.decoder.block[3])
     model.eval()
     batches = calibration_batches(model, tok, CalibrationConfig("synthetic", samples=6, batch_size=4))
     return model, batches, angular_scores(model, batches), greedy_loss_scores(model, batches)

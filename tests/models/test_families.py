@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from asymprune import prune_layers
 from asymprune.models import build_preset
-from tests.helpers import run_cli
+from tests.helpers import make_t5_block_identity, run_cli
 
 LAYER_PREFIX = {"t5": ("encoder.block", "decoder.block"), "bart": ("model.encoder.layers", "model.decoder.layers")}
 
@@ -43,22 +43,12 @@ def test_saved_weights_are_bit_exact(family, fixture, request, tmp_path):
     assert outside and all(torch.equal(before[k], after[k]) for k in outside)  # embeddings, norms, lm_head
 
 
-def _make_block_identity(block):
-    """Zero the output projections of a T5 block so it passes hidden states through unchanged."""
-    for sub in block.layer:
-        for name in ("SelfAttention", "EncDecAttention"):
-            if hasattr(sub, name):
-                torch.nn.init.zeros_(getattr(sub, name).o.weight)
-        if hasattr(sub, "DenseReluDense"):
-            torch.nn.init.zeros_(sub.DenseReluDense.wo.weight)
-
-
 def test_dropping_t5_block_0_keeps_a_working_identical_bias():
     # Block 0 turned into an identity still computes the position bias, so a model without
     # block 0 must compute exactly the same function if the bias moved correctly.
     model, tok = build_preset("t5-tiny", seed=5)
     for stack in (model.encoder, model.decoder):
-        _make_block_identity(stack.block[0])
+        make_t5_block_identity(stack.block[0])
     pruned = copy.deepcopy(model)
     prune_layers(pruned, encoder=[1, 2, 3, 4, 5], decoder=[2, 5])
     reference = copy.deepcopy(model)
