@@ -1,15 +1,23 @@
 """`asymprune sweep`: spec validation, hash-keyed resumable stages, failures, Ray, and the database."""
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
-from asymprune.sweep import PAPER_GRID, build_plan, load_spec
+from asymprune import sweep as sweep_module
+from asymprune.data import DataConfig
+from asymprune.fsutil import human_size
+from asymprune.store import Store
+from asymprune.sweep import PAPER_GRID, Stage, build_plan, execute, load_spec, run_sweep
+from asymprune.train import TrainConfig, train
 from tests.helpers import run_cli, run_cli_subprocess
 
 # Tiny, fast settings: the point here is the orchestration, not the quality.
@@ -56,6 +64,69 @@ def test_explicit_counts_and_keys_follow_inputs(tmp_path):
     again = build_plan(other)
     assert again[0].stages[0].key == chains[0].stages[0].key  # same base training inputs, same stage
     assert again[1].stages[1].key != chains[2].stages[1].key  # another retrain recipe, another stage
+
+
+def test_keys_follow_local_files_and_versions(t5_dir, tmp_path, monkeypatch):
+    model, data = tmp_path / "model", tmp_path / "data.jsonl"
+    shutil.copytree(t5_dir, model)
+    data.write_text("".join(json.dumps({"document": f"doc {i}", "summary": f"sum {i}"}) + "\n" for i in range(30)))
+    spec = write_spec(tmp_path, models=[str(model)], datasets=[str(data)], grid=["6/6", "6/3"])
+
+    def keys():
+        return [s.key for c in build_plan(load_spec(spec)) for s in c.stages]
+
+    first = keys()
+    assert keys() == first and len(set(first)) == 7  # nothing changed, nothing to redo
+    data.write_text(data.read_text().replace("doc 7", "doc 8"))  # same size, new content
+    edited_data = keys()
+    assert all(a != b for a, b in zip(edited_data, first))  # every stage reads the data, or a stage that did
+    (model / "config.json").write_text((model / "config.json").read_text() + "\n")
+    edited_model = keys()
+    assert all(a != b for a, b in zip(edited_model, edited_data))
+    (model / ".editor-backup").write_text("x")  # hidden files are not the model
+    assert keys() == edited_model
+    monkeypatch.setattr(sweep_module, "_versions", lambda: {"asymprune": "0.1.0", "torch": "0", "transformers": "0"})
+    assert all(a != b for a, b in zip(keys(), edited_model))  # another torch: the stages run again
+
+
+def test_a_stage_two_processes_reach_at_once_runs_once(t5_dir, tmp_path):
+    # Two threads stand in for two Ray workers: the stage lock is a file lock, per open file.
+    root, log = tmp_path / "stages", tmp_path / "executions.jsonl"
+    stage = Stage("prune", {"model": f"src:{t5_dir}", "keep": {"encoder": [0, 5], "decoder": [0, 3, 5]}}, root)
+    start, results = threading.Barrier(2), []
+
+    def run():
+        start.wait()
+        results.append(execute(stage, log))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(log.read_text().splitlines()) == 1
+    assert len(results) == 2 and results[0] == results[1] and results[0]["kept"]["decoder"] == [0, 3, 5]
+
+
+def test_a_train_stage_resumes_only_from_a_complete_checkpoint(tmp_path):
+    spec = load_spec(write_spec(tmp_path, models=["t5-tiny-2-2"], grid=["6/6"],
+                                train={**FAST["train"], "max_steps": 2, "eval_steps": 1}))
+    stage = build_plan(spec)[0].stages[0]
+    ckpt, log = stage.out.with_name(stage.out.name + ".checkpoints"), tmp_path / "executions.jsonl"
+    # Killed before its first checkpoint: the Trainer had made the folder, nothing in it but a
+    # checkpoint cut off mid-save. The stage starts over (a plain --resume would refuse).
+    (ckpt / "checkpoint-1").mkdir(parents=True)
+    (ckpt / "checkpoint-1" / "trainer_state.json").write_text('{"global_st')
+    record = execute(stage, log)
+    assert record["resumed_from_step"] is None and record["steps"] == 2
+    assert not ckpt.exists()  # a finished train stage keeps its weights, not its checkpoints
+    # Killed after a complete checkpoint: the stage continues from it.
+    shutil.rmtree(stage.out)
+    config = TrainConfig(**{**stage.inputs["train"], "max_steps": 1, "checkpoint_dir": str(ckpt)})
+    train("t5-tiny-2-2", tmp_path / "first-half", "synthetic", config, data=DataConfig(n=64))
+    record = execute(stage, log)
+    assert (record["resumed_from_step"], record["steps_this_run"]) == (1, 1) and not ckpt.exists()
+    assert len(log.read_text().splitlines()) == 2
 
 
 BAD_SPECS = {
@@ -139,9 +210,29 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
     assert metrics == [("3/6", "test", 4), ("6/3", "test", 4), ("6/6", "test", 4)]
     assert latency == [("3/6", "hf", 1, 4), ("6/3", "hf", 1, 4), ("6/6", "hf", 1, 4)]
     assert len(stages) == 11 and all(s[2] == "done" for s in stages)
-    # A second run finds every stage folder and executes nothing.
-    assert run_cli(["sweep", spec]) == 0
+    stages = tmp_path / "out" / "stages"
+    assert not list(stages.glob("*.checkpoints"))  # finished train stages delete their checkpoints
+    # A second run finds every stage folder and executes nothing; each run reports its status.
+    chains = run_sweep(load_spec(spec))
+    assert [(c.variant, c.status, c.error) for c in chains] == [("6/6", "done", None), ("6/3", "done", None),
+                                                                ("3/6", "done", None)]
     assert executions(tmp_path) == first
+
+
+def test_results_shows_the_sweeps_disk_use(tmp_path, capsys):
+    out = tmp_path / "out"
+    stages = out / "stages" / "train-0123456789ab"
+    stages.mkdir(parents=True)
+    (stages / "model.safetensors").write_bytes(b"x" * 2_500_000)
+    store = Store(out / "results.db")
+    store.upsert_run("spec", "t5-tiny", "synthetic", "6/6", kind="full", status="failed", error="train: killed")
+    store.close()
+    (out / "executions.jsonl").write_bytes(b"y" * 600_000)
+    total = 3_100_000 + (out / "results.db").stat().st_size
+    assert run_cli(["results", str(out / "results.db")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("disk:")] == [f"disk: {human_size(total)} in {out} (stages 2.5 MB)"]
+    assert human_size(total) == "3.1 MB"
 
 
 @pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
