@@ -409,6 +409,8 @@ def execute(stage: Stage, log: Path) -> dict:
     if not stage.done:
         with _stage_lock(stage):
             if not stage.done:
+                for stale in stage.root.glob(f".{stage.out.name}.tmp-*"):  # a killed run's half-written output
+                    shutil.rmtree(stale, ignore_errors=True)
                 _run_stage(stage)
                 with open(log, "a") as f:
                     f.write(json.dumps({"stage": stage.name, "key": stage.key, "time": time.time(),

@@ -1,7 +1,9 @@
 """`asymprune sweep`: spec validation, hash-keyed resumable stages, failures, Ray, and the database."""
 
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -235,22 +237,78 @@ def test_results_shows_the_sweeps_disk_use(tmp_path, capsys):
     assert human_size(total) == "3.1 MB"
 
 
-@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
-def test_killed_sweep_resumes_without_redoing_stages(tmp_path):
-    spec = write_spec(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "asymprune", "sweep", spec], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while len(executions(tmp_path)) < 5 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.kill()  # harsher than Ctrl-C: no cleanup at all
+def _start_sweep(spec: str) -> subprocess.Popen:
+    """`asymprune sweep SPEC` in its own process group, so that a kill reaches its bench workers too."""
+    return subprocess.Popen([sys.executable, "-m", "asymprune", "sweep", spec], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            start_new_session=True)
+
+
+def _kill_when(proc: subprocess.Popen, ready, what: str) -> None:
+    """SIGKILL the sweep and its children (no cleanup at all) as soon as `ready()` holds."""
+    deadline = time.monotonic() + 600
+    while not ready():
+        assert proc.poll() is None, f"the sweep ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} after 10 minutes"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def _bench_worker_running(proc: subprocess.Popen) -> bool:
+    """Whether a bench worker (a spawned multiprocessing child) runs in the sweep's process group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pgid = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        if pgid == proc.pid and int(stat.parent.name) != proc.pid and b"spawn_main" in cmdline:
+            return True
+    return False
+
+
+@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
+def test_a_sweep_killed_at_any_moment_finishes_running_each_stage_once(tmp_path):
+    # The base trains 4 steps with one checkpoint at the end; the variant's re-tune checkpoints at 2 and 4.
+    spec = write_spec(tmp_path, grid=["6/6", "6/3"], retrain={"eval_steps": 2})
+    chains = build_plan(load_spec(spec))
+    planned = [s.key for c in chains for s in c.stages]
+    base_train, variant_train = chains[0].stages[0], chains[1].stages[1]
+    base_ckpt = base_train.out.with_name(base_train.out.name + ".checkpoints")
+    variant_ckpt = variant_train.out.with_name(variant_train.out.name + ".checkpoints")
+
+    # 1. During the first train stage, before any checkpoint: the Trainer has made its folder.
+    _kill_when(_start_sweep(spec), base_ckpt.is_dir, "checkpoint folder")
+    assert executions(tmp_path) == [] and not list(base_ckpt.glob("checkpoint-*"))
+
+    # 2. During a checkpoint write: the folder of the variant's first checkpoint has just appeared.
+    # Whether the Trainer got to its last file before the kill is up to the scheduler, so read it.
+    _kill_when(_start_sweep(spec), (variant_ckpt / "checkpoint-2").is_dir, "checkpoint-2")
+    try:
+        complete = "global_step" in json.loads((variant_ckpt / "checkpoint-2" / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        complete = False
+    assert variant_train.key not in [e["key"] for e in executions(tmp_path)]
+
+    # 3. During a bench: its worker process is running.
+    run = _start_sweep(spec)
+    _kill_when(run, lambda: _bench_worker_running(run), "bench worker")
     before = executions(tmp_path)
-    assert 5 <= len(before) < 11
-    assert run_cli(["sweep", spec]) == 0
+    missing = {s.name for c in chains for s in c.stages if s.key not in {e["key"] for e in before}}
+    assert missing == {"bench"}  # the one in flight, and any after it
+
+    # The next run finishes, and every stage has been executed exactly once over all four runs.
+    final = run_sweep(load_spec(spec))
+    assert [(c.variant, c.status) for c in final] == [("6/6", "done"), ("6/3", "done")]
     after = executions(tmp_path)
     assert after[: len(before)] == before
-    assert len(after) == 11 and len({e["key"] for e in after}) == 11  # every stage ran exactly once
+    assert sorted(e["key"] for e in after) == sorted(planned)
+    record = json.loads((variant_train.out / "train.json").read_text())
+    assert record["resumed_from_step"] == (2 if complete else None) and record["steps"] == 4
+    stages = tmp_path / "out" / "stages"
+    assert sorted(p.name for p in stages.iterdir() if p.name.startswith(".") or p.name.endswith(".checkpoints")) \
+        == [".locks"]  # no checkpoints and no half-written output left
     assert {r[2] for r in _rows(tmp_path)[0]} == {"done"}
 
 
