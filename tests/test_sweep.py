@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from asymprune import sweep as sweep_module
-from asymprune.data import DataConfig
+from asymprune.data import DataConfig, load_dataset_spec
 from asymprune.fsutil import human_size
 from asymprune.store import Store
 from asymprune.sweep import PAPER_GRID, Stage, build_plan, execute, load_spec, run_sweep
@@ -339,6 +339,58 @@ def test_ray_executor_gives_the_same_rows_as_local(tmp_path):
     ray_rows, local_rows = _rows(tmp_path, "out"), _rows(tmp_path, "local")
     assert ray_rows == local_rows
     assert len(executions(tmp_path)) == 7
+
+
+@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
+def test_ray_sweep_survives_a_killed_worker_and_runs_a_shared_stage_once(tmp_path):
+    ray = pytest.importorskip("ray")
+    # Without base fine-tuning, both datasets' 6/3 chains prune the same model the same way: one
+    # prune stage, which the two chains reach at the same moment (they start together).
+    data = tmp_path / "data.jsonl"
+    rows = load_dataset_spec("synthetic", DataConfig(n=80))["train"]
+    data.write_text("".join(json.dumps({"source": r["source"], "target": r["target"]}) + "\n" for r in rows))
+    spec = write_spec(tmp_path, grid=["6/6", "6/3"], datasets=["synthetic", str(data)], finetune_base=False)
+    chains = build_plan(load_spec(spec))
+    pruned = [c.stages[0] for c in chains if c.variant == "6/3"]
+    assert len(pruned) == 2 and pruned[0].name == "prune" and pruned[0].key == pruned[1].key
+    prune = pruned[0]
+    planned = {s.key for c in chains for s in c.stages}
+
+    killed = {}
+
+    def kill_the_pruning_worker():
+        # The worker that ran the shared prune goes on to its chain's train stage; kill it there.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not killed:
+            for e in executions(tmp_path):
+                if e["key"] == prune.key:
+                    os.kill(e["pid"], signal.SIGKILL)
+                    killed["pid"] = e["pid"]
+            time.sleep(0.02)
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        killer = threading.Thread(target=kill_the_pruning_worker, daemon=True)
+        killer.start()
+        first = run_sweep(load_spec(spec), executor="ray")
+        killer.join()
+        assert killed, "the prune stage never ran"
+        status = {(c.dataset, c.variant): (c.status, c.error) for c in first}
+        failed = [k for k, (st, _) in status.items() if st == "failed"]
+        assert len(failed) == 1 and failed[0][1] == "6/3", status
+        assert status[failed[0]][1].startswith("train: the Ray worker running it died (")
+        assert all(st == "done" for k, (st, _) in status.items() if k != failed[0]), status
+        once = executions(tmp_path)
+        assert [e["key"] for e in once].count(prune.key) == 1  # the other chain waited for it, then used it
+
+        # The next run resumes the failed chain; over both runs every stage ran exactly once.
+        again = run_sweep(load_spec(spec), executor="ray")
+    finally:
+        ray.shutdown()
+    assert {c.status for c in again} == {"done"}
+    keys = [e["key"] for e in executions(tmp_path)]
+    assert sorted(keys) == sorted(planned)
+    assert all(e["pid"] != killed["pid"] for e in executions(tmp_path)[len(once):])
 
 
 def test_data_driven_strategy_scores_the_trained_base_and_records_the_indices(tmp_path):
