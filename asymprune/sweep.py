@@ -243,7 +243,8 @@ def fingerprint(path: Path) -> str:
     """
     path = Path(path)
     files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        p for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
     digest = hashlib.sha256()
     for f in files:
         st = f.stat()
@@ -255,10 +256,17 @@ def fingerprint(path: Path) -> str:
 @lru_cache(maxsize=None)
 def _versions() -> dict:
     """The versions a stage's output depends on: a new one gives new keys, so stages run again."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
-    return {"asymprune": __version__, "torch": version("torch"), "transformers": version("transformers")}
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:  # installed without metadata (some source builds)
+            return __import__(name).__version__
+
+    return {"asymprune": __version__, "torch": installed("torch"), "transformers": installed("transformers")}
 
 
 def _local_inputs(inputs: dict) -> dict:
@@ -403,8 +411,9 @@ def _checkpoints(stage: Stage) -> Path:
 def execute(stage: Stage, log: Path) -> dict:
     """Run one stage unless its folder exists; return its result (read back from the folder).
 
-    Chains that share a stage (a base's bench, for two datasets) may reach it at once: the first
-    runs it under the stage's lock, the others wait and then find it done.
+    Chains that share a stage (with finetune_base false, one variant's prune for every dataset)
+    may reach it at once: the first runs it under the stage's lock, the others wait, then find it
+    done. A finished train stage's checkpoints are deleted (also when a kill came in between).
     """
     if not stage.done:
         with _stage_lock(stage):

@@ -233,7 +233,8 @@ def test_results_shows_the_sweeps_disk_use(tmp_path, capsys):
     total = 3_100_000 + (out / "results.db").stat().st_size
     assert run_cli(["results", str(out / "results.db")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line for line in lines if line.startswith("disk:")] == [f"disk: {human_size(total)} in {out} (stages 2.5 MB)"]
+    disk = [line for line in lines if line.startswith("disk:")]
+    assert disk == [f"disk: {human_size(total)} in {out} (stages 2.5 MB)"], lines
     assert human_size(total) == "3.1 MB"
 
 
