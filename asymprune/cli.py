@@ -459,12 +459,13 @@ def results(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV here instead of printing it."),
     overwrite: bool = typer.Option(False, help="Replace the --csv file if it exists."),
 ) -> None:
-    """List every run: status, ROUGE-2, impact, and latency and speed-up per batch size."""
-    from .report import load_runs, results_table, runs_table, write_csv_atomic
+    """List every run: status, ROUGE-2, impact, and latency and speed-up per batch size; then the disk used."""
+    from .report import disk_use_line, load_runs, results_table, runs_table, write_csv_atomic
 
     frame = load_runs(db)
     if csv is None:
         console.print(results_table(frame))
+        console.print(disk_use_line(db), soft_wrap=True)
         return
     write_csv_atomic(runs_table(frame), csv, overwrite=overwrite)
     console.print(f"wrote {csv} ({len(frame)} runs)", soft_wrap=True)

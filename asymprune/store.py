@@ -197,6 +197,11 @@ class Store:
                                 (*[_json(v) for v in fields.values()], time.time(), run_id))
         return run_id
 
+    def run_statuses(self, sweep: str) -> dict[tuple[str, str, str], tuple[str, str | None]]:
+        """(model, dataset, variant) -> (status, error) of every run of `sweep`."""
+        rows = self.db.execute("SELECT model, dataset, variant, status, error FROM runs WHERE sweep=?", (sweep,))
+        return {(m, d, v): (status, error) for m, d, v, status, error in rows}
+
     def record_stage(self, run_id: int, stage: str, key: str, status: str, started: float | None = None,
                      finished: float | None = None, error: str | None = None, output: str | None = None) -> None:
         seconds = finished - started if started is not None and finished is not None else None

@@ -19,12 +19,16 @@ store.py); `OUTPUT/executions.jsonl` logs each stage executed.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 import typing
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -238,15 +242,75 @@ def kind_of(keep: dict, totals: dict) -> str:
     return {(False, False): "full", (True, False): "encoder", (False, True): "decoder"}.get((enc, dec), "both")
 
 
+SMALL_FILE = 16 << 20  # files up to this size are fingerprinted by content, larger ones by size and mtime
+
+
+@lru_cache(maxsize=None)
+def _file_fingerprint(path: str, size: int, mtime_ns: int) -> str:
+    if size > SMALL_FILE:
+        return f"{size}:{mtime_ns}"
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(path: Path) -> str:
+    """A hash of a local file or folder's contents: each file's content when small, else size and mtime.
+
+    Hidden files (names starting with '.', e.g. editors' or caches' own) are left out.
+    """
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    digest = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        name = f.name if f == path else f.relative_to(path).as_posix()
+        digest.update(f"{name}\0{_file_fingerprint(str(f), st.st_size, st.st_mtime_ns)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def _versions() -> dict:
+    """The versions a stage's output depends on: a new one gives new keys, so stages run again."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:  # installed without metadata (some source builds)
+            return __import__(name).__version__
+
+    return {"asymprune": __version__, "torch": installed("torch"), "transformers": installed("transformers")}
+
+
+def _local_inputs(inputs: dict) -> dict:
+    """Fingerprints of the local model folders and dataset files a stage reads (by path)."""
+    paths = [inputs.get("dataset"), (inputs.get("calibration") or {}).get("spec")]
+    if str(inputs.get("model", "")).startswith("src:"):
+        paths.append(inputs["model"][4:])
+    return {p: fingerprint(Path(p).expanduser()) for p in paths if p and Path(p).expanduser().exists()}
+
+
 @dataclass
 class Stage:
     name: str                  # train, evaluate, bench or prune
     inputs: dict               # everything the output depends on (hashed into the key)
     root: Path                 # OUTPUT/stages
 
-    @property
+    @cached_property
     def key(self) -> str:
-        blob = json.dumps({"stage": self.name, **self.inputs}, sort_keys=True, default=str)
+        """Hash of the inputs, the contents of the local files they name, and the library versions.
+
+        Computed once per Stage, so the driver and a Ray worker (which receives it pickled) agree.
+        """
+        blob = json.dumps({"stage": self.name, **self.inputs, "local": _local_inputs(self.inputs),
+                           "versions": _versions()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
@@ -269,6 +333,8 @@ class Chain:
     base: bool = False
     skipped: str | None = None  # why the planner skips this chain (min_speedup); None: it runs
     model_ref: str = ""         # the model this chain ends with: what its group's bench times
+    status: str | None = None   # after run_sweep: the run's status in the database (done, failed, skipped, ...)
+    error: str | None = None    # after run_sweep: why it failed or was skipped
 
     @property
     def finished(self) -> bool:
@@ -396,12 +462,42 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
+@contextmanager
+def _stage_lock(stage: Stage):
+    """An exclusive lock on one stage key, across processes (Ray workers, two sweeps of one OUTPUT).
+
+    The kernel releases it when its holder dies, so a killed run never leaves a stage locked.
+    """
+    locks = stage.root / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{stage.out.name}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _checkpoints(stage: Stage) -> Path:
+    from .train import CHECKPOINT_SUFFIX
+    return stage.out.with_name(stage.out.name + CHECKPOINT_SUFFIX)
+
+
 def execute(stage: Stage, log: Path) -> dict:
-    """Run one stage unless its folder exists; return its result (read back from the folder)."""
+    """Run one stage unless its folder exists; return its result (read back from the folder).
+
+    Chains that share a stage (with finetune_base false, one variant's prune for every dataset)
+    may reach it at once: the first runs it under the stage's lock, the others wait, then find it
+    done. A finished train stage's checkpoints are deleted (also when a kill came in between).
+    """
     if not stage.done:
-        _run_stage(stage)
-        with open(log, "a") as f:
-            f.write(json.dumps({"stage": stage.name, "key": stage.key, "time": time.time(), "pid": os.getpid()}) + "\n")
+        with _stage_lock(stage):
+            if not stage.done:
+                for stale in stage.root.glob(f".{stage.out.name}.tmp-*"):  # a killed run's half-written output
+                    shutil.rmtree(stale, ignore_errors=True)
+                _run_stage(stage)
+                with open(log, "a") as f:
+                    f.write(json.dumps({"stage": stage.name, "key": stage.key, "time": time.time(),
+                                        "pid": os.getpid()}) + "\n")
+    if stage.name == "train":  # the weights are in the stage's folder; checkpoints only served resuming
+        shutil.rmtree(_checkpoints(stage), ignore_errors=True)
     return read_result(stage)
 
 
@@ -428,11 +524,13 @@ def _run_stage(stage: Stage) -> None:
                     overwrite=True)
     elif stage.name == "train":
         from .data import DataConfig
-        from .train import TrainConfig, checkpoint_dir
+        from .train import TrainConfig, last_checkpoint, train
         config = TrainConfig(**inputs["train"])
-        # An interrupted run left checkpoints: continue from them instead of starting over.
-        config.resume = checkpoint_dir(stage.out, config).is_dir()
-        from .train import train
+        # An interrupted run left a complete checkpoint: continue from it. Killed before its first
+        # one, or with only half-written ones (removed by last_checkpoint): start over, clean.
+        config.resume = last_checkpoint(_checkpoints(stage)) is not None
+        if not config.resume:
+            shutil.rmtree(_checkpoints(stage), ignore_errors=True)
         train(model, stage.out, inputs["dataset"], config, data=DataConfig(**inputs["data"]), overwrite=True)
     elif stage.name == "evaluate":
         from .data import DataConfig
@@ -566,7 +664,11 @@ def check_output_dir(path: Path) -> None:
 
 def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = None, dry_run: bool = False,
               console=None) -> list[Chain]:
-    """Plan, validate and run (or list) the sweep; returns the chains."""
+    """Plan, validate and run (or list) the sweep; returns the chains, each with its status and error.
+
+        chains = run_sweep(load_spec("configs/demo.yaml"))
+        failed = [c for c in chains if c.status == "failed"]   # e.g. to exit non-zero
+    """
     from .store import Store
 
     out = Path(spec.output_dir)
@@ -596,6 +698,9 @@ def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = No
         else:
             _run_ray(ray, chains, recorder, log, say, spec.executor)
             _bench_ray(ray, groups, recorder, log, say, spec.executor)
+        statuses = store.run_statuses(spec.name)
+        for c in chains:
+            c.status, c.error = statuses.get((c.model, c.dataset, c.variant), (None, None))
     finally:
         store.close()
     return chains
@@ -606,7 +711,7 @@ def skip_slow_variants(spec: SweepSpec, chains: list[Chain], say) -> None:
 
     The planner times each model's three shapes (full, decoder cut, encoder cut) with the spec's
     bench settings at the first batch size, as a cached `plan` stage: a dry run measures once
-    and the real run reuses it, so both skip the same variants. Bases always run (they are the
+    and the real run reuses it, so both skip the same variants. Bases and controls always run (they are the
     reference), and a chain whose stages are all done already is kept (skipping saves nothing).
     """
     if spec.min_speedup is None:
@@ -622,7 +727,8 @@ def skip_slow_variants(spec: SweepSpec, chains: list[Chain], say) -> None:
             with atomic_dir(stage.out, overwrite=True) as tmp:
                 write_json(tmp / "plan.json", fitted)
         fitted = json.loads((stage.out / "plan.json").read_text())
-        mine = [c for c in chains if c.model == model and not c.base and not all(s.done for s in c.stages)]
+        mine = [c for c in chains if c.model == model and not c.base and c.variant != CONTROL
+                and not all(s.done for s in c.stages)]
         speedups = predict_speedups(fitted, {c.variant: (c.run_fields["encoder_layers"], c.run_fields["decoder_layers"])
                                              for c in mine})
         slow = []
@@ -729,15 +835,41 @@ def _bench_ray(ray, groups: list[BenchGroup], recorder: Recorder, log: Path, say
         if members is None:
             continue
         stage = group.stage(members)
-        outcome = ray.get(task.remote(Chain(group.model, group.dataset, "bench", {}, [stage]), str(log.resolve())))[-1]
+        chain = Chain(group.model, group.dataset, "bench", {}, [stage])
+        outcome = _task_outcomes(ray, task.remote(chain, str(log.resolve())), chain, time.time())[-1]
         recorder.bench(members, outcome)
         say(f"bench {group.model} {group.dataset}: {outcome.status}")
 
 
+def _task_outcomes(ray, ref, chain: Chain, submitted: float) -> list[Outcome]:
+    """A chain task's outcomes; when its worker died, its finished stages and a failure naming the cause.
+
+    The worker reports nothing once dead, so the stages are read from disk: the finished ones have
+    their folders, and the first without one was in flight.
+    """
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as e:
+        now, outcomes = time.time(), []
+        for stage in chain.stages:
+            if stage.done:
+                outcomes.append(Outcome(stage.name, stage.key, "done", submitted, now, str(stage.out),
+                                        read_result(stage)))
+                continue
+            outcomes.append(Outcome(stage.name, stage.key, "failed", submitted, now, str(stage.out),
+                                    error=f"the Ray worker running it died ({_first_line(e)}); run the sweep "
+                                          "again to resume"))
+            break
+        return outcomes
+
+
 def _run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resources: dict) -> None:
     """One Ray task per chain: bases first, then every variant chain at once."""
-    task = ray.remote(num_cpus=resources.get("num_cpus", 1), num_gpus=resources.get("num_gpus", 0))(_chain_task)
-    failed_bases = set()
+    # max_retries=0: a task whose process died (killed, out of memory) is that chain's failure,
+    # reported with its cause; the next run resumes it from its last finished stage.
+    task = ray.remote(num_cpus=resources.get("num_cpus", 1), num_gpus=resources.get("num_gpus", 0),
+                      max_retries=0)(_chain_task)
+    failed_bases, submitted = set(), {}
     for group in ([c for c in chains if c.base], [c for c in chains if not c.base]):
         pending = {}
         for chain in group:
@@ -746,11 +878,12 @@ def _run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resou
                 continue
             recorder.run_id(chain)
             recorder.start(chain)
-            pending[task.remote(chain, str(log.resolve()))] = chain
+            ref = task.remote(chain, str(log.resolve()))
+            pending[ref], submitted[ref] = chain, time.time()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             chain = pending.pop(ready[0])
-            outcomes = ray.get(ready[0])
+            outcomes = _task_outcomes(ray, ready[0], chain, submitted.pop(ready[0]))
             for outcome in outcomes:
                 recorder(chain, outcome)
             say(f"{chain.model} {chain.dataset} {chain.variant}: {outcomes[-1].status}")

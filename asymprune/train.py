@@ -184,21 +184,33 @@ def _trainer_classes():
     return DistillationTrainer, RichProgress
 
 
-def last_checkpoint(ckpt: Path) -> Path | None:
-    """The newest complete checkpoint in `ckpt`, after removing any newer, half-written ones.
+def is_complete_checkpoint(path: Path) -> bool:
+    """Whether a checkpoint folder was written to the end.
 
-    The Trainer writes trainer_state.json last, so a checkpoint without a readable one was cut
-    off mid-save (an interrupted run) and cannot be resumed from.
+    The Trainer writes weights, optimizer, scheduler and RNG state first and trainer_state.json
+    last (transformers 5 `_save_checkpoint`), not atomically: a checkpoint whose
+    trainer_state.json is missing or does not parse was cut off mid-save and cannot be resumed.
+    """
+    try:
+        return "global_step" in json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def last_checkpoint(ckpt: Path) -> Path | None:
+    """The newest complete checkpoint in `ckpt` (or None), after removing every half-written one.
+
+        last_checkpoint(Path("runs/ft.checkpoints"))   # runs/ft.checkpoints/checkpoint-400
     """
     found = sorted((p for p in ckpt.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
                    key=lambda p: int(p.name.split("-")[-1]), reverse=True) if ckpt.is_dir() else []
+    complete = []
     for path in found:
-        try:
-            json.loads((path / "trainer_state.json").read_text())
-            return path
-        except (OSError, ValueError):
+        if is_complete_checkpoint(path):
+            complete.append(path)
+        else:
             shutil.rmtree(path, ignore_errors=True)  # other processes of a multi-GPU run do the same
-    return None
+    return complete[0] if complete else None
 
 
 def _prepare_checkpoints(ckpt: Path, config: TrainConfig, overwrite: bool) -> Path | None:

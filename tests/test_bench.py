@@ -10,6 +10,7 @@ import ctranslate2
 import pytest
 from ctranslate2.converters import transformers as ct2_transformers
 
+from asymprune.bench import default_threads, explicit_generation_config
 from asymprune.ct2 import cached_conversion, compare_with_hf
 from tests.helpers import run_cli
 
@@ -66,9 +67,12 @@ def test_ct2_backend_on_pruned_models_matches_transformers(family, models, tmp_p
                     "--ct2-compute-type", "float32", "--batch-sizes", "1", *SMALL, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["env"]["dtype"] == "ct2:float32"
+    # No --threads: every core, passed to CTranslate2 explicitly (its own default is 4) and recorded.
+    assert report["env"]["threads"] == default_threads()
     for r in report["results"]:
         assert r["ct2_check"]["tokens_match"] and r["ct2_check"]["scores_match"], r["ct2_check"]
-        assert r["generated_tokens_mean"] == 6
+        assert r["generated_tokens_mean"] == 6 and r["threads"] == default_threads()
+        assert r["weights_mb"] is None and r["peak_memory_mb"] > 0  # CTranslate2's own memory, not HF's weights
     cache = list((models[f"{family}-pruned"] / ".ct2").iterdir())
     assert len(cache) == 1 and (cache[0] / "model.bin").is_file()
     # Same content, same cache entry: a second conversion request reuses it.
@@ -160,3 +164,29 @@ def test_dataset_mode_times_real_documents_with_natural_stopping(tmp_path, capsy
     assert "synthetic:test" in capsys.readouterr().out  # the table names the documents timed
     assert run_cli(["bench", "t5-tiny", "--dataset", "synthetic", "--split", "nope", "--batch-sizes", "1",
                     "--runs", "1", "--json", str(tmp_path / "x.json")]) == 2
+
+
+def test_the_checkpoints_generation_settings_are_not_inherited(bart_dir):
+    """bart-large-cnn ships beams, no_repeat_ngram_size and length limits; the bench times greedy work."""
+    from transformers import AutoModelForSeq2SeqLM
+    model = AutoModelForSeq2SeqLM.from_pretrained(bart_dir)
+    model.generation_config.update(num_beams=4, no_repeat_ngram_size=3, min_length=56, max_length=142,
+                                   length_penalty=2.0, forced_eos_token_id=2, forced_bos_token_id=0)
+    gen = explicit_generation_config(model)
+    assert (gen.num_beams, gen.do_sample, gen.no_repeat_ngram_size, gen.min_length) == (1, False, 0, 0)
+    assert gen.forced_eos_token_id is None and gen.forced_bos_token_id is None and gen.length_penalty == 1.0
+    assert (gen.decoder_start_token_id, gen.eos_token_id, gen.pad_token_id) == (
+        model.generation_config.decoder_start_token_id, model.config.eos_token_id, model.config.pad_token_id)
+
+
+def test_dataset_mode_tokenizes_each_batch_and_reports_gen_len(t5_dir, tmp_path):
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", str(t5_dir), "--dataset", "synthetic", "--batch-sizes", "1,3", "--source-length", "64",
+                    "--new-tokens", "5", "--runs", "1", "--warmup", "0", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["env"]["dataset"] == "synthetic" and report["env"]["new_tokens"] is None
+    for r in report["results"]:
+        assert r["new_tokens"] is None and 1 <= r["generated_tokens_mean"] <= r["decoder_steps_mean"] <= 5
+        # Per step over the longest output of the batch, not over the mean output.
+        assert r["decode_ms_per_token"] == pytest.approx((r["mean_ms"] - r["prefill_ms"])
+                                                         / max(r["decoder_steps_mean"] - 1, 1))

@@ -1,16 +1,26 @@
 """`asymprune sweep`: spec validation, hash-keyed resumable stages, failures, Ray, and the database."""
 
 import json
+import os
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
+from asymprune import sweep as sweep_module
 from asymprune.bench import default_threads
-from asymprune.sweep import PAPER_GRID, bench_groups, build_plan, load_spec
+from asymprune.data import DataConfig, load_dataset_spec
+from asymprune.fsutil import human_size
+from asymprune.store import Store
+from asymprune.sweep import PAPER_GRID, Stage, bench_groups, build_plan, execute, load_spec, run_sweep
+from asymprune.train import TrainConfig, train
 from tests.helpers import run_cli, run_cli_subprocess
 
 # Tiny, fast settings: the point here is the orchestration, not the quality.
@@ -29,6 +39,11 @@ def write_spec(tmp_path, name="spec", **overrides) -> str:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return str(path)
+
+
+def _planned_benches(spec: str, chains) -> list[str]:
+    """The keys of the group benches a sweep runs when every chain finishes."""
+    return [g.stage(g.members(planned=True)).key for g in bench_groups(load_spec(spec), chains)]
 
 
 def executions(tmp_path) -> list[dict]:
@@ -65,6 +80,69 @@ def test_explicit_counts_and_keys_follow_inputs(tmp_path):
     assert again[2].stages[1].key != chains[3].stages[1].key  # another retrain recipe, another stage
     assert [c.variant for c in build_plan(load_spec(write_spec(tmp_path, name="nc", control=False)))] == \
         ["6/6", "6/3", "3/6"]
+
+
+def test_keys_follow_local_files_and_versions(t5_dir, tmp_path, monkeypatch):
+    model, data = tmp_path / "model", tmp_path / "data.jsonl"
+    shutil.copytree(t5_dir, model)
+    data.write_text("".join(json.dumps({"document": f"doc {i}", "summary": f"sum {i}"}) + "\n" for i in range(30)))
+    spec = write_spec(tmp_path, models=[str(model)], datasets=[str(data)], grid=["6/6", "6/3"])
+
+    def keys():
+        return [s.key for c in build_plan(load_spec(spec)) for s in c.stages]
+
+    first = keys()
+    assert keys() == first and len(set(first)) == 7  # nothing changed, nothing to redo
+    data.write_text(data.read_text().replace("doc 7", "doc 8"))  # same size, new content
+    edited_data = keys()
+    assert all(a != b for a, b in zip(edited_data, first))  # every stage reads the data, or a stage that did
+    (model / "config.json").write_text((model / "config.json").read_text() + "\n")
+    edited_model = keys()
+    assert all(a != b for a, b in zip(edited_model, edited_data))
+    (model / ".editor-backup").write_text("x")  # hidden files are not the model
+    assert keys() == edited_model
+    monkeypatch.setattr(sweep_module, "_versions", lambda: {"asymprune": "0.1.0", "torch": "0", "transformers": "0"})
+    assert all(a != b for a, b in zip(keys(), edited_model))  # another torch: the stages run again
+
+
+def test_a_stage_two_processes_reach_at_once_runs_once(t5_dir, tmp_path):
+    # Two threads stand in for two Ray workers: the stage lock is a file lock, per open file.
+    root, log = tmp_path / "stages", tmp_path / "executions.jsonl"
+    stage = Stage("prune", {"model": f"src:{t5_dir}", "keep": {"encoder": [0, 5], "decoder": [0, 3, 5]}}, root)
+    start, results = threading.Barrier(2), []
+
+    def run():
+        start.wait()
+        results.append(execute(stage, log))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(log.read_text().splitlines()) == 1
+    assert len(results) == 2 and results[0] == results[1] and results[0]["kept"]["decoder"] == [0, 3, 5]
+
+
+def test_a_train_stage_resumes_only_from_a_complete_checkpoint(tmp_path):
+    spec = load_spec(write_spec(tmp_path, models=["t5-tiny-2-2"], grid=["6/6"],
+                                train={**FAST["train"], "max_steps": 2, "eval_steps": 1}))
+    stage = build_plan(spec)[0].stages[0]
+    ckpt, log = stage.out.with_name(stage.out.name + ".checkpoints"), tmp_path / "executions.jsonl"
+    # Killed before its first checkpoint: the Trainer had made the folder, nothing in it but a
+    # checkpoint cut off mid-save. The stage starts over (a plain --resume would refuse).
+    (ckpt / "checkpoint-1").mkdir(parents=True)
+    (ckpt / "checkpoint-1" / "trainer_state.json").write_text('{"global_st')
+    record = execute(stage, log)
+    assert record["resumed_from_step"] is None and record["steps"] == 2
+    assert not ckpt.exists()  # a finished train stage keeps its weights, not its checkpoints
+    # Killed after a complete checkpoint: the stage continues from it.
+    shutil.rmtree(stage.out)
+    config = TrainConfig(**{**stage.inputs["train"], "max_steps": 1, "checkpoint_dir": str(ckpt)})
+    train("t5-tiny-2-2", tmp_path / "first-half", "synthetic", config, data=DataConfig(n=64))
+    record = execute(stage, log)
+    assert (record["resumed_from_step"], record["steps_this_run"]) == (1, 1) and not ckpt.exists()
+    assert len(log.read_text().splitlines()) == 2
 
 
 BAD_SPECS = {
@@ -157,27 +235,115 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
         assert db.execute("SELECT count(*) FROM documents WHERE split='test'").fetchone() == (4 * 4,)
         speedups = db.execute("SELECT variant, speedup FROM summary ORDER BY variant").fetchall()
     assert all(x is not None and x > 0 for _, x in speedups) and dict(speedups)["6/6"] == 1.0
-    # A second run finds every stage folder and executes nothing.
-    assert run_cli(["sweep", spec]) == 0
+    stages = tmp_path / "out" / "stages"
+    assert not list(stages.glob("*.checkpoints"))  # finished train stages delete their checkpoints
+    # A second run finds every stage folder and executes nothing; each run reports its status.
+    chains = run_sweep(load_spec(spec))
+    assert [(c.variant, c.status, c.error) for c in chains] == [
+        ("6/6", "done", None), ("control", "done", None), ("6/3", "done", None), ("3/6", "done", None)]
     assert executions(tmp_path) == first
 
 
-@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
-def test_killed_sweep_resumes_without_redoing_stages(tmp_path):
-    spec = write_spec(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "asymprune", "sweep", spec], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while len(executions(tmp_path)) < 5 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.kill()  # harsher than Ctrl-C: no cleanup at all
+def test_results_shows_the_sweeps_disk_use(tmp_path, capsys):
+    out = tmp_path / "out"
+    stages = out / "stages" / "train-0123456789ab"
+    stages.mkdir(parents=True)
+    (stages / "model.safetensors").write_bytes(b"x" * 2_500_000)
+    store = Store(out / "results.db")
+    store.upsert_run("spec", "t5-tiny", "synthetic", "6/6", kind="full", status="failed", error="train: killed")
+    store.close()
+    (out / "executions.jsonl").write_bytes(b"y" * 600_000)
+    total = 3_100_000 + (out / "results.db").stat().st_size
+    assert run_cli(["results", str(out / "results.db")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    disk = [line for line in lines if line.startswith("disk:")]
+    assert disk == [f"disk: {human_size(total)} in {out} (stages 2.5 MB)"], lines
+    assert human_size(total).endswith(" MB") and 3.0 <= float(human_size(total).split()[0]) <= 3.3
+
+
+def _start_sweep(spec: str) -> subprocess.Popen:
+    """`asymprune sweep SPEC` in its own process group, so that a kill reaches its bench workers too."""
+    return subprocess.Popen([sys.executable, "-m", "asymprune", "sweep", spec], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            start_new_session=True)
+
+
+def _kill_when(proc: subprocess.Popen, ready, what: str) -> None:
+    """SIGKILL the sweep and its children (no cleanup at all) as soon as `ready()` holds."""
+    deadline = time.monotonic() + 600
+    while not ready():
+        assert proc.poll() is None, f"the sweep ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} after 10 minutes"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = executions(tmp_path)
-    assert 5 <= len(before) < 11
+
+
+def _bench_worker_running(proc: subprocess.Popen) -> bool:
+    """Whether a bench worker (a spawned multiprocessing child) runs in the sweep's process group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pgid = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        if pgid == proc.pid and int(stat.parent.name) != proc.pid and b"spawn_main" in cmdline:
+            return True
+    return False
+
+
+def test_bench_over_the_sweeps_test_documents_reports_gen_len(tmp_path):
+    bench = {**FAST["bench"], "dataset": True, "batch_sizes": [2]}
+    spec = write_spec(tmp_path, grid=["6/6", "6/3"], control=False, bench=bench)
     assert run_cli(["sweep", spec]) == 0
+    with sqlite3.connect(tmp_path / "out" / "results.db") as db:
+        rows = db.execute("SELECT r.variant, l.dataset, l.new_tokens, l.batch_size, l.gen_len, l.bench_id "
+                          "FROM latency l JOIN runs r ON r.id = l.run_id ORDER BY r.variant").fetchall()
+    assert [r[:4] for r in rows] == [("6/3", "synthetic", None, 2), ("6/6", "synthetic", None, 2)]
+    assert all(1 <= r[4] <= 4 for r in rows) and rows[0][5] == rows[1][5]  # GenL, natural stopping; one run
+
+
+@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
+def test_a_sweep_killed_at_any_moment_finishes_running_each_stage_once(tmp_path):
+    # The base trains 4 steps with one checkpoint at the end; the variant's re-tune checkpoints at 2 and 4.
+    spec = write_spec(tmp_path, grid=["6/6", "6/3"], retrain={"eval_steps": 2})
+    chains = build_plan(load_spec(spec))
+    planned = [s.key for c in chains for s in c.stages] + _planned_benches(spec, chains)
+    base_train, variant_train = chains[0].stages[0], chains[2].stages[1]
+    base_ckpt = base_train.out.with_name(base_train.out.name + ".checkpoints")
+    variant_ckpt = variant_train.out.with_name(variant_train.out.name + ".checkpoints")
+
+    # 1. During the first train stage, before any checkpoint: the Trainer has made its folder.
+    _kill_when(_start_sweep(spec), base_ckpt.is_dir, "checkpoint folder")
+    assert executions(tmp_path) == [] and not list(base_ckpt.glob("checkpoint-*"))
+
+    # 2. During a checkpoint write: the folder of the variant's first checkpoint has just appeared.
+    # Whether the Trainer got to its last file before the kill is up to the scheduler, so read it.
+    _kill_when(_start_sweep(spec), (variant_ckpt / "checkpoint-2").is_dir, "checkpoint-2")
+    try:
+        complete = "global_step" in json.loads((variant_ckpt / "checkpoint-2" / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        complete = False
+    assert variant_train.key not in [e["key"] for e in executions(tmp_path)]
+
+    # 3. During a bench: its worker process is running.
+    run = _start_sweep(spec)
+    _kill_when(run, lambda: _bench_worker_running(run), "bench worker")
+    before = executions(tmp_path)
+    missing = {s.name for c in chains for s in c.stages if s.key not in {e["key"] for e in before}}
+    assert missing == {"bench"}  # the one in flight, and any after it
+
+    # The next run finishes, and every stage has been executed exactly once over all four runs.
+    final = run_sweep(load_spec(spec))
+    assert [(c.variant, c.status) for c in final] == [("6/6", "done"), ("control", "done"), ("6/3", "done")]
     after = executions(tmp_path)
     assert after[: len(before)] == before
-    assert len(after) == 11 and len({e["key"] for e in after}) == 11  # every stage ran exactly once
+    assert sorted(e["key"] for e in after) == sorted(planned)
+    record = json.loads((variant_train.out / "train.json").read_text())
+    assert record["resumed_from_step"] == (2 if complete else None) and record["steps"] == 4
+    stages = tmp_path / "out" / "stages"
+    assert sorted(p.name for p in stages.iterdir() if p.name.startswith(".") or p.name.endswith(".checkpoints")) \
+        == [".locks"]  # no checkpoints and no half-written output left
     assert {r[2] for r in _rows(tmp_path)[0]} == {"done"}
 
 
@@ -209,6 +375,62 @@ def test_ray_executor_gives_the_same_rows_as_local(tmp_path):
     assert ray_rows[:2] == local_rows[:2]  # runs and metrics; latency rows differ only in their timings
     assert [r[:2] for r in ray_rows[2]] == [r[:2] for r in local_rows[2]] and ray_rows[3] == local_rows[3]
     assert len(executions(tmp_path)) == 8  # base 2, control 2, variant 3, one group bench
+
+
+@pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
+def test_ray_sweep_survives_a_killed_worker_and_runs_a_shared_stage_once(tmp_path):
+    ray = pytest.importorskip("ray")
+    # Without base fine-tuning, both datasets' 6/3 chains prune the same model the same way: one
+    # prune stage, which the two chains reach at the same moment (they start together).
+    data = tmp_path / "data.jsonl"
+    rows = load_dataset_spec("synthetic", DataConfig(n=80))["train"]
+    data.write_text("".join(json.dumps({"source": r["source"], "target": r["target"]}) + "\n" for r in rows))
+    spec = write_spec(tmp_path, grid=["6/6", "6/3"], datasets=["synthetic", str(data)], finetune_base=False)
+    chains = build_plan(load_spec(spec))
+    pruned = [c.stages[0] for c in chains if c.variant == "6/3"]
+    assert len(pruned) == 2 and pruned[0].name == "prune" and pruned[0].key == pruned[1].key
+    prune = pruned[0]
+    planned = {s.key for c in chains for s in c.stages}
+    benches = _planned_benches(spec, chains)  # one interleaved bench per dataset, with every chain in it
+
+    killed = {}
+
+    def kill_the_pruning_worker():
+        # The worker that ran the shared prune goes on to its chain's train stage; kill it there.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not killed:
+            for e in executions(tmp_path):
+                if e["key"] == prune.key:
+                    os.kill(e["pid"], signal.SIGKILL)
+                    killed["pid"] = e["pid"]
+            time.sleep(0.02)
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        killer = threading.Thread(target=kill_the_pruning_worker, daemon=True)
+        killer.start()
+        first = run_sweep(load_spec(spec), executor="ray")
+        killer.join()
+        assert killed, "the prune stage never ran"
+        status = {(c.dataset, c.variant): (c.status, c.error) for c in first}
+        failed = [k for k, (st, _) in status.items() if st == "failed"]
+        assert len(failed) == 1 and failed[0][1] == "6/3", status
+        assert status[failed[0]][1].startswith("train: the Ray worker running it died (")
+        assert all(st == "done" for k, (st, _) in status.items() if k != failed[0]), status
+        once = executions(tmp_path)
+        assert [e["key"] for e in once].count(prune.key) == 1  # the other chain waited for it, then used it
+
+        # The next run resumes the failed chain; over both runs every stage ran exactly once.
+        again = run_sweep(load_spec(spec), executor="ray")
+    finally:
+        ray.shutdown()
+    assert {c.status for c in again} == {"done"}
+    keys = [e["key"] for e in executions(tmp_path) if e["stage"] != "bench"]
+    assert sorted(keys) == sorted(planned)
+    # The failed chain's group was benched without it, then again, whole, once it had finished.
+    bench_keys = [e["key"] for e in executions(tmp_path) if e["stage"] == "bench"]
+    assert len(bench_keys) == 3 and set(benches) <= set(bench_keys) and len(set(bench_keys)) == 3
+    assert all(e["pid"] != killed["pid"] for e in executions(tmp_path)[len(once):])
 
 
 def test_data_driven_strategy_scores_the_trained_base_and_records_the_indices(tmp_path):

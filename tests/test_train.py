@@ -15,7 +15,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from asymprune.data import DataConfig, load_dataset_spec
 from asymprune.evaluate import EvalConfig, evaluate, lead_baseline
-from asymprune.train import TrainConfig, train
+from asymprune.train import TrainConfig, last_checkpoint, train
 from tests.helpers import run_cli
 
 TINY = ["--n", "64", "--batch-size", "8", "--eval-samples", "8", "--learning-rate", "1e-3",
@@ -87,8 +87,19 @@ def test_resume_continues_without_repeating_steps(t5_dir, tmp_path, capsys):
     assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint-2"]
 
 
+def _complete(checkpoint) -> bool:
+    """trainer_state.json is the Trainer's last write: without a readable one a checkpoint was cut off."""
+    try:
+        return "global_step" in _state(checkpoint)
+    except (OSError, ValueError):
+        return False
+
+
 def test_interrupted_run_resumes_from_its_last_checkpoint(t5_dir, tmp_path):
-    # A real interruption: Ctrl-C in a separate process once a checkpoint exists.
+    # A real interruption: Ctrl-C in a separate process once checkpoint-2 is complete. Where the
+    # signal lands after that (mid-step, mid-evaluation, mid-save of a later checkpoint) is left to
+    # the scheduler, so the test reads what it left on disk once the process has exited, and
+    # expects the run to resume from the newest complete checkpoint, whichever that is.
     out, ckpt = tmp_path / "ft", tmp_path / "ft.checkpoints"
     args = [sys.executable, "-m", "asymprune", "train", str(t5_dir), str(out), "--dataset", "synthetic", *TINY,
             "--eval-steps", "2", "--patience", "0", "--per-device-batch-size", "4"]
@@ -97,20 +108,49 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(t5_dir, tmp_path):
     proc = subprocess.Popen([*args, "--max-steps", "1000"], env=env, stdout=log.open("w"), stderr=subprocess.PIPE,
                             text=True)
     deadline = time.monotonic() + 300
-    while not (ckpt / "checkpoint-2" / "trainer_state.json").exists():
+    while not _complete(ckpt / "checkpoint-2"):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "timeout"
-        time.sleep(0.2)
-    time.sleep(1)  # let it finish writing that checkpoint
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130  # typer's exit code for Ctrl-C
     assert "run the same command with --resume to continue" in log.read_text()
     assert not out.exists()  # OUT is written only by a finished run
-    done = max(int(p.name.split("-")[1]) for p in ckpt.glob("checkpoint-*"))
+    done = max(int(p.name.split("-")[1]) for p in ckpt.glob("checkpoint-*") if _complete(p))
 
     assert run_cli(["train", *args[4:], "--max-steps", str(done + 2), "--resume"]) == 0
     record = json.loads((out / "train.json").read_text())
     assert (record["resumed_from_step"], record["steps"], record["steps_this_run"]) == (done, done + 2, 2)
     assert _logged_steps(_state(ckpt / f"checkpoint-{done + 2}")["log_history"]) == list(range(1, done + 3))
+    # A checkpoint the signal cut off mid-save is removed, not resumed from.
+    assert all(_complete(p) for p in ckpt.glob("checkpoint-*"))
+
+
+def test_half_written_checkpoints_are_removed_and_never_resumed(t5_dir, tmp_path, capsys):
+    # The disk state a kill leaves at each moment of a checkpoint's save: the folder just made,
+    # weights written but trainer_state.json not yet, trainer_state.json cut off mid-write.
+    out, ckpt = tmp_path / "ft", tmp_path / "ft.checkpoints"
+    args = ["train", str(t5_dir), str(out), "--dataset", "synthetic", *TINY, "--eval-steps", "2", "--patience", "0"]
+    assert run_cli([*args, "--max-steps", "2"]) == 0
+    shutil.rmtree(out)
+    complete = ckpt / "checkpoint-2"
+    (ckpt / "checkpoint-6").mkdir()
+    shutil.copytree(complete, ckpt / "checkpoint-4")
+    (ckpt / "checkpoint-4" / "trainer_state.json").unlink()
+    shutil.copytree(complete, ckpt / "checkpoint-8")
+    text = (complete / "trainer_state.json").read_text()
+    (ckpt / "checkpoint-8" / "trainer_state.json").write_text(text[: len(text) // 2])
+    assert last_checkpoint(ckpt) == complete
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint-2"]
+
+    # Only half-written ones: --resume has nothing to resume from, and a plain run starts over.
+    shutil.copytree(complete, ckpt / "checkpoint-4")
+    (ckpt / "checkpoint-4" / "trainer_state.json").write_text(text[:10])
+    shutil.rmtree(complete)
+    assert run_cli([*args, "--max-steps", "2", "--resume"]) == 2
+    assert "--resume: no checkpoint in" in capsys.readouterr().err
+    assert not (ckpt / "checkpoint-4").exists()
+    assert run_cli([*args, "--max-steps", "2"]) == 0
+    assert json.loads((out / "train.json").read_text())["resumed_from_step"] is None
 
 
 def test_early_stopping_keeps_the_best_checkpoint(t5_dir, tmp_path):
