@@ -711,8 +711,9 @@ def skip_slow_variants(spec: SweepSpec, chains: list[Chain], say) -> None:
 
     The planner times each model's three shapes (full, decoder cut, encoder cut) with the spec's
     bench settings at the first batch size, as a cached `plan` stage: a dry run measures once
-    and the real run reuses it, so both skip the same variants. Bases and controls always run (they are the
-    reference), and a chain whose stages are all done already is kept (skipping saves nothing).
+    and the real run reuses it, so both skip the same variants. Bases and controls always run
+    (they are the references), and a chain whose stages are all done already is kept (skipping
+    saves nothing).
     """
     if spec.min_speedup is None:
         return  # no planner, no measurement: exactly the sweep without the option
