@@ -17,16 +17,14 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import UsageError
-from .fsutil import atomic_dir, check_writable_out
+from .fsutil import atomic_dir, atomic_file, check_writable_out
 from .store import Store
 
 KEY = ["sweep", "model", "dataset", "variant"]
@@ -72,6 +70,10 @@ def load_runs(db: str | Path) -> pd.DataFrame:
     quality = summary.drop_duplicates(KEY)[KEY + ["rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len",
                                                   "rouge2_impact_pct", "rouge2_delta"]]
     frame = runs.merge(quality, on=KEY, how="left")
+    # SQL NULLs (an impact against a full model whose ROUGE-2 is 0, a run without metrics) arrive
+    # as None in object columns; as NaN they print as "–" and drop out of picks and plots.
+    numeric = [c for c in quality.columns if c not in KEY] + ["params"]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     setup = _pick_setup(summary)
     if setup is not None:
         lat = summary[(summary.backend == setup[0]) & (summary.dtype == setup[1]) & (summary.device == setup[2])]
@@ -196,7 +198,7 @@ def recommend(frame: pd.DataFrame, max_rouge2_loss: float | None = None, min_spe
                 else cand.sort_values([spd, "rouge2"], ascending=[False, False])).iloc[0]
     rec = {k: pick[k] for k in ("sweep", "model", "who", "dataset", "variant", "kind")}
     rec.update(rouge2=float(pick.rouge2), rouge2_full=float(pick.rouge2_full), rouge2_loss=float(pick.rouge2_loss),
-               impact_pct=float(pick.rouge2_impact_pct), latency_ms=float(pick[lat]), speedup=float(pick[spd]),
+               impact_pct=None if pd.isna(pick.rouge2_impact_pct) else float(pick.rouge2_impact_pct), latency_ms=float(pick[lat]), speedup=float(pick[spd]),
                batch_size=batch_size, met=bool(len(ok)), max_rouge2_loss=max_loss, min_speedup=min_speedup,
                budget=budget_text(max_loss, min_speedup, batch_size))
     rec["line"] = _rec_line(rec)
@@ -205,7 +207,8 @@ def recommend(frame: pd.DataFrame, max_rouge2_loss: float | None = None, min_spe
 
 def _rec_line(r: dict) -> str:
     where = f"{r['who']} · {r['dataset']}"
-    numbers = (f"ROUGE-2 {r['rouge2']:.2f} ({-r['rouge2_loss']:+.2f} points, {r['impact_pct']:+.2f}%), "
+    impact = "impact n/a: the full model's ROUGE-2 is 0" if r["impact_pct"] is None else f"{r['impact_pct']:+.2f}%"
+    numbers = (f"ROUGE-2 {r['rouge2']:.2f} ({0.0 - r['rouge2_loss']:+.2f} points, {impact}), "
                f"{r['speedup']:.2f}× faster at batch size {r['batch_size']} ({r['latency_ms']:.1f} ms)")
     if r["min_speedup"] is not None:
         goal = f"at least {r['min_speedup']:.2f}× faster at batch size {r['batch_size']}"
@@ -298,7 +301,7 @@ def quality_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataF
         for m in models:
             by_variant = rows[rows.who == m].set_index("variant")
             r2 = raw.variant.map(by_variant.rouge2)
-            pct = raw.variant.map(100 * by_variant.rouge2 / by_variant.rouge2_full)
+            pct = raw.variant.map(100 * by_variant.rouge2 / by_variant.rouge2_full.where(by_variant.rouge2_full != 0))
             raw[f"{m} rouge2"], raw[f"{m} pct_of_full"] = r2.round(4), pct.round(4)
             shown[f"{m} R-2"], shown[f"{m} % of full"] = r2.map(_num), pct.map(lambda x: _num(x, 2, "%"))
         out[dataset] = (raw.drop(columns="variant"), shown)
@@ -331,7 +334,7 @@ def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFra
             continue
         small = full.iloc[0]
         raw = pd.DataFrame({"model": full.who, "params": full.params.astype("Int64"), "rouge2": full.rouge2,
-                            "gain_pct": 100 * (full.rouge2 - small.rouge2) / small.rouge2})
+                            "gain_pct": 100 * (full.rouge2 - small.rouge2) / small.rouge2 if small.rouge2 else math.nan})
         shown = pd.DataFrame({"model": full.who, "params": full.params.map(lambda p: _num(p / 1e6, 1, "M")),
                               "R-2": raw.rouge2.map(_num), "gain": raw.gain_pct.map(_pct)})
         for bs in sizes:
@@ -593,16 +596,7 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
 def write_csv_atomic(frame: pd.DataFrame, path: Path, overwrite: bool = False) -> None:
     """Write `frame` as CSV to `path` via a temporary file in the same folder, then rename."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise UsageError(f"{path} already exists; pass --overwrite to replace it or choose another path")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; pass a file path for --csv")
+    check_writable_out(path, overwrite, file=True, flag="--csv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            frame.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, newline="") as f:
+        frame.to_csv(f, index=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -124,7 +125,8 @@ def load_spec(path: Path) -> SweepSpec:
     """Parse and validate a spec file; every error names the key and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"spec {path} not found; pass a YAML sweep spec (see configs/demo.yaml)")
+        raise UsageError(f"spec {path} not found; pass a YAML sweep spec (see configs/paper-flan-t5.yaml in the "
+                         "asymprune repository, or run `asymprune demo` to write one)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -152,7 +154,15 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     if spec.strategy not in STRATEGIES:
         raise UsageError(f"{where}: unknown strategy '{spec.strategy}'; choose one of: {', '.join(STRATEGIES)}")
     check_fields(spec.calibration, CalibrationConfig, f"{where}: calibration")
-    CalibrationConfig(**{"spec": "", **spec.calibration}).validate()
+    from .evaluate import check_config as check_eval
+    from .train import check_config as check_train
+    train_cfg = _train_config()(**spec.train)
+    for section, validate in (("calibration", CalibrationConfig(**{"spec": "", **spec.calibration}).validate),
+                              ("bench", BenchConfig(**spec.bench).validate),
+                              ("train", lambda: check_train(train_cfg)),
+                              ("retrain", lambda: check_train(replace(train_cfg, **spec.retrain))),
+                              ("evaluate", lambda: check_eval(_eval_config()(**spec.evaluate)))):
+        _validate_section(validate, where, section)
     for key, value in spec.executor.items():
         if key not in ("num_cpus", "num_gpus"):
             raise UsageError(f"{where}: executor: unknown key '{key}'; known keys: num_cpus, num_gpus")
@@ -162,9 +172,18 @@ def check_sections(spec: SweepSpec, where: str) -> None:
         raise UsageError(f"{where}: models and datasets must each list at least one entry")
     if not spec.grid:
         raise UsageError(f"{where}: grid is empty; list variants like '6/3' or leave it out for the paper's 16")
-    BenchConfig(**spec.bench).validate()
     if spec.min_speedup is not None and not spec.min_speedup > 0:
         raise UsageError(f"{where}: min_speedup must be a positive number like 1.5, got {spec.min_speedup!r}")
+
+
+def _validate_section(validate, where: str, section: str) -> None:
+    """Run a settings check written for the CLI; its errors name spec keys (bench.batch_sizes), not flags."""
+    try:
+        validate()
+    except UsageError as e:
+        text, named = re.subn(r"--([a-z][a-z0-9-]*)",
+                              lambda m: f"{section}." + m[1].replace("-", "_").removeprefix(f"{section}_"), str(e))
+        raise UsageError(f"{where}: {text if named else f'{section}: {text}'}") from None
 
 
 # ---------------------------------------------------------------- the plan
@@ -459,11 +478,11 @@ class Recorder:
 
 
 def check_output_dir(path: Path) -> None:
-    probe = path.resolve()
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise UsageError(f"output_dir {path} is not writable; choose a directory you can write to")
+    from .fsutil import unwritable_reason
+    path = Path(path)
+    reason = "it is not a directory" if path.exists() and not path.is_dir() else unwritable_reason(path / "results.db")
+    if reason:
+        raise UsageError(f"output_dir {path} cannot be written: {reason}; choose a directory you can write to")
 
 
 def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = None, dry_run: bool = False,
