@@ -258,6 +258,7 @@ def demo(
     from .report import recommendation_line, write_report
     from .sweep import DEMO_SPEC, SweepSpec, check_output_dir, check_sections, run_sweep
 
+    _quiet_datasets()
     spec = SweepSpec(**{**DEMO_SPEC, "output_dir": str(out)})
     check_sections(spec, "demo")
     check_output_dir(out)
@@ -429,6 +430,7 @@ def sweep(
     """Run a grid of pruned variants: fine-tune, prune, re-fine-tune, evaluate, bench; resumable."""
     from .sweep import load_spec, run_sweep
 
+    _quiet_datasets()
     spec = load_spec(spec_path)
     try:
         chains = run_sweep(spec, executor=executor, address=address, dry_run=dry_run, console=console)
