@@ -33,6 +33,14 @@ def corrupted(t5_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def no_tokenizer(t5_dir, tmp_path_factory) -> Path:
+    """The tiny T5's weights and config without any tokenizer file."""
+    path = tmp_path_factory.mktemp("no-tokenizer") / "model"
+    shutil.copytree(t5_dir, path, ignore=shutil.ignore_patterns(".ct2", "tokenizer*"))
+    return path
+
+
+@pytest.fixture(scope="module")
 def results_db(tmp_path_factory) -> Path:
     return make_results_db(tmp_path_factory.mktemp("db") / "results.db")
 
@@ -115,6 +123,10 @@ CASES = {
                                ["spec.yaml: bench.batch_sizes must be positive integers"]),
     "spec-train-max-steps": (lambda p: ["sweep", spec(p, train={"max_steps": 0})], ["spec.yaml: train.max_steps 0"]),
     "mistyped-preset": (lambda p: ["generate", "t5-tinyy"], ["t5-tinyy", "did you mean the preset 't5-tiny'?"]),
+    # transformers 5 builds an empty tokenizer from a config alone; a folder without one has none.
+    "no-tokenizer-generate": (lambda p: ["generate", p.no_tokenizer], ["has no tokenizer; save one"]),
+    "no-tokenizer-evaluate": (lambda p: ["evaluate", p.no_tokenizer, "--dataset", "synthetic", "--out", p.out],
+                              ["has no tokenizer; save one"]),
 }
 
 
@@ -123,10 +135,11 @@ def _snapshot(root: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, t5_dir, corrupted, results_db, tmp_path, capsys):
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, t5_dir, corrupted, no_tokenizer, results_db, tmp_path,
+                                                         capsys):
     argv, words = CASES[case]
-    p = SimpleNamespace(t5=str(t5_dir), bad=str(corrupted), db=str(results_db), tmp=tmp_path,
-                        out=str(tmp_path / "out"))
+    p = SimpleNamespace(t5=str(t5_dir), bad=str(corrupted), no_tokenizer=str(no_tokenizer), db=str(results_db),
+                        tmp=tmp_path, out=str(tmp_path / "out"))
     args = argv(p)
     before = _snapshot(tmp_path)
     models_before = _snapshot(t5_dir.parent)

@@ -22,6 +22,11 @@ from .families import family_for
 from .presets import PRESETS, build_preset, preset_config
 
 
+# Files that hold a tokenizer (any of them); a folder without one has no tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "sentencepiece.bpe.model", "source.spm",
+                   "vocab.json", "vocab.txt", "merges.txt")
+
+
 def _looks_local(src: str) -> bool:
     # Hub ids are "name" or "org/name"; anything else path-like is a local path.
     return (Path(src).exists() or src.startswith((".", "/", "~")) or src.count("/") > 1
@@ -84,6 +89,11 @@ def hub_reachable() -> bool:
     return True
 
 
+def _cache_only(src: str) -> bool:
+    """A hub id while the hub is unreachable: read the local cache only, instead of retrying for half a minute."""
+    return not Path(src).expanduser().exists() and not hub_reachable()
+
+
 def _hub_config(src: str, trust_remote_code: bool, presets: bool):
     """AutoConfig for a hub id: from the local cache, else from the hub, failing fast when it is unreachable."""
     try:
@@ -141,7 +151,7 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(
             src, trust_remote_code=trust_remote_code, use_safetensors=None if allow_pickle else True,
-            dtype=dtype,
+            dtype=dtype, local_files_only=_cache_only(src),
         )
     except SafetensorError as e:  # a corrupted file in the hub cache (local folders are checked above)
         raise UsageError(f"the weights of '{src}' are truncated or corrupted ({str(e).strip()}); re-download or "
@@ -158,7 +168,11 @@ def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool =
     """The model's tokenizer, or None when the source has none."""
     if is_preset(src, presets):
         return build_preset(src)[1]
+    local = Path(src).expanduser()
+    if local.is_dir() and not any((local / name).is_file() for name in TOKENIZER_FILES):
+        return None  # transformers 5 would build an empty tokenizer from the config alone
     try:
-        return AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code,
+                                             local_files_only=_cache_only(src))
     except (OSError, ValueError, TypeError):
         return None
