@@ -1,7 +1,7 @@
 """`asymprune sweep SPEC.yaml`: the paper's grid as resumable, hash-keyed stages.
 
-    asymprune sweep configs/demo.yaml            # runs what is not done yet
-    asymprune sweep configs/demo.yaml --dry-run  # lists what would run
+    asymprune sweep configs/paper-flan-t5.yaml            # runs what is not done yet
+    asymprune sweep configs/paper-flan-t5.yaml --dry-run  # lists what would run
 
 Per model x dataset: fine-tune the base, evaluate it, bench it; then per variant: prune,
 re-fine-tune, evaluate, bench. Every stage writes one folder `OUTPUT/stages/<stage>-<key>`
