@@ -100,7 +100,7 @@ CASES = {
                          ["output_dir /proc/x cannot be written: /proc does not accept"]),
     "unwritable-sweep-dry-run": (lambda p: ["sweep", spec(p, output_dir="/sys/x"), "--dry-run"],
                                  ["output_dir /sys/x cannot be written"]),
-    "unwritable-demo": (lambda p: ["demo", "--out", "/proc/x"], ["output_dir /proc/x cannot be written"]),
+    "unwritable-demo": (lambda p: ["demo", "--out", "/proc/x", "--from-scratch"], ["output_dir /proc/x cannot be written"]),
     "bench-json-is-a-directory": (lambda p: ["bench", "t5-tiny", "--json", a_directory(p), "--overwrite"],
                                   ["--json", "is a directory; pass a file path"]),
     "csv-is-a-directory": (lambda p: ["results", p.db, "--csv", a_directory(p), "--overwrite"],
