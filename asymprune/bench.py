@@ -252,7 +252,18 @@ def _device_used_mb() -> float:
     return (total - free) / 2**20
 
 
-def _worker(conn, spec: dict, cfg: BenchConfig) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """Leave quietly once the parent is gone (killed, even mid-run), instead of lingering as an orphan."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker(conn, spec: dict, cfg: BenchConfig, parent: int | None = None) -> None:
+    if parent is not None:
+        _exit_with_parent(parent)
     try:
         from .cli import _quiet_transformers
         _quiet_transformers()
@@ -263,16 +274,21 @@ def _worker(conn, spec: dict, cfg: BenchConfig) -> None:
             if cmd == "stop":
                 return
             conn.send(("ok", getattr(runner, cmd)(*args)))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return  # the parent is gone: nobody to report to
     except BaseException as e:  # report to the parent, which decides how to fail
-        conn.send(("error", f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
-                   isinstance(e, UsageError)))
+        try:
+            conn.send(("error", f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                       isinstance(e, UsageError)))
+        except OSError:  # BrokenPipeError and friends: the parent died meanwhile
+            pass
 
 
 class _Worker:
     def __init__(self, spec: dict, cfg: BenchConfig):
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, spec, cfg), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, spec, cfg, os.getpid()), daemon=True)
         self.proc.start()
         self.name = spec["name"]
         self.info = self._recv()
@@ -323,7 +339,7 @@ def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     from .ct2 import cached_conversion
-    from .models import build_preset
+    from .models import build_preset, save_model
     from .models.loading import is_preset
 
     hf_dir = Path(spec["path"])
@@ -335,8 +351,7 @@ def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
             model, tokenizer = build_preset(spec["path"], seed=cfg.seed)
         else:
             model, tokenizer = load_model(spec["path"]), load_tokenizer(spec["path"])
-        model.save_pretrained(hf_dir)
-        tokenizer.save_pretrained(hf_dir)
+        save_model(model, hf_dir, tokenizer)
         spec["path"] = str(hf_dir)
     spec["hf_dir"] = str(hf_dir)
     spec["ct2_dir"] = str(cached_conversion(hf_dir))

@@ -10,6 +10,7 @@ Every user mistake is a `UsageError`: one line on stderr, exit code 2, no traceb
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -79,15 +80,14 @@ def init(
 ) -> None:
     """Write a preset architecture with random weights, plus a trained tokenizer (offline)."""
     from .fsutil import atomic_dir, check_writable_out
-    from .models import build_preset, get_preset
+    from .models import build_preset, get_preset, save_model
     from .prune import param_counts
 
     get_preset(preset)
     check_writable_out(out, overwrite)
     model, tokenizer = build_preset(preset, seed=seed)
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        save_model(model, tmp, tokenizer)
     console.print(f"wrote {preset} ({_fmt_params(param_counts(model)['total'])} parameters, seed {seed}) to {out}")
 
 
@@ -135,6 +135,10 @@ def prune(
     # Validates the counts before loading any weights (data-driven choices come after scoring).
     keep = plan_pruning(config, enc, dec, "spread" if strategy in CALIBRATED else strategy)
     original = family_for(config).layer_counts(config)
+    if all(len(keep[s]) == original[s] for s in STACKS):
+        raise UsageError(f"nothing to remove: this keeps all {original['encoder']} encoder and "
+                         f"{original['decoder']} decoder layers; pass --encoder-layers/--decoder-layers below the "
+                         "stack's depth (or --keep-encoder/--keep-decoder)")
 
     model = load_model(src, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     tokenizer = load_tokenizer(src, trust_remote_code=trust_remote_code)
@@ -184,7 +188,7 @@ def layers(
     overwrite: bool = typer.Option(False, help="Replace the JSON file if it exists."),
 ) -> None:
     """Score every layer of both stacks on a calibration set, without pruning."""
-    from .fsutil import write_json
+    from .fsutil import check_writable_out, write_json
     from .importance import CalibrationConfig, score_layers, scores_table
     from .models import STACKS, load_model, load_tokenizer
     from .prune import CALIBRATED
@@ -195,8 +199,8 @@ def layers(
         raise UsageError(f"--strategy {strategy!r}: choose from {', '.join(sorted(CALIBRATED))} (comma-separated)")
     cal = CalibrationConfig(calibration, calibration_split, calibration_samples)
     cal.validate()
-    if json_path is not None and json_path.exists() and not overwrite:
-        raise UsageError(f"{json_path} already exists; pass --overwrite to replace it or choose another path")
+    if json_path is not None:
+        check_writable_out(json_path, overwrite, file=True, flag="--json")
     _quiet_datasets()
     model, tokenizer = load_model(model_src, presets=True), load_tokenizer(model_src, presets=True)
     with _progress() as progress:
@@ -227,6 +231,8 @@ def generate(
 
     if max_new_tokens <= 0:
         raise UsageError("--max-new-tokens must be at least 1")
+    if num_beams <= 0:
+        raise UsageError(f"--num-beams {num_beams}: the beam size must be at least 1 (1 is greedy decoding)")
     model = load_model(model_src, presets=True)
     tokenizer = load_tokenizer(model_src, presets=True)
     if tokenizer is None:
@@ -252,7 +258,7 @@ def demo(
     import yaml
 
     from .report import recommendation_line, write_report
-    from .sweep import DEMO_BASE, DEMO_SCRATCH, DEMO_SPEC, SweepSpec, check_sections, run_sweep
+    from .sweep import DEMO_BASE, DEMO_SCRATCH, DEMO_SPEC, SweepSpec, check_output_dir, check_sections, run_sweep
 
     _quiet_datasets()
     spec = SweepSpec(**{**DEMO_SPEC, **(DEMO_SCRATCH if from_scratch else {}), "output_dir": str(out)})
@@ -260,6 +266,7 @@ def demo(
         raise UsageError(f"the shipped demo base {DEMO_BASE} is missing; reinstall asymprune, or pass "
                          "--from-scratch to train it")
     check_sections(spec, "demo")
+    check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "spec.yaml").write_text(yaml.safe_dump({k: v for k, v in vars(spec).items()}, sort_keys=False))
     base = "t5-tiny trained here" if from_scratch else f"the converged t5-tiny base in {DEMO_BASE.name}"
@@ -310,13 +317,13 @@ def bench(
 ) -> None:
     """Time generation: mean ± std over interleaved runs, prefill and per-token decode, speed-ups."""
     from .bench import BenchConfig, check_bench, results_table, run_bench
-    from .fsutil import write_json
+    from .fsutil import check_writable_out, write_json
 
     cfg = BenchConfig(batch_sizes=_int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
                       new_tokens=new_tokens, dataset=dataset, split=split, runs=runs, warmup=warmup, device=device,
                       dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
-    if json_path is not None and json_path.exists() and not overwrite:
-        raise UsageError(f"{json_path} already exists; pass --overwrite to replace it or choose another path")
+    if json_path is not None:
+        check_writable_out(json_path, overwrite, file=True, flag="--json")
     check_bench(models, cfg)  # fail before the progress display starts
     with _progress() as progress:
         report = run_bench(models, cfg, progress=progress)
@@ -421,7 +428,7 @@ def export(
 
 @app.command()
 def sweep(
-    spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="Sweep spec (see configs/demo.yaml)."),
+    spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="Sweep spec (see configs/paper-flan-t5.yaml)."),
     executor: str = typer.Option("local", help="local (sequential) or ray (one task per variant chain)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. auto; default: a local instance."),
     dry_run: bool = typer.Option(False, help="List the stages that would run, and run nothing."),
@@ -431,7 +438,13 @@ def sweep(
 
     _quiet_datasets()
     spec = load_spec(spec_path)
-    chains = run_sweep(spec, executor=executor, address=address, dry_run=dry_run, console=console)
+    try:
+        chains = run_sweep(spec, executor=executor, address=address, dry_run=dry_run, console=console)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"interrupted: finished stages are kept in {spec.output_dir}; run `asymprune sweep "
+                         f"{spec_path}{' --executor ' + executor if executor != 'local' else ''}` again to "
+                         "continue\n")
+        sys.exit(130)
     if dry_run:
         table = Table("model", "dataset", "variant", "to run", "done", title=f"sweep {spec.name} (dry run)")
         for c in chains:
@@ -450,7 +463,33 @@ def sweep(
         console.print(f"{todo} stages to run, {done} done"
                       + (f", {skipped} variants skipped by min_speedup" if skipped else ""))
     else:
-        console.print(f"results: {Path(spec.output_dir) / 'results.db'}")
+        counts = _sweep_counts(spec, chains)
+        failed = counts.get("failed", 0)
+        others = sum(n for status, n in counts.items() if status not in ("done", "failed", "skipped"))
+        print(f"{counts.get('done', 0)} runs done, {failed} failed, {counts.get('skipped', 0)} skipped"
+              + (f", {others} not finished" if others else "") + f"; results: {Path(spec.output_dir) / 'results.db'}")
+        if failed or others:
+            sys.stderr.write(f"error: {failed + others} of {len(chains)} runs did not finish; see `asymprune results "
+                             f"{Path(spec.output_dir) / 'results.db'}` for the errors, fix them and run the same "
+                             "command again (finished stages are kept)\n")
+            sys.exit(1)
+
+
+def _sweep_counts(spec, chains) -> dict[str, int]:
+    """Status -> number of this sweep's runs (the chains just planned), read from its results database."""
+    from .store import Store
+
+    store = Store(Path(spec.output_dir) / "results.db", create=False)
+    try:
+        frame = store.frame("SELECT model, dataset, variant, status FROM runs WHERE sweep = ?", (spec.name,))
+    finally:
+        store.close()
+    planned = {(c.model, c.dataset, c.variant) for c in chains}
+    counts: dict[str, int] = {}
+    for r in frame.itertuples():
+        if (r.model, r.dataset, r.variant) in planned:
+            counts[r.status] = counts.get(r.status, 0) + 1
+    return counts
 
 
 @app.command()
@@ -460,8 +499,11 @@ def results(
     overwrite: bool = typer.Option(False, help="Replace the --csv file if it exists."),
 ) -> None:
     """List every run: status, ROUGE-2, impact, and latency and speed-up per batch size; then the disk used."""
+    from .fsutil import check_writable_out
     from .report import disk_use_line, load_runs, results_table, runs_table, write_csv_atomic
 
+    if csv is not None:
+        check_writable_out(csv, overwrite, file=True, flag="--csv")
     frame = load_runs(db)
     if csv is None:
         console.print(results_table(frame))
@@ -580,6 +622,8 @@ def train(
     data = _data_config(source_column, target_column, n, split_seed, drop_empty_rows)
     record = run_train(model_src, out, dataset, config, data=data, overwrite=overwrite, console=console,
                        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    if os.environ.get("RANK", "0") != "0":
+        return  # torchrun / accelerate launch: the main process (RANK 0) reports
     table = Table("", "value", title=f"trained {model_src} on {dataset}")
     table.add_row("steps", f"{record['steps']:,}" + (" (stopped early)" if record["stopped_early"] else ""))
     table.add_row("best validation loss", f"{record['best_eval_loss']:.4f} at step {record['best_step']}")

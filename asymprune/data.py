@@ -146,6 +146,33 @@ def _only_header(path: Path) -> bool:
         return sum(1 for line in f if line.strip()) <= 1
 
 
+def _bad_json_line(path: Path) -> tuple[int, str] | None:
+    """(line number, reason) of the first non-blank line of a JSON Lines file that is not a JSON object."""
+    import json
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                if not isinstance(json.loads(line.rstrip("\r\n")), dict):
+                    return number, "not an object"
+            except json.JSONDecodeError as e:
+                return number, f"{e.msg} at column {e.colno}"
+    return None
+
+
+def _jsonl_line(path: Path, row: int) -> int:
+    """The line number (from 1) of row `row` (from 0) of a JSON Lines file: blank lines hold no row."""
+    with open(path, "rb") as f:
+        seen = -1
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                seen += 1
+                if seen == row:
+                    return number
+    return row + 1
+
+
 def _parquet_rows(path: Path) -> int | None:
     import pyarrow.parquet as pq
     try:
@@ -176,6 +203,8 @@ def load_file(path: Path):
     except Exception as e:  # datasets raises many types here; explain the common causes
         if builder == "csv" and _only_header(path):
             raise UsageError(f"{path} has a header but no rows; add rows below the header") from None
+        if path.suffix.lower() == ".jsonl" and (bad := _bad_json_line(path)):
+            raise UsageError(f"{path} line {bad[0]} is not valid JSON ({bad[1]}); fix or remove that line") from None
         raise UsageError(f"could not read {path} as {path.suffix[1:]} ({_first_line(e)}); check the file's format") \
             from None
     if len(ds) == 0:
@@ -253,7 +282,10 @@ def _check_rows(ds, where: str, columns: dict[str, str], drop_empty: bool):
         row = pc.index(bad, True).as_py()
         column = "source" if empty["source"][row].as_py() else "target"
         what = "null" if table[column][row].as_py() is None else "empty"
-        raise UsageError(f"{where} row {row + 1}: the {column} '{columns[column]}' is {what}; fill it in or "
+        # A JSON Lines file is numbered by line, as an editor shows it (blank lines hold no row).
+        at = f"line {_jsonl_line(Path(where), row)}" if where.lower().endswith(".jsonl") and Path(where).is_file() \
+            else f"row {row + 1}"
+        raise UsageError(f"{where} {at}: the {column} '{columns[column]}' is {what}; fill it in or "
                          "remove the row, or pass --drop-empty-rows to skip such rows")
     ds = ds.select([i for i, b in enumerate(bad.to_pylist()) if not b])
     if len(ds) == 0:
@@ -375,14 +407,18 @@ def tokenize(ds, tokenizer, *, prefix: str = "", max_source_length: int = 1024,
 
     The report counts rows longer than the limits: {"rows", "sources_truncated", "targets_truncated"}.
     """
-    def encode(texts, max_length):
+    def encode(texts, max_length, target=False):
+        # Targets go through text_target=, so tokenizers with a separate target side (Marian's
+        # target vocabulary, mBART's target language code) encode labels the way the model expects.
+        def call(**kwargs):
+            return tokenizer(text_target=texts, **kwargs) if target else tokenizer(texts, **kwargs)
         # Overflowing tokens come back as extra rows of the same sample: the first row is the
         # truncated text, and a sample with more than one row was truncated.
-        enc = tokenizer(texts, max_length=max_length, truncation=True, return_overflowing_tokens=True)
+        enc = call(max_length=max_length, truncation=True, return_overflowing_tokens=True)
         owners = enc.get("overflow_to_sample_mapping")
         if owners is None:  # tokenizers without overflow support: measure the full length instead
-            full = tokenizer(texts)["input_ids"]
-            return tokenizer(texts, max_length=max_length, truncation=True), [len(f) > max_length for f in full]
+            full = call()["input_ids"]
+            return call(max_length=max_length, truncation=True), [len(f) > max_length for f in full]
         first = [i for i, o in enumerate(owners) if i == 0 or owners[i - 1] != o]
         counts = [0] * len(texts)
         for o in owners:
@@ -394,7 +430,7 @@ def tokenize(ds, tokenizer, *, prefix: str = "", max_source_length: int = 1024,
         out = {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"],
                "source_truncated": truncated}
         if max_target_length is not None:
-            labels, truncated = encode(rows["target"], max_target_length)
+            labels, truncated = encode(rows["target"], max_target_length, target=True)
             out.update(labels=labels["input_ids"], target_truncated=truncated)
         return out
 

@@ -49,6 +49,18 @@ class EvalConfig:
     device: str | None = None            # None: cuda when available, else cpu
 
 
+def check_config(config: EvalConfig) -> None:
+    """Fail on impossible settings before any work."""
+    if config.max_samples is not None and config.max_samples < 1:
+        raise UsageError(f"--max-samples {config.max_samples}: evaluate at least 1 sample, or leave the flag out "
+                         "to evaluate the whole split")
+    for name in ("batch_size", "max_new_tokens", "max_source_length"):
+        if getattr(config, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.num_beams is not None and config.num_beams < 1:
+        raise UsageError("--num-beams must be at least 1")
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of `text`: split after . ! ? followed by white space, and at newlines."""
     return [s for s in SENTENCE_END.split(text.strip()) if s]
@@ -217,17 +229,11 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     import torch
 
     from .data import DataConfig, get_split, load_dataset_spec, source_prefix, tokenize
-    from .models import load_model, load_tokenizer
+    from .models import load_config, load_model, load_tokenizer
 
     config = config or EvalConfig()
-    if config.max_samples is not None and config.max_samples < 1:
-        raise UsageError(f"--max-samples {config.max_samples}: evaluate at least 1 sample, or leave the flag out "
-                         "to evaluate the whole split")
-    for name in ("batch_size", "max_new_tokens", "max_source_length"):
-        if getattr(config, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if config.num_beams is not None and config.num_beams < 1:
-        raise UsageError("--num-beams must be at least 1")
+    check_config(config)
+    load_config(model_src, presets=True, trust_remote_code=trust_remote_code)  # before the data: cheap
     spec = dataset if isinstance(dataset, str) else "<in-memory>"
     ds = load_dataset_spec(dataset, data or DataConfig()) if isinstance(dataset, str) else dataset
     rows = get_split(ds, config.split, spec)

@@ -1,8 +1,10 @@
-"""Atomic output directories: write to a temporary sibling, then rename.
+"""Atomic outputs: write to a temporary sibling, then rename; check writability before any work.
 
+    check_writable_out(Path("out"), overwrite=False)            # a directory OUT, before the work
+    check_writable_out(Path("r.json"), overwrite=False, file=True)  # a file, e.g. --json
     with atomic_dir(Path("out"), overwrite=False) as tmp:
         model.save_pretrained(tmp)
-    # "out" now exists, complete, or not at all.
+    # "out" now exists, complete, or not at all, with the permissions the user's umask gives.
 """
 
 from __future__ import annotations
@@ -17,18 +19,74 @@ from pathlib import Path
 from .errors import UsageError
 
 
-def check_writable_out(out: Path, overwrite: bool) -> None:
-    """Fail before any work if OUT exists (without --overwrite) or cannot be created."""
+def umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no other portable way to read it
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Give `path` (and everything under it) the modes a plain open()/mkdir() would have.
+
+    mkdtemp and mkstemp create 0700 folders and 0600 files, and some writers (safetensors) do
+    the same: outputs meant for other users or a serving container must follow the umask.
+    """
+    mask = umask()
+    path = Path(path)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o777 & ~mask)
+            for name in files:
+                full = os.path.join(root, name)
+                if not os.path.islink(full):
+                    keep_exec = os.stat(full).st_mode & 0o111
+                    os.chmod(full, (0o666 | keep_exec) & ~mask)
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why nothing can be created at `path` (None: it can), found by creating and removing a
+    temporary folder in its nearest existing ancestor.
+
+    os.access is not enough: root passes it for /proc and /sys, and it ignores read-only mounts.
+    """
+    folder = Path(os.path.abspath(Path(path).expanduser())).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".asymprune-probe-", dir=folder))
+    except OSError as e:
+        return f"{folder} does not accept new files ({e.strerror or e})"
+    return None
+
+
+def check_writable_out(out: Path, overwrite: bool, *, file: bool = False, flag: str = "") -> None:
+    """Fail before any work if OUT exists (without --overwrite), is the wrong kind, or cannot be created.
+
+    `file=True` for a single output file (--json, --csv); otherwise OUT is a directory.
+    `flag` names the option in messages, e.g. "--json". Every command checks its outputs with this.
+    """
+    out = Path(out).expanduser()
+    name = f"{flag} {out}" if flag else str(out)
     if out.exists() and not overwrite:
-        raise UsageError(f"{out} already exists; pass --overwrite to replace it or choose another path")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a directory; remove it or choose another path")
-    parent = out.resolve().parent
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise UsageError(f"cannot write to {parent}; choose an output path you can write to")
+        raise UsageError(f"{name} already exists; pass --overwrite to replace it or choose another path")
+    if file and out.is_dir():
+        raise UsageError(f"{name} is a directory; pass a file path")
+    if not file and out.exists() and not out.is_dir():
+        raise UsageError(f"{name} exists and is not a directory; remove it or choose another path")
+    if reason := unwritable_reason(out):
+        raise UsageError(f"cannot write {name}: {reason}; choose an output path you can write to")
 
 
 @contextmanager
@@ -40,6 +98,7 @@ def atomic_dir(out: Path, overwrite: bool = False):
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.resolve().parent))
     try:
         yield tmp
+        apply_umask(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -52,14 +111,26 @@ def atomic_dir(out: Path, overwrite: bool = False):
         os.replace(tmp, out)
 
 
-def write_json(path: Path, data) -> None:
-    """Write JSON atomically (temporary file in the same folder, then rename)."""
+@contextmanager
+def atomic_file(path: Path, mode: str = "w", **open_kwargs):
+    """Yield a file object on a temporary sibling of `path` that replaces it only if the block finishes."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+        apply_umask(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data) -> None:
+    """Write JSON atomically (temporary file in the same folder, then rename)."""
+    with atomic_file(path) as f:
         json.dump(data, f, indent=2)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def disk_usage(path: Path) -> int:

@@ -23,7 +23,7 @@ from typing import Callable, Union
 
 from .errors import UsageError
 from .fsutil import atomic_dir, write_json
-from .models import STACKS, family_for
+from .models import STACKS, family_for, save_model
 
 Selection = Union[None, int, str, list[int]]  # None: keep all; int or "a/b": a count; list: indices
 
@@ -196,7 +196,5 @@ def param_counts(model) -> dict[str, int]:
 def save_pruned(model, tokenizer, out: Path, record: dict, overwrite: bool = False) -> None:
     """Write model (safetensors), tokenizer and asymprune.json to `out`, all or nothing."""
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
-        model.save_pretrained(tmp)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
+        save_model(model, tmp, tokenizer)
         write_json(tmp / "asymprune.json", record)

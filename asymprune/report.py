@@ -20,16 +20,14 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import UsageError
-from .fsutil import atomic_dir, check_writable_out, disk_usage, human_size
+from .fsutil import atomic_dir, atomic_file, check_writable_out, disk_usage, human_size
 from .store import Store
 
 KEY = ["sweep", "model", "dataset", "variant"]
@@ -77,6 +75,10 @@ def load_runs(db: str | Path) -> pd.DataFrame:
                                                   "rouge2_impact_pct", "rouge2_delta", "rouge2_impact_pct_base",
                                                   "rouge2_delta_base"]]
     frame = runs.merge(quality, on=KEY, how="left")
+    # SQL NULLs (an impact against a full model whose ROUGE-2 is 0, a run without metrics) arrive
+    # as None in object columns; as NaN they print as "–" and drop out of picks and plots.
+    numeric = [c for c in quality.columns if c not in KEY + ["reference"]] + ["params"]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     setup = _pick_setup(summary)
     if setup is not None:
         lat = summary[(summary.backend == setup[0]) & (summary.dtype == setup[1]) & (summary.device == setup[2])]
@@ -277,7 +279,7 @@ def _rec_line(r: dict) -> str:
         numbers = (f"ROUGE-2 {r['rouge2']:.2f} vs {r['rouge2_ref']:.2f} for {reference}: "
                    f"{difference_text(r['interval'])}; {speed}")
     else:
-        numbers = f"ROUGE-2 {r['rouge2']:.2f} ({-r['rouge2_loss']:+.2f} points{impact}), {speed}"
+        numbers = f"ROUGE-2 {r['rouge2']:.2f} ({0.0 - r['rouge2_loss']:+.2f} points{impact}), {speed}"
     if r["min_speedup"] is not None:
         goal = f"at least {r['min_speedup']:.2f}× faster at batch size {r['batch_size']}"
         best = "the most accurate"
@@ -380,7 +382,7 @@ def quality_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataF
         for m in models:
             by_variant = rows[rows.who == m].set_index("variant")
             r2 = raw.variant.map(by_variant.rouge2)
-            pct = raw.variant.map(100 * by_variant.rouge2 / by_variant.rouge2_full)
+            pct = raw.variant.map(100 * by_variant.rouge2 / by_variant.rouge2_full.where(by_variant.rouge2_full != 0))
             raw[f"{m} rouge2"], raw[f"{m} pct_of_full"] = r2.round(4), pct.round(4)
             shown[f"{m} R-2"], shown[f"{m} % of full"] = r2.map(_num), pct.map(lambda x: _num(x, 2, "%"))
         out[dataset] = (raw.drop(columns="variant"), shown)
@@ -431,7 +433,7 @@ def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFra
             continue
         small = full.iloc[0]
         raw = pd.DataFrame({"model": full.who, "params": full.params.astype("Int64"), "rouge2": full.rouge2,
-                            "gain_pct": 100 * (full.rouge2 - small.rouge2) / small.rouge2})
+                            "gain_pct": 100 * (full.rouge2 - small.rouge2) / small.rouge2 if small.rouge2 else math.nan})
         shown = pd.DataFrame({"model": full.who, "params": full.params.map(lambda p: "–" if pd.isna(p) else _num(p / 1e6, 1, "M")),
                               "R-2": raw.rouge2.map(_num), "gain": raw.gain_pct.map(_pct)})
         for bs in sizes:
@@ -700,16 +702,7 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
 def write_csv_atomic(frame: pd.DataFrame, path: Path, overwrite: bool = False) -> None:
     """Write `frame` as CSV to `path` via a temporary file in the same folder, then rename."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise UsageError(f"{path} already exists; pass --overwrite to replace it or choose another path")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; pass a file path for --csv")
+    check_writable_out(path, overwrite, file=True, flag="--csv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            frame.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, newline="") as f:
+        frame.to_csv(f, index=False)

@@ -141,6 +141,10 @@ class Store:
 
     def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
+        if self.path.is_dir():
+            inside = self.path / "results.db"
+            raise UsageError(f"{self.path} is a directory; pass the results.db file a sweep wrote"
+                             + (f", e.g. {inside}" if inside.is_file() else ""))
         if not create and not self.path.is_file():
             raise UsageError(f"{self.path} not found; pass the results.db a sweep wrote")
         try:

@@ -1,7 +1,7 @@
 """`asymprune sweep SPEC.yaml`: the paper's grid as resumable, hash-keyed stages.
 
-    asymprune sweep configs/demo.yaml            # runs what is not done yet
-    asymprune sweep configs/demo.yaml --dry-run  # lists what would run
+    asymprune sweep configs/paper-flan-t5.yaml            # runs what is not done yet
+    asymprune sweep configs/paper-flan-t5.yaml --dry-run  # lists what would run
 
 Per model x dataset: fine-tune the base and evaluate it; re-tune a copy of it with the variants'
 recipe and evaluate that (the control: the same extra training, no pruning); per variant:
@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import typing
@@ -144,7 +145,8 @@ def load_spec(path: Path) -> SweepSpec:
     """Parse and validate a spec file; every error names the key and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"spec {path} not found; pass a YAML sweep spec (see configs/demo.yaml)")
+        raise UsageError(f"spec {path} not found; pass a YAML sweep spec (see configs/paper-flan-t5.yaml in the "
+                         "asymprune repository, or run `asymprune demo` to write one)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -173,7 +175,18 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     if spec.strategy not in STRATEGIES:
         raise UsageError(f"{where}: unknown strategy '{spec.strategy}'; choose one of: {', '.join(STRATEGIES)}")
     check_fields(spec.calibration, CalibrationConfig, f"{where}: calibration")
-    CalibrationConfig(**{"spec": "", **spec.calibration}).validate()
+    if not isinstance(spec.bench.get("dataset", False), bool):
+        raise UsageError(f"{where}: bench.dataset must be true (time the sweep's own test documents) or false, "
+                         f"got {spec.bench['dataset']!r}")
+    from .evaluate import check_config as check_eval
+    from .train import check_config as check_train
+    train_cfg = _train_config()(**spec.train)
+    for section, validate in (("calibration", CalibrationConfig(**{"spec": "", **spec.calibration}).validate),
+                              ("bench", BenchConfig(**bench_settings(spec.bench)).validate),
+                              ("train", lambda: check_train(train_cfg)),
+                              ("retrain", lambda: check_train(replace(train_cfg, **spec.retrain))),
+                              ("evaluate", lambda: check_eval(_eval_config()(**spec.evaluate)))):
+        _validate_section(validate, where, section)
     for key, value in spec.executor.items():
         if key not in ("num_cpus", "num_gpus"):
             raise UsageError(f"{where}: executor: unknown key '{key}'; known keys: num_cpus, num_gpus")
@@ -183,12 +196,18 @@ def check_sections(spec: SweepSpec, where: str) -> None:
         raise UsageError(f"{where}: models and datasets must each list at least one entry")
     if not spec.grid:
         raise UsageError(f"{where}: grid is empty; list variants like '6/3' or leave it out for the paper's 16")
-    if not isinstance(spec.bench.get("dataset", False), bool):
-        raise UsageError(f"{where}: bench.dataset must be true (time the sweep's own test documents) or false, "
-                         f"got {spec.bench['dataset']!r}")
-    BenchConfig(**bench_settings(spec.bench)).validate()
     if spec.min_speedup is not None and not spec.min_speedup > 0:
         raise UsageError(f"{where}: min_speedup must be a positive number like 1.5, got {spec.min_speedup!r}")
+
+
+def _validate_section(validate, where: str, section: str) -> None:
+    """Run a settings check written for the CLI; its errors name spec keys (bench.batch_sizes), not flags."""
+    try:
+        validate()
+    except UsageError as e:
+        text, named = re.subn(r"--([a-z][a-z0-9-]*)",
+                              lambda m: f"{section}." + m[1].replace("-", "_").removeprefix(f"{section}_"), str(e))
+        raise UsageError(f"{where}: {text if named else f'{section}: {text}'}") from None
 
 
 # ---------------------------------------------------------------- the plan
@@ -655,11 +674,11 @@ class Recorder:
 
 
 def check_output_dir(path: Path) -> None:
-    probe = path.resolve()
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise UsageError(f"output_dir {path} is not writable; choose a directory you can write to")
+    from .fsutil import unwritable_reason
+    path = Path(path)
+    reason = "it is not a directory" if path.exists() and not path.is_dir() else unwritable_reason(path / "results.db")
+    if reason:
+        raise UsageError(f"output_dir {path} cannot be written: {reason}; choose a directory you can write to")
 
 
 def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = None, dry_run: bool = False,

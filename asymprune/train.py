@@ -248,7 +248,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     from . import __version__
     from .data import DataConfig, get_split, load_dataset_spec, source_prefix, tokenize, truncation_line
     from .fsutil import atomic_dir, check_writable_out, write_json
-    from .models import load_model, load_tokenizer
+    from .models import load_config, load_model, load_tokenizer, save_model
 
     config = config or TrainConfig()
     out = Path(out)
@@ -256,10 +256,15 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     say = (lambda text: console.print(text, soft_wrap=True)) if console is not None and main_process \
         else (lambda text: None)
     check_config(config)
-    check_writable_out(out, overwrite)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     accumulation = gradient_accumulation(config, world_size)
     ckpt = checkpoint_dir(out, config)
+    if main_process:  # under torchrun the other processes must not race it for OUT
+        check_writable_out(out, overwrite)
+        check_writable_out(ckpt, overwrite=True)
+    for src in (model_src, config.distill_from):  # cheap: config and weight headers, before the data
+        if src:
+            load_config(src, presets=True, trust_remote_code=trust_remote_code)
     resume_from = _prepare_checkpoints(ckpt, config, overwrite)
 
     spec = dataset if isinstance(dataset, str) else "<in-memory>"
@@ -316,6 +321,9 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
         report_to="none",
         disable_tqdm=True,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # Without use_cpu, torchrun on a machine without CUDA starts independent trainings instead of
+        # one distributed (gloo) run; with it, the processes share the work and the effective batch.
+        use_cpu=not torch.cuda.is_available(),
     )
     DistillationTrainer, RichProgress = _trainer_classes()
     callbacks = [EarlyStoppingCallback(config.patience)] if config.patience else []
@@ -380,8 +388,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
         with atomic_dir(out, overwrite=overwrite) as tmp:
             # The best weights (load_best_model_at_end); not trainer.save_model, which adds a pickle
             # of the training arguments.
-            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+            save_model(trainer.accelerator.unwrap_model(trainer.model), tmp, tokenizer)
             source_record = Path(model_src) / "asymprune.json"
             if source_record.is_file():  # keep the pruning record with the model it describes
                 shutil.copy(source_record, tmp / "asymprune.json")

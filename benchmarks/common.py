@@ -32,7 +32,7 @@ def make_variants(preset: str, variants: list[tuple[int, int]], root: Path, seed
     """
     from asymprune import prune_layers
     from asymprune.errors import UsageError
-    from asymprune.models import build_preset
+    from asymprune.models import build_preset, save_model
 
     paths = {}
     for enc, dec in variants:
@@ -43,8 +43,7 @@ def make_variants(preset: str, variants: list[tuple[int, int]], root: Path, seed
             except UsageError:  # depths without a paper map (tiny presets)
                 prune_layers(model, encoder=f"{enc}/6", decoder=f"{dec}/6", strategy="spread")
         path = root / f"{preset}-{enc}-{dec}"
-        model.save_pretrained(path)
-        tokenizer.save_pretrained(path)
+        save_model(model, path, tokenizer)
         paths[f"{enc}/{dec}"] = str(path)
     return paths
 

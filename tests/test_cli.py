@@ -109,7 +109,8 @@ def test_bad_sources(gpt2_dir, pickle_dir, tmp_path, capsys):
         (str(gpt2_dir), "'gpt2' is not an encoder-decoder model; asymprune prunes seq2seq models"),
         (str(pickle_dir), "has no .safetensors weights, only a pickle checkpoint; re-save it with safetensors "
                           "or pass --allow-pickle"),
-        ("no-such-org/no-such-model", "could not load a model config from 'no-such-org/no-such-model'"),
+        ("no-such-org/no-such-model", "'no-such-org/no-such-model' is not a local folder, and the Hugging Face hub "
+                                      "cannot be reached to look it up"),
     ]
     out = tmp_path / "p"
     for src, message in cases:

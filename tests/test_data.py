@@ -144,11 +144,16 @@ BAD = {  # name: (file name, content as bytes, extra CLI args, expected message 
     "not-utf8-jsonl": ("d.jsonl", b'{"document": "ok", "summary": "s"}\n{"document": "caf\xe9", "summary": "s"}\n', [],
                        "{path} line 2 is not valid UTF-8"),
     "null-target": ("d.jsonl", b'{"document": "a", "summary": "s"}\n{"document": "b", "summary": null}\n', [],
-                    "{path} row 2: the target 'summary' is null; fill it in or remove the row, "
+                    "{path} line 2: the target 'summary' is null; fill it in or remove the row, "
                     "or pass --drop-empty-rows"),
+    # JSON Lines are numbered as an editor shows them: the blank line 2 holds no row, so row 5 is line 6.
+    "empty-target-after-blank-line": ("d.jsonl", b'{"document": "a", "summary": "s"}\n\n'
+                                      + b'{"document": "a", "summary": "s"}\n' * 3 + b'{"document": "b", "summary": ""}\n',
+                                      [], "{path} line 6: the target 'summary' is empty"),
     "empty-source": ("d.csv", b"body,tldr\na,b\n  ,c\n", ["--source-column", "body", "--target-column", "tldr"],
                      "{path} row 2: the source 'body' is empty; fill it in or remove the row"),
-    "bad-json": ("d.jsonl", b'{"document": "a", "summary": \n', [], "could not read {path} as jsonl"),
+    "bad-json": ("d.jsonl", b'{"document": "a", "summary": "s"}\n' * 5 + b'{"document": "a", "summary": \n', [],
+                 "{path} line 6 is not valid JSON (Expecting value at column 30); fix or remove that line"),
     "too-few-rows": ("d.jsonl", b'{"document": "a", "summary": "s"}\n', [],
                      "{path} has only 1 row, too few to split off validation and test"),
 }
@@ -189,7 +194,7 @@ def test_empty_split_unknown_name_and_drop_empty_rows(t5_dir, tmp_path, capsys):
 
     rows = make_examples(12) + [{"document": "", "summary": "x"}, {"document": "y", "summary": None}]
     path = write_jsonl(tmp_path / "holes.jsonl", rows)
-    with pytest.raises(UsageError, match="row 13: the source 'document' is empty"):
+    with pytest.raises(UsageError, match="line 13: the source 'document' is empty"):
         load_dataset_spec(str(path))
     ds = load_dataset_spec(str(path), DataConfig(drop_empty_rows=True))
     assert sum(len(v) for v in ds.values()) == 12

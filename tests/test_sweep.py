@@ -153,10 +153,13 @@ BAD_SPECS = {
     "bad-variant": ({"grid": ["7/3"]}, "grid entry '7/3' is not a variant; use sixths like '6/3'"),
     "impossible-variant": ({"grid": [{"encoder": 9, "decoder": 2}]},
                            "variant 9L/2L is impossible for t5-tiny: --encoder-layers 9: the encoder has only 6 layers"),
-    "bad-bench": ({"bench": {"batch_sizes": [0]}}, "--batch-sizes must be positive integers"),
+    "bad-bench": ({"bench": {"batch_sizes": [0]}}, "spec.yaml: bench.batch_sizes must be positive integers"),
     "bad-strategy": ({"strategy": "middle"}, "unknown strategy 'middle'; choose one of: paper, spread"),
     "bad-calibration": ({"strategy": "angular", "calibration": {"samples": 0}},
-                        "--calibration-samples must be at least 1 (got 0)"),
+                        "calibration.samples must be at least 1 (got 0)"),
+    "bad-train": ({"train": {"max_steps": 0}}, "train.max_steps 0: train for at least 1 step"),
+    "bad-retrain": ({"retrain": {"learning_rate": -1.0}}, "retrain.learning_rate -1.0: must be more than 0"),
+    "bad-evaluate": ({"evaluate": {"num_beams": 0}}, "evaluate.num_beams must be at least 1"),
 }
 
 
@@ -172,7 +175,7 @@ def test_bad_specs_fail_before_any_work(case, tmp_path, capsys):
 def test_unwritable_output_and_newer_database(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert run_cli(["sweep", write_spec(tmp_path, output_dir=str(tmp_path / "file" / "out"))]) == 2
-    assert "is not writable; choose a directory you can write to" in capsys.readouterr().err
+    assert "is not a directory; choose a directory you can write to" in capsys.readouterr().err
     out = tmp_path / "out"
     out.mkdir()
     db = sqlite3.connect(out / "results.db")
@@ -354,7 +357,7 @@ def test_a_failing_variant_is_recorded_and_the_rest_go_on(tmp_path):
     broken = next(c for c in chains if c.variant == "6/3").stages[0].out  # its prune stage: a corrupt model folder
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{not json")
-    assert run_cli(["sweep", spec]) == 0
+    assert run_cli(["sweep", spec]) == 1  # the others finish, and the failure shows in the exit code
     runs = {r[0]: r for r in _rows(tmp_path)[0]}
     assert runs["6/3"][2] == "failed" and runs["6/3"][8].startswith("train: ")
     assert runs["3/6"][2] == "done" and runs["6/6"][2] == "done"

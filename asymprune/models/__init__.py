@@ -3,9 +3,11 @@
 from .families import FAMILIES, STACKS, Family, family_for, register_family
 from .loading import load_config, load_model, load_tokenizer
 from .presets import PRESETS, Preset, build_preset, get_preset, register_preset
+from .saving import has_own_lm_head, save_model
 
 __all__ = [
     "FAMILIES", "STACKS", "Family", "family_for", "register_family",
     "load_config", "load_model", "load_tokenizer",
     "PRESETS", "Preset", "build_preset", "get_preset", "register_preset",
+    "has_own_lm_head", "save_model",
 ]

@@ -10,7 +10,9 @@ an explicit `allow_pickle=True`: unpickling runs code.
 
 from __future__ import annotations
 
+import difflib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -18,6 +20,11 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 from ..errors import UsageError
 from .families import family_for
 from .presets import PRESETS, build_preset, preset_config
+
+
+# Files that hold a tokenizer (any of them); a folder without one has no tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "sentencepiece.bpe.model", "source.spm",
+                   "vocab.json", "vocab.txt", "merges.txt")
 
 
 def _looks_local(src: str) -> bool:
@@ -39,17 +46,92 @@ def is_preset(src: str, presets: bool) -> bool:
     return presets and src in PRESETS and not Path(src).exists()
 
 
-def load_config(src: str, *, trust_remote_code: bool = False, presets: bool = False):
-    """The model's config, checked to be an encoder-decoder of a supported family."""
-    if is_preset(src, presets):
-        return preset_config(src)[0]
-    if _looks_local(src):
-        _check_local(src)
+def check_weights(folder: Path) -> None:
+    """Read the header of every .safetensors file in `folder` (cheap: no tensor is loaded).
+
+    A truncated or corrupted file (an interrupted download or copy) fails here, named, before
+    any work, instead of as a traceback from deep inside from_pretrained.
+    """
+    from safetensors import SafetensorError, safe_open
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                f.keys()
+        except (SafetensorError, OSError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"{path} is truncated or corrupted ({reason}); re-download or re-save the model") \
+                from None
+
+
+def _suggestion(src: str, presets: bool) -> str:
+    """'; did you mean ...?' naming the closest preset (where presets are accepted) or local folder."""
+    names = list(PRESETS) if presets else []
+    parent = Path(src).expanduser().parent
+    if str(parent) not in ("", ".") and parent.is_dir():
+        names += [str(parent / p.name) for p in parent.iterdir() if p.is_dir()]
+    close = difflib.get_close_matches(src, names, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    kind = "preset" if close[0] in PRESETS and presets else "folder"
+    return f"; did you mean the {kind} '{close[0]}'?"
+
+
+@lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub answers, asked once per process with a short timeout (no retries)."""
+    from huggingface_hub import constants, get_session
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return False
     try:
-        config = AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
+        get_session().head(constants.ENDPOINT, timeout=3)
+    except Exception:  # DNS, refused, timeout, proxy: any failure means not reachable now
+        return False
+    return True
+
+
+def _cache_only(src: str) -> bool:
+    """A hub id while the hub is unreachable: read the local cache only, instead of retrying for half a minute."""
+    return not Path(src).expanduser().exists() and not hub_reachable()
+
+
+def _hub_config(src: str, trust_remote_code: bool, presets: bool):
+    """AutoConfig for a hub id: from the local cache, else from the hub, failing fast when it is unreachable."""
+    try:
+        return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code, local_files_only=True)
+    except (OSError, ValueError):
+        pass
+    hint = _suggestion(src, presets)
+    what = "a local folder or a preset" if presets else "a local folder"
+    if not hub_reachable():
+        raise UsageError(f"'{src}' is not {what}, and the Hugging Face hub cannot be reached to look it up{hint}"
+                         f"{'' if hint else '; pass a model directory' + (' or a preset (asymprune presets)' if presets else '')}")
+    try:
+        return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"could not load a model config from '{src}' ({first}); check the path or hub id") from None
+        raise UsageError(f"could not load a model config from '{src}' ({first}){hint or '; check the path or hub id'}") \
+            from None
+
+
+def load_config(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """The model's config, checked to be an encoder-decoder of a supported family.
+
+    A local folder's weights files are checked too (their headers only), so a corrupted file is
+    found before any work.
+    """
+    if is_preset(src, presets):
+        return preset_config(src)[0]
+    if _looks_local(src) or Path(src).expanduser().is_dir():
+        _check_local(src)
+        try:
+            config = AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"could not load a model config from '{src}' ({first}); check config.json") from None
+        family_for(config)
+        check_weights(Path(src).expanduser())
+        return config
+    config = _hub_config(src, trust_remote_code, presets)
     family_for(config)
     return config
 
@@ -60,7 +142,8 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
     if is_preset(src, presets):
         model = build_preset(src, seed=seed)[0]
         return model.to(dtype) if dtype is not None else model
-    load_config(src, trust_remote_code=trust_remote_code)
+    from safetensors import SafetensorError
+    load_config(src, trust_remote_code=trust_remote_code, presets=presets)
     local = Path(src).expanduser()
     if local.is_dir() and not allow_pickle and not any(local.glob("*.safetensors")):
         raise UsageError(f"'{src}' has no .safetensors weights, only a pickle checkpoint; re-save it with "
@@ -68,8 +151,11 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(
             src, trust_remote_code=trust_remote_code, use_safetensors=None if allow_pickle else True,
-            dtype=dtype,
+            dtype=dtype, local_files_only=_cache_only(src),
         )
+    except SafetensorError as e:  # a corrupted file in the hub cache (local folders are checked above)
+        raise UsageError(f"the weights of '{src}' are truncated or corrupted ({str(e).strip()}); re-download or "
+                         "re-save the model") from None
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0]
         raise UsageError(f"could not load model weights from '{src}' ({first}); pass --allow-pickle for "
@@ -82,7 +168,11 @@ def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool =
     """The model's tokenizer, or None when the source has none."""
     if is_preset(src, presets):
         return build_preset(src)[1]
+    local = Path(src).expanduser()
+    if local.is_dir() and not any((local / name).is_file() for name in TOKENIZER_FILES):
+        return None  # transformers 5 would build an empty tokenizer from the config alone
     try:
-        return AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code,
+                                             local_files_only=_cache_only(src))
     except (OSError, ValueError, TypeError):
         return None
