@@ -645,3 +645,34 @@ def evaluate(
         table.add_row(*row)
     console.print(table)
     console.print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
+
+
+@app.command()
+def vocab(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Local model directory or hub id."),
+    out: Path = typer.Argument(..., help="Directory for the model with the smaller vocabulary."),
+    dataset: str = typer.Option(..., help="Dataset whose sources and targets choose the tokens: " + DATASET_HELP),
+    size: Optional[int] = typer.Option(None, help="Tokens kept in total: the special ones, then the data's by "
+                                       "frequency, then the tokenizer's own order (default: the data's tokens)."),
+    split: str = typer.Option("train", help="Split whose tokens are kept."),
+    keep_sentinels: bool = typer.Option(False, help="Also keep special tokens with no role in summarization "
+                                        "(T5's <extra_id_N> sentinels)."),
+    prefix: Optional[str] = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise)."),
+    source_column: Optional[str] = SOURCE_COLUMN,
+    target_column: Optional[str] = TARGET_COLUMN,
+    n: Optional[int] = N_OPTION,
+    split_seed: Optional[int] = SPLIT_SEED,
+    drop_empty_rows: bool = DROP_EMPTY,
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Keep only the tokens a dataset uses: fewer embedding and lm_head rows, a tokenizer to match."""
+    from .vocab import VocabConfig, prepare_vocabulary, reduce_vocabulary, summary_table
+
+    _quiet_datasets()
+    cfg = VocabConfig(size=size, split=split, keep_sentinels=keep_sentinels, prefix=prefix)
+    data = _data_config(source_column, target_column, n, split_seed, drop_empty_rows)
+    job = prepare_vocabulary(model_src, out, dataset, cfg, data=data, overwrite=overwrite)  # fail before the bars
+    with _progress() as progress:
+        record = reduce_vocabulary(model_src, out, dataset, cfg, overwrite=overwrite, progress=progress, job=job)
+    console.print(summary_table(record))
+    console.print(f"saved to {out} (new id -> old id in {out / 'vocab.json'})")

@@ -1,0 +1,316 @@
+"""A domain vocabulary: keep the tokens a dataset uses, drop every other embedding and lm_head row.
+
+    record = reduce_vocabulary("runs/d2", Path("runs/d2-v8k"), "synthetic", VocabConfig(size=8000))
+    record["kept"], record["coverage"], record["params_after"]      # also written to OUT/vocab.json
+
+What is kept: every token the train split's sources (with the model's source prefix) and
+targets tokenize to, every special token the model or tokenizer needs (pad, eos, unk, bos,
+decoder start, the post-processor's tokens, ids named in the config and generation config),
+and, with `size`, the most frequent other tokens up to `size` in total: by frequency in the
+data, then by the tokenizer's own order (BPE: merge rank, i.e. id; Unigram: piece score).
+T5's sentinels (<extra_id_N>) exist for span-corruption pre-training and a summarizer never
+sees them, so they are dropped unless the data uses them or `keep_sentinels` is set.
+
+The output is a plain HF folder: rows are gathered, not changed, so over the kept tokens the
+logits equal the original's bit for bit wherever the kernel is the same (see README: MKL's
+one-row matrix-vector product sums a row differently depending on where it falls in the
+matrix, so batch-1 decoding steps can differ in the last bit; teacher forcing and batches
+of two or more are bit-exact). `vocab.json` maps every new id to its old id (`kept_ids`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .vocab_tokenizer import CHUNK
+
+# Config / generation-config fields holding ids the model needs: always kept.
+ID_FIELDS = ("pad_token_id", "eos_token_id", "bos_token_id", "decoder_start_token_id", "forced_bos_token_id",
+             "forced_eos_token_id", "sep_token_id")
+# Fields listing ids to suppress: entries for dropped tokens are moot and dropped too.
+SUPPRESS_FIELDS = ("suppress_tokens", "begin_suppress_tokens")
+
+
+@dataclass
+class VocabConfig:
+    size: int | None = None        # tokens kept in total; None: every token the data uses plus the special ones
+    split: str = "train"           # split whose sources and targets choose the tokens
+    coverage_split: str = "test"   # split tokenized with both tokenizers for the coverage report
+    keep_sentinels: bool = False   # also keep special tokens with no role (T5's <extra_id_N>)
+    prefix: str | None = None      # source prefix; None: "summarize: " for T5-family models, "" otherwise
+
+    def validate(self) -> None:
+        if self.size is not None and self.size < 1:
+            raise UsageError(f"--size {self.size} must be a positive number of tokens, e.g. 8000")
+
+
+def _ids(value) -> list[int]:
+    """The ids in a config value: None, an int, or (nested) lists of ints."""
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    return [i for v in value for i in _ids(v)]
+
+
+def model_required_ids(config, generation_config) -> set[int]:
+    ids = set()
+    for source in (config, generation_config):
+        if source is None:
+            continue
+        for field in ID_FIELDS:
+            ids.update(_ids(getattr(source, field, None)))
+        ids.update(_ids([pair[1] for pair in getattr(source, "forced_decoder_ids", None) or []]))
+    return ids
+
+
+def count_tokens(tokenizer, rows, prefix: str, progress=None):
+    """How often each id occurs in the sources (with `prefix`) and targets of `rows`."""
+    import numpy as np
+
+    counts = np.zeros(len(tokenizer), dtype=np.int64)
+    task = progress.add_task("count tokens", total=len(rows)) if progress else None
+    for start in range(0, len(rows), CHUNK):
+        batch = rows[start:start + CHUNK]
+        for texts in ([prefix + s for s in batch["source"]], batch["target"]):
+            ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in tokenizer(texts)["input_ids"]])
+            counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
+        if progress:
+            progress.advance(task, len(batch["source"]))
+    return counts
+
+
+def select_ids(counts, required: set[int], rt, rows_in_model: int, size: int | None,
+               excluded: set[int]) -> list[int]:
+    """Sorted old ids to keep: required ones, used ones by frequency, then the tokenizer's order."""
+    kept = set()
+    for i in required:
+        kept |= rt.ancestors(i)
+    used = [i for i in range(len(counts)) if counts[i] > 0]
+    rank = {i: r for r, i in enumerate(rt.fallback_order())}
+    by_use = sorted(used, key=lambda i: (-counts[i], rank.get(i, len(rank))))
+    if size is None:
+        for i in by_use:
+            kept |= rt.ancestors(i)
+    else:
+        others = [i for i in rank if counts[i] == 0 and i not in excluded]
+        for i in by_use + others:
+            if len(kept) >= size:
+                break
+            need = rt.ancestors(i) - kept
+            if len(kept) + len(need) <= size:
+                kept |= need
+    outside = sorted(i for i in kept if i >= rows_in_model)
+    if outside:
+        raise UsageError(f"token id {outside[0]} is beyond the model's {rows_in_model} embedding rows; the tokenizer "
+                         "does not belong to this model: save the model's own tokenizer with it")
+    return sorted(kept)
+
+
+def shrink_model(model, kept: list[int]) -> bool:
+    """Keep only rows `kept` of the shared embedding and lm_head, in place; True if they stay tied."""
+    import torch
+    from torch import nn
+
+    index = torch.tensor(kept)
+    new_id = {old: new for new, old in enumerate(kept)}
+    old = model.get_input_embeddings().weight
+    new = nn.Parameter(old.detach()[index].clone(), requires_grad=old.requires_grad)
+    for module in model.modules():  # the shared table and every stack's reference to it
+        if isinstance(module, nn.Embedding) and module.weight is old:
+            module.weight, module.num_embeddings = new, len(kept)
+            if module.padding_idx is not None:
+                module.padding_idx = new_id.get(module.padding_idx)
+    head = model.get_output_embeddings()
+    tied = head.weight is old
+    head.weight = new if tied else nn.Parameter(head.weight.detach()[index].clone())
+    if head.bias is not None:
+        head.bias = nn.Parameter(head.bias.detach()[index].clone())
+    head.out_features = len(kept)
+    if getattr(model, "final_logits_bias", None) is not None:  # BART's buffer, one entry per token
+        model.final_logits_bias = model.final_logits_bias[:, index].clone()
+    model.config.vocab_size = len(kept)
+    # transformers 5 reads T5 configs as tied whatever they say; the saved file must be right.
+    model.config.tie_word_embeddings = tied
+    for source in (model.config, getattr(model, "generation_config", None)):
+        if source is not None:
+            remap_config_ids(source, new_id)
+    return tied
+
+
+def remap_config_ids(source, new_id: dict[int, int]) -> None:
+    """Renumber the token ids a config or generation config names."""
+    def remap(value):
+        return new_id[value] if isinstance(value, int) else [remap(v) for v in value]
+
+    for field in ID_FIELDS:
+        if getattr(source, field, None) is not None:
+            setattr(source, field, remap(getattr(source, field)))
+    for field in SUPPRESS_FIELDS:
+        if getattr(source, field, None):
+            setattr(source, field, [new_id[i] for i in getattr(source, field) if i in new_id])
+    if getattr(source, "forced_decoder_ids", None):
+        source.forced_decoder_ids = [[pos, new_id[i]] for pos, i in source.forced_decoder_ids]
+    if getattr(source, "bad_words_ids", None):
+        kept = [seq for seq in source.bad_words_ids if all(i in new_id for i in seq)]
+        source.bad_words_ids = [[new_id[i] for i in seq] for seq in kept] or None
+
+
+@dataclass
+class VocabJob:
+    """Everything `reduce_vocabulary` checked before the expensive work: data and tokenizer, no weights."""
+    model_src: str
+    out: Path
+    dataset: str
+    cfg: VocabConfig
+    overwrite: bool
+    config: object            # the model's transformers config
+    tokenizer: object         # the model's tokenizer
+    rt: object                # RebuildableTokenizer of it
+    required: set             # ids kept whatever the data says
+    excluded: set             # ids --size never adds unless the data uses them (sentinels)
+    prefix: str               # source prefix used when counting
+    splits: object            # the dataset's DatasetDict
+
+
+def prepare_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
+                       overwrite: bool = False) -> VocabJob:
+    """Every check that needs no weights: OUT, the tokenizer, --size, the dataset. UsageError on a problem."""
+    from transformers import GenerationConfig
+
+    from .data import DataConfig, get_split, load_dataset_spec, source_prefix
+    from .fsutil import check_writable_out
+    from .models import load_config, load_tokenizer
+    from .vocab_tokenizer import RebuildableTokenizer
+
+    cfg.validate()
+    check_writable_out(Path(out), overwrite)
+    config = load_config(model_src)
+    tokenizer = load_tokenizer(model_src)
+    if tokenizer is None:
+        raise UsageError(f"'{model_src}' has no tokenizer; save the model's tokenizer into its directory")
+    rt = RebuildableTokenizer(tokenizer)
+    try:
+        generation_config = GenerationConfig.from_pretrained(model_src)
+    except OSError:  # no generation_config.json: the model's config holds the ids
+        generation_config = None
+    sentinels = rt.extra_special_ids()
+    required = rt.required_ids() | model_required_ids(config, generation_config)
+    required |= sentinels if cfg.keep_sentinels else set()
+    missing = sorted(i for i in required if i not in rt.tokens)
+    if missing:
+        raise UsageError(f"the model's config names token id {missing[0]}, which its tokenizer does not have; "
+                         "fix the config's token ids or save the matching tokenizer")
+    floor = len(set().union(*(rt.ancestors(i) for i in required)))
+    if cfg.size is not None and cfg.size < floor:
+        raise UsageError(f"--size {cfg.size} is smaller than the {floor} special tokens this model needs "
+                         f"(pad, eos, unk, ...); pass --size {floor} or more")
+    splits = load_dataset_spec(dataset, data or DataConfig())
+    get_split(splits, cfg.split, dataset)
+    prefix = cfg.prefix if cfg.prefix is not None else source_prefix(config.model_type)
+    return VocabJob(model_src, Path(out), dataset, cfg, overwrite, config, tokenizer, rt, required,
+                    set() if cfg.keep_sentinels else sentinels, prefix, splits)
+
+
+def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
+                      overwrite: bool = False, progress=None, job: VocabJob | None = None) -> dict:
+    """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json)."""
+    from . import __version__
+    from .fsutil import atomic_dir, write_json
+    from .models import load_model, load_tokenizer
+    from .prune import param_counts
+    from .vocab_tokenizer import compare_tokenization
+
+    job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)
+    rows, tokenizer = job.splits[cfg.split], job.tokenizer
+    counts = count_tokens(tokenizer, rows, job.prefix, progress)
+    kept = select_ids(counts, job.required, job.rt, job.config.vocab_size, cfg.size, job.excluded)
+    new_tok = job.rt.rebuild(kept)
+    model = load_model(model_src)
+    before = param_counts(model)
+    tied = shrink_model(model, kept)
+    after = param_counts(model)
+    used = counts > 0
+    record = {
+        "asymprune_version": __version__, "source": model_src, "dataset": dataset, "split": cfg.split,
+        "prefix": job.prefix, "size": cfg.size, "keep_sentinels": cfg.keep_sentinels, "tokenizer_model": job.rt.kind,
+        "original_rows": int(job.config.vocab_size), "original_tokens": len(tokenizer), "kept": len(kept),
+        "special": len(job.required), "used": int(used.sum()), "used_kept": int(used[kept].sum()),
+        "tied_lm_head": tied, "params_before": before, "params_after": after,
+    }
+    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+        model.save_pretrained(tmp)
+        new_tok.save_pretrained(tmp)
+        _write_tie_flag(tmp, tied)
+        saved_tok = load_tokenizer(str(tmp))  # check what a user will load, not what is in memory
+        check = compare_tokenization(tokenizer, saved_tok, kept, rows, job.prefix, progress, "check tokenizer")
+        if check["word_mismatches"]:
+            m = check["first_mismatch"]
+            raise UsageError(f"cannot rebuild this tokenizer exactly: {check['word_mismatches']} in-domain words "
+                             f"tokenize differently (e.g. ids {m['before']} became {m['after']}); please report it")
+        record["verified"] = {k: check[k] for k in ("rows", "tokens", "word_mismatches")}
+        cover = job.splits[cfg.coverage_split] if cfg.coverage_split in job.splits else None
+        record["coverage"] = None if cover is None else {
+            "split": cfg.coverage_split,
+            **{k: v for k, v in compare_tokenization(tokenizer, saved_tok, kept, cover, job.prefix, progress,
+                                                     "coverage").items() if k != "first_mismatch"}}
+        _write_asymprune_record(Path(model_src), tmp, record)
+        write_json(tmp / "vocab.json", {**record, "kept_ids": kept})
+    return record
+
+
+def _write_tie_flag(folder: Path, tied: bool) -> None:
+    from .fsutil import write_json
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config["tie_word_embeddings"] = tied
+    write_json(path, config)
+
+
+def _write_asymprune_record(src: Path, folder: Path, record: dict) -> None:
+    """Carry the source's asymprune.json (layers kept, ...), if it has one, with a `vocab` summary added."""
+    from .fsutil import write_json
+    if not (src / "asymprune.json").is_file():
+        return
+    base = json.loads((src / "asymprune.json").read_text())
+    base["vocab"] = {k: v for k, v in record.items() if k != "asymprune_version"} | {"record": "vocab.json"}
+    write_json(folder / "asymprune.json", base)
+
+
+def write_vmap(tokens: list[str], path: Path) -> None:
+    """A CTranslate2 vocabulary map whose tokens are always candidates (the empty source n-gram)."""
+    bad = [t for t in tokens if any(c.isspace() for c in t)]
+    if bad:
+        raise UsageError(f"token {bad[0]!r} contains white space, which a CTranslate2 vocabulary map cannot hold")
+    path.write_text("\t" + " ".join(tokens) + "\n", encoding="utf-8")
+
+
+def summary_table(record: dict):
+    """A rich table of what `reduce_vocabulary` kept, its coverage and the parameters saved."""
+    from rich.table import Table
+
+    def millions(n: int) -> str:
+        return f"{n / 1e6:,.2f}M"
+
+    table = Table("", "value", title=f"vocabulary of {record['source']} on {record['dataset']}:{record['split']}",
+                  title_justify="left")
+    table.add_row("tokens kept", f"{record['kept']:,} of {record['original_tokens']:,} "
+                                 f"({record['original_rows']:,} embedding rows before)")
+    table.add_row("special tokens", f"{record['special']:,}")
+    table.add_row(f"used by {record['split']}", f"{record['used']:,} ({record['used_kept']:,} kept)")
+    cover = record.get("coverage")
+    if cover:
+        pct = 100 * cover["rows_changed"] / max(cover["rows"], 1)
+        table.add_row(f"{cover['split']}: rows tokenized differently", f"{cover['rows_changed']:,} of "
+                                                                      f"{cover['rows']:,} ({pct:.1f}%)")
+        table.add_row(f"{cover['split']}: tokens outside the kept set", f"{cover['tokens_outside']:,} of "
+                                                                       f"{cover['tokens']:,}")
+        table.add_row(f"{cover['split']}: unknown tokens", f"{cover['unk_before']:,} → {cover['unk_after']:,}")
+    before, after = record["params_before"], record["params_after"]
+    removed = 100 * (1 - after["total"] / before["total"])
+    table.add_row("parameters", f"{millions(before['total'])} → {millions(after['total'])} ({removed:.1f}% removed)")
+    table.add_row("embeddings + lm_head + norms", f"{millions(before['other'])} → {millions(after['other'])}")
+    return table
