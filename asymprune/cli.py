@@ -389,22 +389,41 @@ def export(
     out: Path = typer.Argument(..., help="Directory for the exported model."),
     format: str = typer.Option("ct2", "--format", help="Export format: ct2 (CTranslate2)."),
     quantize: Optional[str] = typer.Option(None, help="Weight quantization, e.g. int8, int8_float32, float16."),
+    vmap: Optional[str] = typer.Option(None, help="Dataset SPEC: add CTranslate2's vocabulary map (vmap.txt) of the "
+                                       "tokens its train split uses, for translate_batch(use_vmap=True); the "
+                                       "model keeps every row (see `asymprune vocab` to remove them)."),
+    vmap_size: Optional[int] = typer.Option(None, help="Tokens in the vocabulary map, as `asymprune vocab --size`."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Export a model for deployment (CTranslate2, optionally quantized), with its tokenizer."""
+    import tempfile
+
     from .ct2 import compare_with_hf, export_ct2
     from .fsutil import check_writable_out
     from .models import load_config
 
     if format != "ct2":
         raise UsageError(f"unknown export format '{format}'; the supported format is: ct2")
+    if vmap_size is not None and vmap is None:
+        raise UsageError("--vmap-size needs --vmap SPEC, the dataset whose tokens the map keeps")
     check_writable_out(out, overwrite)
     load_config(model_src)
     if not Path(model_src).is_dir():
         raise UsageError(f"export needs a local model directory; download '{model_src}' first "
                          "(e.g. save_pretrained) and pass its path")
-    export_ct2(model_src, out, quantize=quantize, overwrite=overwrite)
+    with tempfile.TemporaryDirectory(prefix="asymprune-vmap-") as tmp:
+        vmap_file = None
+        if vmap is not None:
+            from .vocab import VocabConfig, domain_tokens, write_vmap
+            _quiet_datasets()
+            tokens = domain_tokens(model_src, vmap, VocabConfig(size=vmap_size))
+            vmap_file = Path(tmp) / "vmap.txt"
+            write_vmap(tokens, vmap_file)
+        export_ct2(model_src, out, quantize=quantize, overwrite=overwrite, vmap=vmap_file)
     console.print(f"exported {model_src} to {out} (CTranslate2{', ' + quantize if quantize else ''})")
+    if vmap is not None:
+        console.print(f"vocabulary map: {len(tokens):,} tokens of {vmap} in {out / 'vmap.txt'}; translate with "
+                      "use_vmap=True")
     if not quantize:
         check = compare_with_hf(model_src, out)
         verdict = "match" if check["tokens_match"] and check["scores_match"] else "[yellow]DIFFER[/]"

@@ -84,23 +84,28 @@ def count_tokens(tokenizer, rows, prefix: str, progress=None):
 
 
 def select_ids(counts, required: set[int], rt, rows_in_model: int, size: int | None,
-               excluded: set[int]) -> list[int]:
-    """Sorted old ids to keep: required ones, used ones by frequency, then the tokenizer's order."""
+               excluded: set[int], closure: bool = True) -> list[int]:
+    """Sorted old ids to keep: required ones, used ones by frequency, then the tokenizer's order.
+
+    With `closure`, a token comes with the tokens its BPE merges pass through (needed when the
+    tokenizer is rebuilt; a CTranslate2 vocabulary map restricts only the output, and needs none).
+    """
+    ancestors = rt.ancestors if closure else (lambda i: {i})
     kept = set()
     for i in required:
-        kept |= rt.ancestors(i)
+        kept |= ancestors(i)
     used = [i for i in range(len(counts)) if counts[i] > 0]
     rank = {i: r for r, i in enumerate(rt.fallback_order())}
     by_use = sorted(used, key=lambda i: (-counts[i], rank.get(i, len(rank))))
     if size is None:
         for i in by_use:
-            kept |= rt.ancestors(i)
+            kept |= ancestors(i)
     else:
         others = [i for i in rank if counts[i] == 0 and i not in excluded]
         for i in by_use + others:
             if len(kept) >= size:
                 break
-            need = rt.ancestors(i) - kept
+            need = ancestors(i) - kept
             if len(kept) + len(need) <= size:
                 kept |= need
     outside = sorted(i for i in kept if i >= rows_in_model)
@@ -163,7 +168,7 @@ def remap_config_ids(source, new_id: dict[int, int]) -> None:
 class VocabJob:
     """Everything `reduce_vocabulary` checked before the expensive work: data and tokenizer, no weights."""
     model_src: str
-    out: Path
+    out: Path | None
     dataset: str
     cfg: VocabConfig
     overwrite: bool
@@ -176,9 +181,9 @@ class VocabJob:
     splits: object            # the dataset's DatasetDict
 
 
-def prepare_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
+def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: VocabConfig, data=None,
                        overwrite: bool = False) -> VocabJob:
-    """Every check that needs no weights: OUT, the tokenizer, --size, the dataset. UsageError on a problem."""
+    """Every check that needs no weights: OUT (unless None), the tokenizer, --size, the dataset."""
     from transformers import GenerationConfig
 
     from .data import DataConfig, get_split, load_dataset_spec, source_prefix
@@ -187,7 +192,8 @@ def prepare_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig
     from .vocab_tokenizer import RebuildableTokenizer
 
     cfg.validate()
-    check_writable_out(Path(out), overwrite)
+    if out is not None:
+        check_writable_out(Path(out), overwrite)
     config = load_config(model_src)
     tokenizer = load_tokenizer(model_src)
     if tokenizer is None:
@@ -211,8 +217,24 @@ def prepare_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig
     splits = load_dataset_spec(dataset, data or DataConfig())
     get_split(splits, cfg.split, dataset)
     prefix = cfg.prefix if cfg.prefix is not None else source_prefix(config.model_type)
-    return VocabJob(model_src, Path(out), dataset, cfg, overwrite, config, tokenizer, rt, required,
+    return VocabJob(model_src, out and Path(out), dataset, cfg, overwrite, config, tokenizer, rt, required,
                     set() if cfg.keep_sentinels else sentinels, prefix, splits)
+
+
+def _choose(job: VocabJob, progress=None, closure: bool = True):
+    """(token counts of the split, sorted old ids to keep)."""
+    counts = count_tokens(job.tokenizer, job.splits[job.cfg.split], job.prefix, progress)
+    return counts, select_ids(counts, job.required, job.rt, job.config.vocab_size, job.cfg.size, job.excluded,
+                              closure)
+
+
+def domain_tokens(model_src: str, dataset: str, cfg: VocabConfig, data=None, progress=None) -> list[str]:
+    """The tokens the data uses (and --size adds), in id order: for a CTranslate2 vocabulary map.
+
+    The tokenizer stays whole, so unlike `reduce_vocabulary` no BPE merge tokens are added.
+    """
+    job = prepare_vocabulary(model_src, None, dataset, cfg, data)
+    return [job.rt.tokens[i] for i in _choose(job, progress, closure=False)[1]]
 
 
 def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
@@ -226,8 +248,7 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
 
     job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)
     rows, tokenizer = job.splits[cfg.split], job.tokenizer
-    counts = count_tokens(tokenizer, rows, job.prefix, progress)
-    kept = select_ids(counts, job.required, job.rt, job.config.vocab_size, cfg.size, job.excluded)
+    counts, kept = _choose(job, progress)
     new_tok = job.rt.rebuild(kept)
     model = load_model(model_src)
     before = param_counts(model)
@@ -281,7 +302,11 @@ def _write_asymprune_record(src: Path, folder: Path, record: dict) -> None:
 
 
 def write_vmap(tokens: list[str], path: Path) -> None:
-    """A CTranslate2 vocabulary map whose tokens are always candidates (the empty source n-gram)."""
+    """A CTranslate2 vocabulary map whose tokens are always candidates (the empty source n-gram).
+
+    CTranslate2 adds unk, bos and eos itself; with translate_batch(use_vmap=True) the decoder
+    scores only these tokens, and the model keeps its full vocabulary.
+    """
     bad = [t for t in tokens if any(c.isspace() for c in t)]
     if bad:
         raise UsageError(f"token {bad[0]!r} contains white space, which a CTranslate2 vocabulary map cannot hold")
