@@ -18,6 +18,12 @@ def _texts():
     return tokenizer_training_text()
 
 
+def _unused_ids(tokenizer) -> list[int]:
+    """Ids the project's text never tokenizes to: a trained summarizer would not write them either."""
+    used = {i for ids in tokenizer(list(_texts()))["input_ids"] for i in ids}
+    return [i for i in range(len(tokenizer)) if i not in used]
+
+
 def _t5_model(vocab_size: int, seed: int = 0):
     import torch
     from transformers import AutoModelForSeq2SeqLM
@@ -34,6 +40,7 @@ def _t5_model(vocab_size: int, seed: int = 0):
 
 def flan_like(out: Path, pieces: int = 700, spare_rows: int = 28) -> Path:
     """Like google/flan-t5-*: <pad> </s> <unk> = 0, 1, 2, scored pieces, <extra_id_99..0> last, spare rows."""
+    import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import T5Tokenizer
 
@@ -47,6 +54,8 @@ def flan_like(out: Path, pieces: int = 700, spare_rows: int = 28) -> Path:
     vocab += [(f"<extra_id_{i}>", 0.0) for i in range(99, -1, -1)]
     tokenizer = T5Tokenizer(vocab=vocab, extra_ids=100, model_max_length=512)
     model = _t5_model(len(tokenizer) + spare_rows)
+    with torch.no_grad():  # random weights that still write in-domain tokens, as a fine-tuned model would
+        model.lm_head.weight[_unused_ids(tokenizer) + list(range(len(tokenizer), model.config.vocab_size))] = 0
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -73,7 +82,9 @@ def bart_like(out: Path, size: int = 1200) -> Path:
                                   decoder_start_token_id=2, forced_eos_token_id=2, **get_preset("bart-tiny").config)
     torch.manual_seed(0)
     model = AutoModelForSeq2SeqLM.from_config(config)
-    torch.nn.init.normal_(model.final_logits_bias, std=0.1)  # nonzero, so slicing it is checked
+    with torch.no_grad():  # nonzero, so slicing it is checked; in-domain tokens favoured, as after fine-tuning
+        torch.nn.init.normal_(model.final_logits_bias, std=0.1)
+        model.final_logits_bias[0, _unused_ids(tokenizer)] -= 10
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
