@@ -258,3 +258,19 @@ def test_ct2_export_carries_the_smaller_vocabulary_and_vmap(trained_t5, tmp_path
     random_source = [["▁Vera", "▁Quinn", "ton", "qu", "▁Aug", "</s>"]]
     hyp = translator.translate_batch(random_source, beam_size=1, max_decoding_length=20, use_vmap=True)
     assert set(hyp[0].hypotheses[0]) <= allowed | {"</s>", "<unk>"}
+
+
+@pytest.mark.slow  # four worker processes (two per backend): about 20 s on 2 idle cores
+def test_benchmark_script_smoke(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "vocab.md"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "vocab.py"
+    proc = subprocess.run([sys.executable, str(script), "--smoke", "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = out.read_text()
+    assert "## HF float32, batch 1" in text and "## CTranslate2 int8, batch 1" in text
+    assert "| t5-tiny-2-2 | 2/1 | " in text and "| 946 | 300 |" in text
+    runs = json.loads(out.with_suffix(".json").read_text())
+    assert sorted(runs) == ["ct2-int8/all", "hf-fp32/all"]
+    assert all(sorted(r["rows"] for r in rep["results"]) == [300, 946] for rep in runs.values())
