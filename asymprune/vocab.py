@@ -25,14 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .vocab_model import model_required_ids, shrink_model
 from .vocab_tokenizer import CHUNK
-
-# Config / generation-config fields holding ids the model needs: always kept.
-ID_FIELDS = ("pad_token_id", "eos_token_id", "bos_token_id", "decoder_start_token_id", "forced_bos_token_id",
-             "forced_eos_token_id", "sep_token_id")
-# Fields listing ids to suppress: entries for dropped tokens are moot and dropped too.
-SUPPRESS_FIELDS = ("suppress_tokens", "begin_suppress_tokens")
-
 
 @dataclass
 class VocabConfig:
@@ -45,26 +39,6 @@ class VocabConfig:
     def validate(self) -> None:
         if self.size is not None and self.size < 1:
             raise UsageError(f"--size {self.size} must be a positive number of tokens, e.g. 8000")
-
-
-def _ids(value) -> list[int]:
-    """The ids in a config value: None, an int, or (nested) lists of ints."""
-    if value is None:
-        return []
-    if isinstance(value, int):
-        return [value]
-    return [i for v in value for i in _ids(v)]
-
-
-def model_required_ids(config, generation_config) -> set[int]:
-    ids = set()
-    for source in (config, generation_config):
-        if source is None:
-            continue
-        for field in ID_FIELDS:
-            ids.update(_ids(getattr(source, field, None)))
-        ids.update(_ids([pair[1] for pair in getattr(source, "forced_decoder_ids", None) or []]))
-    return ids
 
 
 def count_tokens(tokenizer, rows, prefix: str, progress=None):
@@ -101,7 +75,7 @@ def select_ids(counts, required: set[int], rt, rows_in_model: int, size: int | N
         for i in by_use:
             kept |= ancestors(i)
     else:
-        others = [i for i in rank if counts[i] == 0 and i not in excluded]
+        others = [i for i in rank if i < min(len(counts), rows_in_model) and counts[i] == 0 and i not in excluded]
         for i in by_use + others:
             if len(kept) >= size:
                 break
@@ -113,55 +87,6 @@ def select_ids(counts, required: set[int], rt, rows_in_model: int, size: int | N
         raise UsageError(f"token id {outside[0]} is beyond the model's {rows_in_model} embedding rows; the tokenizer "
                          "does not belong to this model: save the model's own tokenizer with it")
     return sorted(kept)
-
-
-def shrink_model(model, kept: list[int]) -> bool:
-    """Keep only rows `kept` of the shared embedding and lm_head, in place; True if they stay tied."""
-    import torch
-    from torch import nn
-
-    index = torch.tensor(kept)
-    new_id = {old: new for new, old in enumerate(kept)}
-    old = model.get_input_embeddings().weight
-    new = nn.Parameter(old.detach()[index].clone(), requires_grad=old.requires_grad)
-    for module in model.modules():  # the shared table and every stack's reference to it
-        if isinstance(module, nn.Embedding) and module.weight is old:
-            module.weight, module.num_embeddings = new, len(kept)
-            if module.padding_idx is not None:
-                module.padding_idx = new_id.get(module.padding_idx)
-    head = model.get_output_embeddings()
-    tied = head.weight is old
-    head.weight = new if tied else nn.Parameter(head.weight.detach()[index].clone())
-    if head.bias is not None:
-        head.bias = nn.Parameter(head.bias.detach()[index].clone())
-    head.out_features = len(kept)
-    if getattr(model, "final_logits_bias", None) is not None:  # BART's buffer, one entry per token
-        model.final_logits_bias = model.final_logits_bias[:, index].clone()
-    model.config.vocab_size = len(kept)
-    # transformers 5 reads T5 configs as tied whatever they say; the saved file must be right.
-    model.config.tie_word_embeddings = tied
-    for source in (model.config, getattr(model, "generation_config", None)):
-        if source is not None:
-            remap_config_ids(source, new_id)
-    return tied
-
-
-def remap_config_ids(source, new_id: dict[int, int]) -> None:
-    """Renumber the token ids a config or generation config names."""
-    def remap(value):
-        return new_id[value] if isinstance(value, int) else [remap(v) for v in value]
-
-    for field in ID_FIELDS:
-        if getattr(source, field, None) is not None:
-            setattr(source, field, remap(getattr(source, field)))
-    for field in SUPPRESS_FIELDS:
-        if getattr(source, field, None):
-            setattr(source, field, [new_id[i] for i in getattr(source, field) if i in new_id])
-    if getattr(source, "forced_decoder_ids", None):
-        source.forced_decoder_ids = [[pos, new_id[i]] for pos, i in source.forced_decoder_ids]
-    if getattr(source, "bad_words_ids", None):
-        kept = [seq for seq in source.bad_words_ids if all(i in new_id for i in seq)]
-        source.bad_words_ids = [[new_id[i] for i in seq] for seq in kept] or None
 
 
 @dataclass
@@ -249,25 +174,18 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
     job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)
     rows, tokenizer = job.splits[cfg.split], job.tokenizer
     counts, kept = _choose(job, progress)
-    new_tok = job.rt.rebuild(kept)
-    model = load_model(model_src)
-    before = param_counts(model)
-    tied = shrink_model(model, kept)
-    after = param_counts(model)
     used = counts > 0
     record = {
         "asymprune_version": __version__, "source": model_src, "dataset": dataset, "split": cfg.split,
         "prefix": job.prefix, "size": cfg.size, "keep_sentinels": cfg.keep_sentinels, "tokenizer_model": job.rt.kind,
         "original_rows": int(job.config.vocab_size), "original_tokens": len(tokenizer), "kept": len(kept),
         "special": len(job.required), "used": int(used.sum()), "used_kept": int(used[kept].sum()),
-        "tied_lm_head": tied, "params_before": before, "params_after": after,
     }
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
-        model.save_pretrained(tmp)
-        new_tok.save_pretrained(tmp)
-        _write_tie_flag(tmp, tied)
-        saved_tok = load_tokenizer(str(tmp))  # check what a user will load, not what is in memory
-        check = compare_tokenization(tokenizer, saved_tok, kept, rows, job.prefix, progress, "check tokenizer")
+        # The tokenizer first: checked as a user will load it, before any weights are read.
+        job.rt.rebuild(kept).save_pretrained(tmp)
+        new_tok = load_tokenizer(str(tmp))
+        check = compare_tokenization(tokenizer, new_tok, kept, rows, job.prefix, progress, "check tokenizer")
         if check["word_mismatches"]:
             m = check["first_mismatch"]
             raise UsageError(f"cannot rebuild this tokenizer exactly: {check['word_mismatches']} in-domain words "
@@ -276,8 +194,14 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
         cover = job.splits[cfg.coverage_split] if cfg.coverage_split in job.splits else None
         record["coverage"] = None if cover is None else {
             "split": cfg.coverage_split,
-            **{k: v for k, v in compare_tokenization(tokenizer, saved_tok, kept, cover, job.prefix, progress,
+            **{k: v for k, v in compare_tokenization(tokenizer, new_tok, kept, cover, job.prefix, progress,
                                                      "coverage").items() if k != "first_mismatch"}}
+        model = load_model(model_src)
+        record["params_before"] = param_counts(model)
+        record["tied_lm_head"] = shrink_model(model, kept)
+        record["params_after"] = param_counts(model)
+        model.save_pretrained(tmp)
+        _write_tie_flag(tmp, record["tied_lm_head"])
         _write_asymprune_record(Path(model_src), tmp, record)
         write_json(tmp / "vocab.json", {**record, "kept_ids": kept})
     return record

@@ -172,6 +172,8 @@ def test_flan_like_unigram_tokenizer(tmp_path):
     assert new_model["type"] == "Unigram" and new_model["unk_id"] == 2
     old_scores = dict(map(tuple, old_model["vocab"]))
     assert all(old_scores[piece] == score for piece, score in new_model["vocab"])  # scores carried over
+    lowest = min(old_model["vocab"], key=lambda piece: piece[1])[0]
+    assert lowest in dict(map(tuple, new_model["vocab"]))  # it sets the unknown-token penalty
     tok = AutoTokenizer.from_pretrained(out)
     assert "<extra_id_0>" not in tok.get_vocab()  # sentinels: span corruption only, dropped by default
     seen = _compare(src, out, "summarize: ", new_tokens=12, min_new_tokens=12)  # EOS suppressed: full length
@@ -203,6 +205,23 @@ def test_bart_like_byte_level_bpe(tmp_path):
     seen = _compare(src, out, "", new_tokens=12, min_new_tokens=12)
     assert seen["rows_whole"] == seen["rows"] and seen["length"] == 13
     assert seen["compared_tokens"] >= seen["rows"]
+
+
+def test_the_tokenizer_check_catches_a_wrong_rebuild(t5_dir):
+    """Without its merges a BPE splits in-domain words differently: the check must say so."""
+    from transformers import PreTrainedTokenizerFast
+
+    from asymprune.vocab_tokenizer import RebuildableTokenizer, compare_tokenization
+    tok = AutoTokenizer.from_pretrained(t5_dir)
+    rt = RebuildableTokenizer(tok)
+    kept = list(range(len(tok)))
+    rows = load_dataset_spec("synthetic", DataConfig(n=20))["train"]
+    assert compare_tokenization(tok, rt.rebuild(kept), kept, rows, "summarize: ")["word_mismatches"] == 0
+    data = json.loads(rt.rebuild_backend(kept).to_str())
+    data["model"]["merges"] = data["model"]["merges"][:-50]  # the last merges make whole words
+    broken = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(data)))
+    stats = compare_tokenization(tok, broken, kept, rows, "summarize: ")
+    assert stats["word_mismatches"] > 0 and stats["rows_changed"] > 0 and stats["first_mismatch"]["before"]
 
 
 @pytest.mark.parametrize("case", ["size", "wordpiece", "exists", "dataset", "vmap-size"])
