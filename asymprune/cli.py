@@ -403,22 +403,41 @@ def export(
     out: Path = typer.Argument(..., help="Directory for the exported model."),
     format: str = typer.Option("ct2", "--format", help="Export format: ct2 (CTranslate2)."),
     quantize: Optional[str] = typer.Option(None, help="Weight quantization, e.g. int8, int8_float32, float16."),
+    vmap: Optional[str] = typer.Option(None, help="Dataset SPEC: add CTranslate2's vocabulary map (vmap.txt) of the "
+                                       "tokens its train split uses, for translate_batch(use_vmap=True); the "
+                                       "model keeps every row (see `asymprune vocab` to remove them)."),
+    vmap_size: Optional[int] = typer.Option(None, help="Tokens in the vocabulary map, as `asymprune vocab --size`."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Export a model for deployment (CTranslate2, optionally quantized), with its tokenizer."""
+    import tempfile
+
     from .ct2 import compare_with_hf, export_ct2
     from .fsutil import check_writable_out
     from .models import load_config
 
     if format != "ct2":
         raise UsageError(f"unknown export format '{format}'; the supported format is: ct2")
+    if vmap_size is not None and vmap is None:
+        raise UsageError("--vmap-size needs --vmap SPEC, the dataset whose tokens the map keeps")
     check_writable_out(out, overwrite)
     load_config(model_src)
     if not Path(model_src).is_dir():
         raise UsageError(f"export needs a local model directory; download '{model_src}' first "
                          "(e.g. save_pretrained) and pass its path")
-    export_ct2(model_src, out, quantize=quantize, overwrite=overwrite)
+    with tempfile.TemporaryDirectory(prefix="asymprune-vmap-") as tmp:
+        vmap_file = None
+        if vmap is not None:
+            from .vocab import VocabConfig, domain_tokens, write_vmap
+            _quiet_datasets()
+            tokens = domain_tokens(model_src, vmap, VocabConfig(size=vmap_size))
+            vmap_file = Path(tmp) / "vmap.txt"
+            write_vmap(tokens, vmap_file)
+        export_ct2(model_src, out, quantize=quantize, overwrite=overwrite, vmap=vmap_file)
     console.print(f"exported {model_src} to {out} (CTranslate2{', ' + quantize if quantize else ''})")
+    if vmap is not None:
+        console.print(f"vocabulary map: {len(tokens):,} tokens of {vmap} in {out / 'vmap.txt'}; translate with "
+                      "use_vmap=True")
     if not quantize:
         check = compare_with_hf(model_src, out)
         verdict = "match" if check["tokens_match"] and check["scores_match"] else "[yellow]DIFFER[/]"
@@ -711,3 +730,34 @@ def evaluate(
     elif impact:
         console.print(f"[yellow]note:[/] no intervals: {m['intervals_missing']}", soft_wrap=True)
     console.print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
+
+
+@app.command()
+def vocab(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="Local model directory or hub id."),
+    out: Path = typer.Argument(..., help="Directory for the model with the smaller vocabulary."),
+    dataset: str = typer.Option(..., help="Dataset whose sources and targets choose the tokens: " + DATASET_HELP),
+    size: Optional[int] = typer.Option(None, help="Tokens kept in total: the special ones, then the data's by "
+                                       "frequency, then the tokenizer's own order (default: the data's tokens)."),
+    split: str = typer.Option("train", help="Split whose tokens are kept."),
+    keep_sentinels: bool = typer.Option(False, help="Also keep special tokens with no role in summarization "
+                                        "(T5's <extra_id_N> sentinels)."),
+    prefix: Optional[str] = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise)."),
+    source_column: Optional[str] = SOURCE_COLUMN,
+    target_column: Optional[str] = TARGET_COLUMN,
+    n: Optional[int] = N_OPTION,
+    split_seed: Optional[int] = SPLIT_SEED,
+    drop_empty_rows: bool = DROP_EMPTY,
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Keep only the tokens a dataset uses: fewer embedding and lm_head rows, a tokenizer to match."""
+    from .vocab import VocabConfig, prepare_vocabulary, reduce_vocabulary, summary_table
+
+    _quiet_datasets()
+    cfg = VocabConfig(size=size, split=split, keep_sentinels=keep_sentinels, prefix=prefix)
+    data = _data_config(source_column, target_column, n, split_seed, drop_empty_rows)
+    job = prepare_vocabulary(model_src, out, dataset, cfg, data=data, overwrite=overwrite)  # fail before the bars
+    with _progress() as progress:
+        record = reduce_vocabulary(model_src, out, dataset, cfg, overwrite=overwrite, progress=progress, job=job)
+    console.print(summary_table(record))
+    console.print(f"saved to {out} (new id -> old id in {out / 'vocab.json'})")

@@ -91,7 +91,7 @@ def _cache_root(model_dir: Path) -> Path:
     return base / "asymprune" / "ct2"
 
 
-def _convert(model_dir: Path, out: Path, quantize: str | None, overwrite: bool) -> None:
+def _convert(model_dir: Path, out: Path, quantize: str | None, overwrite: bool, vmap: Path | None = None) -> None:
     copy = [name for name in TOKENIZER_FILES if (model_dir / name).is_file()]
     if not copy:
         raise UsageError(f"'{model_dir}' has no tokenizer files; CTranslate2 needs the tokenizer to build its "
@@ -99,7 +99,7 @@ def _convert(model_dir: Path, out: Path, quantize: str | None, overwrite: bool) 
     with atomic_dir(out, overwrite=overwrite) as tmp:
         converter = ct2_transformers.TransformersConverter(str(model_dir), copy_files=copy)
         try:
-            converter.convert(str(tmp), quantization=quantize, force=True)
+            converter.convert(str(tmp), vmap=None if vmap is None else str(vmap), quantization=quantize, force=True)
         except Exception as e:  # any converter failure: report it in one line, keep no partial output
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UsageError(f"CTranslate2 could not convert '{model_dir}': {reason}") from None
@@ -115,12 +115,16 @@ def cached_conversion(model_dir: str | Path) -> Path:
     return out
 
 
-def export_ct2(model_dir: str | Path, out: Path, quantize: str | None = None, overwrite: bool = False) -> None:
-    """The artifact a user deploys: converted weights (optionally quantized) plus tokenizer files."""
+def export_ct2(model_dir: str | Path, out: Path, quantize: str | None = None, overwrite: bool = False,
+               vmap: Path | None = None) -> None:
+    """The artifact a user deploys: converted weights (optionally quantized) plus tokenizer files.
+
+    `vmap`: a vocabulary map file, stored as vmap.txt, for translate_batch(use_vmap=True).
+    """
     model_dir = Path(model_dir)
     if quantize:
         check_compute_type(quantize, "cpu") if quantize.startswith("int8") else None
-    _convert(model_dir, Path(out), quantize=quantize, overwrite=overwrite)
+    _convert(model_dir, Path(out), quantize=quantize, overwrite=overwrite, vmap=vmap)
 
 
 def vocabulary(ct2_dir: Path) -> list[str]:

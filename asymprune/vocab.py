@@ -1,0 +1,265 @@
+"""A domain vocabulary: keep the tokens a dataset uses, drop every other embedding and lm_head row.
+
+    record = reduce_vocabulary("runs/d2", Path("runs/d2-v8k"), "synthetic", VocabConfig(size=8000))
+    record["kept"], record["coverage"], record["params_after"]      # also written to OUT/vocab.json
+
+What is kept: every token the train split's sources (with the model's source prefix) and
+targets tokenize to, every special token the model or tokenizer needs (pad, eos, unk, bos,
+decoder start, the post-processor's tokens, ids named in the config and generation config),
+and, with `size`, the most frequent other tokens up to `size` in total: by frequency in the
+data, then by the tokenizer's own order (BPE: merge rank, i.e. id; Unigram: piece score).
+T5's sentinels (<extra_id_N>) exist for span-corruption pre-training and a summarizer never
+sees them, so they are dropped unless the data uses them or `keep_sentinels` is set.
+
+The output is a plain HF folder: rows are gathered, not changed, so over the kept tokens the
+logits equal the original's bit for bit wherever the kernel is the same (see README: MKL's
+one-row matrix-vector product sums a row differently depending on where it falls in the
+matrix, so batch-1 decoding steps can differ in the last bit; teacher forcing and batches
+of two or more are bit-exact). `vocab.json` maps every new id to its old id (`kept_ids`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .vocab_model import model_required_ids, shrink_model
+from .vocab_tokenizer import CHUNK
+
+@dataclass
+class VocabConfig:
+    size: int | None = None        # tokens kept in total; None: every token the data uses plus the special ones
+    split: str = "train"           # split whose sources and targets choose the tokens
+    coverage_split: str = "test"   # split tokenized with both tokenizers for the coverage report
+    keep_sentinels: bool = False   # also keep special tokens with no role (T5's <extra_id_N>)
+    prefix: str | None = None      # source prefix; None: "summarize: " for T5-family models, "" otherwise
+
+    def validate(self) -> None:
+        if self.size is not None and self.size < 1:
+            raise UsageError(f"--size {self.size} must be a positive number of tokens, e.g. 8000")
+
+
+def count_tokens(tokenizer, rows, prefix: str, progress=None):
+    """How often each id occurs in the sources (with `prefix`) and targets of `rows`."""
+    import numpy as np
+
+    counts = np.zeros(len(tokenizer), dtype=np.int64)
+    task = progress.add_task("count tokens", total=len(rows)) if progress else None
+    for start in range(0, len(rows), CHUNK):
+        batch = rows[start:start + CHUNK]
+        for texts in ([prefix + s for s in batch["source"]], batch["target"]):
+            ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in tokenizer(texts)["input_ids"]])
+            counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
+        if progress:
+            progress.advance(task, len(batch["source"]))
+    return counts
+
+
+def select_ids(counts, required: set[int], rt, rows_in_model: int, size: int | None,
+               excluded: set[int], closure: bool = True) -> list[int]:
+    """Sorted old ids to keep: required ones, used ones by frequency, then the tokenizer's order.
+
+    With `closure`, a token comes with the tokens its BPE merges pass through (needed when the
+    tokenizer is rebuilt; a CTranslate2 vocabulary map restricts only the output, and needs none).
+    """
+    ancestors = rt.ancestors if closure else (lambda i: {i})
+    kept = set()
+    for i in required:
+        kept |= ancestors(i)
+    used = [i for i in range(len(counts)) if counts[i] > 0]
+    rank = {i: r for r, i in enumerate(rt.fallback_order())}
+    by_use = sorted(used, key=lambda i: (-counts[i], rank.get(i, len(rank))))
+    if size is None:
+        for i in by_use:
+            kept |= ancestors(i)
+    else:
+        others = [i for i in rank if i < min(len(counts), rows_in_model) and counts[i] == 0 and i not in excluded]
+        for i in by_use + others:
+            if len(kept) >= size:
+                break
+            need = ancestors(i) - kept
+            if len(kept) + len(need) <= size:
+                kept |= need
+    outside = sorted(i for i in kept if i >= rows_in_model)
+    if outside:
+        raise UsageError(f"token id {outside[0]} is beyond the model's {rows_in_model} embedding rows; the tokenizer "
+                         "does not belong to this model: save the model's own tokenizer with it")
+    return sorted(kept)
+
+
+@dataclass
+class VocabJob:
+    """Everything `reduce_vocabulary` checked before the expensive work: data and tokenizer, no weights."""
+    model_src: str
+    out: Path | None
+    dataset: str
+    cfg: VocabConfig
+    overwrite: bool
+    config: object            # the model's transformers config
+    tokenizer: object         # the model's tokenizer
+    rt: object                # RebuildableTokenizer of it
+    required: set             # ids kept whatever the data says
+    excluded: set             # ids --size never adds unless the data uses them (sentinels)
+    prefix: str               # source prefix used when counting
+    splits: object            # the dataset's DatasetDict
+
+
+def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: VocabConfig, data=None,
+                       overwrite: bool = False) -> VocabJob:
+    """Every check that needs no weights: OUT (unless None), the tokenizer, --size, the dataset."""
+    from transformers import GenerationConfig
+
+    from .data import DataConfig, get_split, load_dataset_spec, source_prefix
+    from .fsutil import check_writable_out
+    from .models import load_config, load_tokenizer
+    from .vocab_tokenizer import RebuildableTokenizer
+
+    cfg.validate()
+    if out is not None:
+        check_writable_out(Path(out), overwrite)
+    config = load_config(model_src)
+    tokenizer = load_tokenizer(model_src)
+    if tokenizer is None:
+        raise UsageError(f"'{model_src}' has no tokenizer; save the model's tokenizer into its directory")
+    rt = RebuildableTokenizer(tokenizer)
+    try:
+        generation_config = GenerationConfig.from_pretrained(model_src)
+    except OSError:  # no generation_config.json: the model's config holds the ids
+        generation_config = None
+    sentinels = rt.extra_special_ids()
+    required = rt.required_ids() | model_required_ids(config, generation_config)
+    required |= sentinels if cfg.keep_sentinels else set()
+    missing = sorted(i for i in required if i not in rt.tokens)
+    if missing:
+        raise UsageError(f"the model's config names token id {missing[0]}, which its tokenizer does not have; "
+                         "fix the config's token ids or save the matching tokenizer")
+    floor = len(set().union(*(rt.ancestors(i) for i in required)))
+    if cfg.size is not None and cfg.size < floor:
+        raise UsageError(f"--size {cfg.size} is smaller than the {floor} special tokens this model needs "
+                         f"(pad, eos, unk, ...); pass --size {floor} or more")
+    splits = load_dataset_spec(dataset, data or DataConfig())
+    get_split(splits, cfg.split, dataset)
+    prefix = cfg.prefix if cfg.prefix is not None else source_prefix(config.model_type)
+    return VocabJob(model_src, out and Path(out), dataset, cfg, overwrite, config, tokenizer, rt, required,
+                    set() if cfg.keep_sentinels else sentinels, prefix, splits)
+
+
+def _choose(job: VocabJob, progress=None, closure: bool = True):
+    """(token counts of the split, sorted old ids to keep)."""
+    counts = count_tokens(job.tokenizer, job.splits[job.cfg.split], job.prefix, progress)
+    return counts, select_ids(counts, job.required, job.rt, job.config.vocab_size, job.cfg.size, job.excluded,
+                              closure)
+
+
+def domain_tokens(model_src: str, dataset: str, cfg: VocabConfig, data=None, progress=None) -> list[str]:
+    """The tokens the data uses (and --size adds), in id order: for a CTranslate2 vocabulary map.
+
+    The tokenizer stays whole, so unlike `reduce_vocabulary` no BPE merge tokens are added.
+    """
+    job = prepare_vocabulary(model_src, None, dataset, cfg, data)
+    return [job.rt.tokens[i] for i in _choose(job, progress, closure=False)[1]]
+
+
+def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
+                      overwrite: bool = False, progress=None, job: VocabJob | None = None) -> dict:
+    """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json)."""
+    from . import __version__
+    from .fsutil import atomic_dir, write_json
+    from .models import load_model, load_tokenizer
+    from .prune import param_counts
+    from .vocab_tokenizer import compare_tokenization
+
+    job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)
+    rows, tokenizer = job.splits[cfg.split], job.tokenizer
+    counts, kept = _choose(job, progress)
+    used = counts > 0
+    record = {
+        "asymprune_version": __version__, "source": model_src, "dataset": dataset, "split": cfg.split,
+        "prefix": job.prefix, "size": cfg.size, "keep_sentinels": cfg.keep_sentinels, "tokenizer_model": job.rt.kind,
+        "original_rows": int(job.config.vocab_size), "original_tokens": len(tokenizer), "kept": len(kept),
+        "special": len(job.required), "used": int(used.sum()), "used_kept": int(used[kept].sum()),
+    }
+    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+        # The tokenizer first: checked as a user will load it, before any weights are read.
+        job.rt.rebuild(kept).save_pretrained(tmp)
+        new_tok = load_tokenizer(str(tmp))
+        check = compare_tokenization(tokenizer, new_tok, kept, rows, job.prefix, progress, "check tokenizer")
+        if check["word_mismatches"]:
+            m = check["first_mismatch"]
+            raise UsageError(f"cannot rebuild this tokenizer exactly: {check['word_mismatches']} in-domain words "
+                             f"tokenize differently (e.g. ids {m['before']} became {m['after']}); please report it")
+        record["verified"] = {k: check[k] for k in ("rows", "tokens", "word_mismatches")}
+        cover = job.splits[cfg.coverage_split] if cfg.coverage_split in job.splits else None
+        record["coverage"] = None if cover is None else {
+            "split": cfg.coverage_split,
+            **{k: v for k, v in compare_tokenization(tokenizer, new_tok, kept, cover, job.prefix, progress,
+                                                     "coverage").items() if k != "first_mismatch"}}
+        model = load_model(model_src)
+        record["params_before"] = param_counts(model)
+        record["tied_lm_head"] = shrink_model(model, kept)
+        record["params_after"] = param_counts(model)
+        model.save_pretrained(tmp)
+        _write_tie_flag(tmp, record["tied_lm_head"])
+        _write_asymprune_record(Path(model_src), tmp, record)
+        write_json(tmp / "vocab.json", {**record, "kept_ids": kept})
+    return record
+
+
+def _write_tie_flag(folder: Path, tied: bool) -> None:
+    from .fsutil import write_json
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config["tie_word_embeddings"] = tied
+    write_json(path, config)
+
+
+def _write_asymprune_record(src: Path, folder: Path, record: dict) -> None:
+    """Carry the source's asymprune.json (layers kept, ...), if it has one, with a `vocab` summary added."""
+    from .fsutil import write_json
+    if not (src / "asymprune.json").is_file():
+        return
+    base = json.loads((src / "asymprune.json").read_text())
+    base["vocab"] = {k: v for k, v in record.items() if k != "asymprune_version"} | {"record": "vocab.json"}
+    write_json(folder / "asymprune.json", base)
+
+
+def write_vmap(tokens: list[str], path: Path) -> None:
+    """A CTranslate2 vocabulary map whose tokens are always candidates (the empty source n-gram).
+
+    CTranslate2 adds unk, bos and eos itself; with translate_batch(use_vmap=True) the decoder
+    scores only these tokens, and the model keeps its full vocabulary.
+    """
+    bad = [t for t in tokens if any(c.isspace() for c in t)]
+    if bad:
+        raise UsageError(f"token {bad[0]!r} contains white space, which a CTranslate2 vocabulary map cannot hold")
+    path.write_text("\t" + " ".join(tokens) + "\n", encoding="utf-8")
+
+
+def summary_table(record: dict):
+    """A rich table of what `reduce_vocabulary` kept, its coverage and the parameters saved."""
+    from rich.table import Table
+
+    def millions(n: int) -> str:
+        return f"{n / 1e6:,.2f}M"
+
+    table = Table("", "value", title=f"vocabulary of {record['source']} on {record['dataset']}:{record['split']}",
+                  title_justify="left")
+    table.add_row("tokens kept", f"{record['kept']:,} of {record['original_tokens']:,} "
+                                 f"({record['original_rows']:,} embedding rows before)")
+    table.add_row("special tokens", f"{record['special']:,}")
+    table.add_row(f"used by {record['split']}", f"{record['used']:,} ({record['used_kept']:,} kept)")
+    cover = record.get("coverage")
+    if cover:
+        pct = 100 * cover["rows_changed"] / max(cover["rows"], 1)
+        table.add_row(f"{cover['split']}: rows tokenized differently", f"{cover['rows_changed']:,} of "
+                                                                      f"{cover['rows']:,} ({pct:.1f}%)")
+        table.add_row(f"{cover['split']}: tokens outside the kept set", f"{cover['tokens_outside']:,} of "
+                                                                       f"{cover['tokens']:,}")
+        table.add_row(f"{cover['split']}: unknown tokens", f"{cover['unk_before']:,} → {cover['unk_after']:,}")
+    before, after = record["params_before"], record["params_after"]
+    removed = 100 * (1 - after["total"] / before["total"])
+    table.add_row("parameters", f"{millions(before['total'])} → {millions(after['total'])} ({removed:.1f}% removed)")
+    table.add_row("embeddings + lm_head + norms", f"{millions(before['other'])} → {millions(after['other'])}")
+    return table
