@@ -18,6 +18,7 @@ How the measurement stays honest:
 
 from __future__ import annotations
 
+import copy
 import multiprocessing as mp
 import os
 import platform
@@ -27,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .assist import AssistConfig, DraftStats
 from .errors import UsageError
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -48,6 +50,9 @@ class BenchConfig:
     backend: str = "hf"            # hf (transformers generate) or ct2 (CTranslate2 translate_batch)
     ct2_compute_type: str = "int8"  # CTranslate2 compute type (int8, int8_float32, float32, ...)
     seed: int = 0                  # seed of the source ids and of preset weights
+    assistants: list[str] = field(default_factory=list)  # drafts: each adds the first MODEL assisted by it (batch 1)
+    assist: AssistConfig = field(default_factory=AssistConfig)  # draft settings of those rows (asymprune.assist)
+    compile: bool = False          # hf: static KV cache and torch.compile'd decoding steps (asymprune.compiled)
 
     def validate(self) -> None:
         if not self.batch_sizes or min(self.batch_sizes) <= 0:
@@ -73,6 +78,17 @@ class BenchConfig:
         if self.backend == "ct2":
             from .ct2 import check_compute_type
             check_compute_type(self.ct2_compute_type, self.device)
+        if self.assistants:
+            self._validate_assistants()
+
+    def _validate_assistants(self) -> None:
+        from .assist import check_batch_size
+        if self.backend != "hf":
+            raise UsageError("--assistant needs the hf backend (CTranslate2 has no assisted generation); pass "
+                             "--backend hf")
+        for bs in self.batch_sizes:
+            check_batch_size(bs, "--batch-sizes")
+        self.assist.validate()
 
 
 # ---------------------------------------------------------------- worker side
@@ -97,10 +113,25 @@ class _Runner:
                      "layers": family_for(model.config).layer_counts(model.config),
                      "weights_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
                      "torch_threads": torch.get_num_threads()}
+        self.draft, self.last_stats = None, None
+        if spec.get("assistant"):
+            self._init_draft(spec["assistant"], model, dtype)
+        if cfg.compile:
+            from .compiled import compiled_generation_config
+            model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
         if cfg.backend == "ct2":
             self._init_ct2(spec, model)
         else:
             self.model = model
+
+    def _init_draft(self, src: str, model, dtype):
+        from .assist import encoders_equal
+        from .models import family_for, load_model
+        self.draft = load_model(src, presets=True, seed=self.cfg.seed, dtype=dtype).to(self.cfg.device)
+        self.info["assistant"] = src
+        self.info["draft_layers"] = family_for(self.draft.config).layer_counts(self.draft.config)
+        self.info["draft_encoder_identical"] = encoders_equal(model, self.draft)
+        self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
 
     def _init_ct2(self, spec, model):
         import ctranslate2
@@ -138,9 +169,17 @@ class _Runner:
                 self.tokens[:bs], beam_size=1, max_decoding_length=new_tokens,
                 min_decoding_length=new_tokens if fixed else 1)
             return [len(r.hypotheses[0]) for r in out]
-        out = self.model.generate(input_ids=self.input_ids[:bs], attention_mask=self.mask[:bs],
-                                  max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None,
-                                  do_sample=False, num_beams=1, use_cache=True)
+        settings = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None,
+                        do_sample=False, num_beams=1, use_cache=True)
+        if self.draft is not None:
+            from .assist import assisted_generate
+            gen = copy.deepcopy(self.model.generation_config)
+            gen.update(**settings)
+            result = assisted_generate(self.model, self.draft, self.input_ids[:bs], self.mask[:bs], gen,
+                                       self.cfg.assist)
+            out, self.last_stats = result.sequences, result.stats.to_dict()
+        else:
+            out = self.model.generate(input_ids=self.input_ids[:bs], attention_mask=self.mask[:bs], **settings)
         pad = self.config.pad_token_id
         return (out[:, 1:] != pad).sum(dim=1).tolist()  # generated tokens, start token excluded
 
@@ -154,7 +193,7 @@ class _Runner:
             lengths = self._generate(bs, new_tokens)
             sync()
             ms = (time.perf_counter() - start) * 1000
-        return {"ms": ms, "lengths": lengths}
+        return {"ms": ms, "lengths": lengths, **({"assist": self.last_stats} if self.draft is not None else {})}
 
     def peak_memory_mb(self, bs: int) -> float:
         """Peak memory of one untimed generation: device allocator on CUDA, resident set on CPU."""
@@ -248,6 +287,13 @@ def _check_model(src: str, cfg: BenchConfig) -> dict:
     return {"name": src, "path": src, "vocab": config.vocab_size}
 
 
+def _assisted_spec(full: str, draft: str, cfg: BenchConfig) -> dict:
+    """A worker that times `full` assisted by `draft` (lossless draft-and-verify)."""
+    from .assist import check_draft_sources
+    check_draft_sources(full, draft, cfg.assist.share_encoder)
+    return {**_check_model(full, cfg), "name": f"{full} assisted by {draft}", "assistant": draft}
+
+
 def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
     """Give a ct2 worker a converted copy (cached by content) and a HF directory to check against."""
     from .ct2 import cached_conversion
@@ -316,6 +362,13 @@ def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
     if not models:
         raise UsageError("pass at least one MODEL (hub id, directory or preset name)")
     specs = [_check_model(m, cfg) for m in models]
+    if cfg.compile:
+        from .compiled import check_compile
+        from .models import load_config
+        for m in models:
+            check_compile(load_config(m, presets=True), device=cfg.device, backend=cfg.backend,
+                          assistant=cfg.assistants[0] if cfg.assistants else None)
+    specs += [_assisted_spec(models[0], draft, cfg) for draft in cfg.assistants]
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise UsageError("a MODEL is given twice; pass each model once")
@@ -337,6 +390,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
                 workers[-1].call("set_inputs", body, texts)
             times = {(w.name, bs, kind): [] for w in workers for bs in cfg.batch_sizes for kind in ("total", "prefill")}
             lengths = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}
+            drafted = {(w.name, bs): DraftStats() for w in workers for bs in cfg.batch_sizes}
             steps = (cfg.warmup + cfg.runs) * len(workers) * len(cfg.batch_sizes) * 2
             task = progress.add_task("benchmark", total=steps) if progress else None
             for run in range(cfg.warmup + cfg.runs):
@@ -348,6 +402,8 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
                                 times[(w.name, bs, kind)].append(r["ms"])
                                 if kind == "total":
                                     lengths[(w.name, bs)].extend(r["lengths"])
+                                    if "assist" in r:
+                                        drafted[(w.name, bs)].merge(DraftStats.from_dict(r["assist"]))
                             if progress:
                                 progress.advance(task)
             memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in cfg.batch_sizes}
@@ -372,9 +428,15 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
                 "peak_memory_mb": memory[(w.name, bs)],
                 "speedup": (base["mean_ms"] / total["mean_ms"]) if base else 1.0,
                 **w.info,
+                **(_assist_fields(drafted[(w.name, bs)], cfg) if "assistant" in w.info else {}),
             })
     return {"env": environment(cfg, cfg.threads or workers[0].info["torch_threads"]), "config": asdict(cfg),
             "results": results}
+
+
+def _assist_fields(stats, cfg: BenchConfig) -> dict:
+    from .assist import stats_summary
+    return {"acceptance_rate": stats.acceptance_rate, "draft": stats_summary(stats, cfg.assist)}
 
 
 def results_table(report: dict):
