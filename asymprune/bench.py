@@ -330,7 +330,6 @@ def _source(specs: list[dict], cfg: BenchConfig) -> tuple[list[list[int]] | None
 
 
 def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
-    import ctranslate2
     import torch
     import transformers
 
@@ -343,12 +342,21 @@ def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
         pass
     return {
         "asymprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "ctranslate2": ctranslate2.__version__,
+        "transformers": transformers.__version__, "ctranslate2": _version("ctranslate2"),
         "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None,
         "threads": threads, "device": cfg.device,
         "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
     }
+
+
+def _version(package: str) -> str | None:
+    """An optional package's version, or None where it is not installed (hf-only machines)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _stats(times: list[float]) -> dict:
