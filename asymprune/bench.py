@@ -247,7 +247,10 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(child, spec, cfg), daemon=True)
         self.proc.start()
-        self.name = spec["name"]
+        self.name, self.info = spec["name"], None
+
+    def wait_ready(self) -> None:
+        """Block until the model is loaded (workers are started first, so they load side by side)."""
         self.info = self._recv()
 
     def _recv(self):
@@ -395,7 +398,9 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
                 if cfg.backend == "ct2":
                     _prepare_ct2(spec, cfg, Path(workdir))
                 workers.append(_Worker(spec, cfg))
-                workers[-1].call("set_inputs", body, texts)
+            for w in workers:
+                w.wait_ready()
+                w.call("set_inputs", body, texts)
             times = {(w.name, bs, kind): [] for w in workers for bs in cfg.batch_sizes for kind in ("total", "prefill")}
             lengths = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}
             drafted = {(w.name, bs): DraftStats() for w in workers for bs in cfg.batch_sizes}

@@ -1,6 +1,7 @@
 """The paper's latency protocol on one GPU, in the layout of its Tables 2 and 8-10.
 
-    python benchmarks/gpu.py                      # one H100: under 8 minutes (see PLAN)
+    python benchmarks/gpu.py                      # one H100: under 8 minutes (--budget-min 7.5)
+    python benchmarks/gpu.py --budget-min 0       # the whole protocol, no cuts (about an hour)
     python benchmarks/gpu.py --out /tmp/r --sizes flan-t5-small --backends hf-bf16
     python benchmarks/gpu.py --smoke --out /tmp/r # CPU, end to end in seconds: a tiny preset, tiny lengths
 
@@ -16,6 +17,13 @@ CTranslate2 float16 and int8_float16, and the lossless mode at batch 1 (the full
 drafts of its 6/1 variant, asymprune.assist). A backend that cannot run here (ctranslate2 not
 installed or without CUDA, a compile failure) is skipped with a note, and the others go on.
 
+Time budget (benchmarks/gpu_plan.py): the whole protocol takes far longer than 8 minutes (HF
+generates 256 tokens per call, so 7 variants x 3 batch sizes x 7 runs per size is most of an
+hour). Blocks run in priority order, HF bfloat16 on every size first; each block's runs are cut
+(to 3 at least) so that the blocks after it still fit, and a block that cannot fit is skipped.
+The estimates start from a prior for one H100 and follow the measured speed. The file lists
+every cut and skip, with the planned and the measured seconds.
+
 Writes OUT/gpu-<device>.md and OUT/gpu-<device>.json (every run), then prints a summary table.
 """
 
@@ -27,9 +35,11 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_plan import BUILD_S, LOSSLESS, Block, default_plan, estimate, fit_runs  # noqa: E402
 
 VARIANTS = [(6, 6), (6, 3), (6, 1), (3, 6), (1, 6), (3, 3), (1, 1)]
 KIND = {(6, 6): "full", (6, 3): "decoder", (6, 1): "decoder", (3, 6): "encoder", (1, 6): "encoder",
@@ -44,26 +54,21 @@ SMOKE_BACKENDS = {  # the same code paths in CPU dtypes
     "hf-float32": dict(backend="hf", dtype="float32"),
     "ct2-int8": dict(backend="ct2", ct2_compute_type="int8"),
 }
-# Sized for one H100 within 8 minutes: per size, timed runs and the batch sizes of each backend.
-# flan-t5-large generates 256 tokens through 24 decoder layers per run, so its runs are cut.
-PLAN = {
-    "flan-t5-small": dict(runs=7),
-    "flan-t5-base": dict(runs=7),
-    "flan-t5-large": dict(runs=3),
-}
-LOSSLESS = "lossless"  # batch 1: the full model alone vs assisted by its 6/1 variant
+SIZES = ["flan-t5-small", "flan-t5-base", "flan-t5-large"]
 
 
 def _args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default=",".join(PLAN))
+    ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--backends", default=",".join([*BACKENDS, LOSSLESS]))
     ap.add_argument("--variants", default=",".join(f"{e}/{d}" for e, d in VARIANTS))
     ap.add_argument("--batch-sizes", default="1,8,16")
     ap.add_argument("--source-length", type=int, default=1024)
     ap.add_argument("--new-tokens", type=int, default=256)
-    ap.add_argument("--runs", type=int, default=None, help="Timed runs for every size (default: PLAN's, 7 or 3).")
+    ap.add_argument("--runs", type=int, default=None, help="Timed runs of every block (default: 7; 3 for "
+                                                            "flan-t5-large and the lossless row).")
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--budget-min", type=float, default=7.5, help="Minutes for everything; 0: no limit, no cuts.")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--smoke", action="store_true", help="CPU, t5-tiny, 2 variants, tiny lengths, 1 run.")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -71,7 +76,7 @@ def _args(argv=None):
     if args.smoke:
         args.sizes, args.variants, args.batch_sizes = "t5-tiny", "6/6,6/1", "1,2"
         args.source_length, args.new_tokens, args.runs, args.warmup, args.device = 16, 4, 1, 0, "cpu"
-        args.backends = ",".join([*SMOKE_BACKENDS, LOSSLESS])
+        args.backends, args.budget_min = ",".join([*SMOKE_BACKENDS, LOSSLESS]), 0
     args.sizes = [s for s in args.sizes.split(",") if s]
     args.backends = [b for b in args.backends.split(",") if b]
     args.variants = [tuple(int(x) for x in v.split("/")) for v in args.variants.split(",") if v]
@@ -133,59 +138,99 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def measure(args, paths: dict[str, dict[str, str]], notes: list[str]) -> dict:
-    """One run_bench per (backend, size); a backend that fails once is skipped from then on."""
-    from asymprune.assist import AssistConfig
-    from asymprune.bench import BenchConfig, run_bench
+def decoder_layers(size: str, variants: list[tuple[int, int]]) -> dict[str, int]:
+    """Decoder layers of each variant of a preset (for the time estimates), without building it."""
+    from asymprune.models import family_for
+    from asymprune.models.presets import preset_config
+    config = preset_config(size)[0]
+    full = family_for(config).layer_counts(config)["decoder"]
+    return {f"{e}/{d}": max(1, full * d // 6) for e, d in variants}
 
-    reports, broken = {}, {}
-    backends = {**BACKENDS, **SMOKE_BACKENDS}
-    for backend in args.backends:
-        for size in args.sizes:
-            if backend in broken:
-                continue
-            plan = PLAN.get(size, {})
-            runs = args.runs or plan.get("runs", 7)
-            common = dict(source_length=args.source_length, new_tokens=args.new_tokens, runs=runs,
-                          warmup=args.warmup, device=args.device)
-            if backend == LOSSLESS:
-                models = [paths[size]["6/6"]]
-                cfg = BenchConfig(batch_sizes=[1], **common, dtype="float32" if args.smoke else "bfloat16",
-                                  assistants=[paths[size]["6/1"]], assist=AssistConfig())
-            else:
-                models = list(paths[size].values())
-                cfg = BenchConfig(batch_sizes=args.batch_sizes, **common, **backends[backend])
-                if cfg.backend == "ct2" and (problem := ct2_problem(cfg.ct2_compute_type, args.device)):
-                    broken[backend] = problem
-                    continue
-            started = time.perf_counter()
-            print(f"[{backend} {size}] {len(models) + len(cfg.assistants)} models, {runs} runs ...", flush=True)
-            try:
-                report = run_bench(models, cfg)
-            except Exception as e:  # a backend this machine cannot run: note it, go on with the others
-                broken[backend] = _first_line(e)
-                print(f"[{backend} {size}] skipped: {broken[backend]}", flush=True)
-                continue
-            names = {p: v for v, p in paths[size].items()}
-            for r in report["results"]:  # rows named by variant, not by temporary path
-                r["variant"] = names.get(r["model"], "6/6+6/1" if r.get("assistant") else r["model"])
-            report["seconds"] = time.perf_counter() - started
-            reports[f"{backend}/{size}"] = report
-            print(f"[{backend} {size}] {report['seconds']:.0f} s", flush=True)
-    notes += [f"{b}: skipped ({why})." for b, why in broken.items()]
-    return reports
+
+def _bench_config(block: Block, runs: int, paths: dict[str, str], args):
+    from asymprune.assist import AssistConfig
+    from asymprune.bench import BenchConfig
+    common = dict(source_length=args.source_length, new_tokens=args.new_tokens, runs=runs, warmup=args.warmup,
+                  device=args.device, batch_sizes=block.batch_sizes)
+    if block.backend == LOSSLESS:
+        return [paths["6/6"]], BenchConfig(**common, dtype="float32" if args.smoke else "bfloat16",
+                                           assistants=[paths["6/1"]], assist=AssistConfig())
+    return list(paths.values()), BenchConfig(**common, **{**BACKENDS, **SMOKE_BACKENDS}[block.backend])
+
+
+def measure(args, root: Path, notes: list[str], started: float) -> tuple[dict, list[dict]]:
+    """Every block in priority order within the budget; a backend that fails once is skipped after."""
+    from asymprune.bench import run_bench
+
+    plan = default_plan(args.sizes, args.backends, args.runs, args.batch_sizes, split=not args.smoke)
+    layers = {s: decoder_layers(s, args.variants) for s in args.sizes}
+    budget = args.budget_min * 60 or float("inf")
+    paths, reports, log, broken = {}, {}, [], {}
+    spent = estimated = 0.0  # seconds measured and estimated (at speed 1) over the blocks run so far
+    tokens = args.new_tokens + 1
+    for i, block in enumerate(plan):
+        key = f"{block.backend}/{block.size}/bs{','.join(map(str, block.batch_sizes))}"
+        speed = spent / estimated if estimated else 1.0
+        entry = {"block": key, **asdict(block)}
+        log.append(entry)
+        if block.backend in broken:
+            entry["skipped"] = broken[block.backend]
+            continue
+        if block.backend.startswith("ct2") and (why := ct2_problem(BACKENDS.get(block.backend, SMOKE_BACKENDS.get(
+                block.backend, {})).get("ct2_compute_type"), args.device)):
+            broken[block.backend] = entry["skipped"] = why
+            continue
+        later = [b for b in plan[i + 1:] if b.backend not in broken]
+        left = budget - (time.perf_counter() - started) - (0 if block.size in paths else BUILD_S.get(block.size, 5.0))
+        runs = block.runs if budget == float("inf") else fit_runs(block, later, layers, tokens, args.warmup, speed,
+                                                                    left)
+        entry["estimated_s"] = estimate(block, runs or block.runs, layers[block.size], tokens, args.warmup, speed)
+        if runs == 0:
+            entry["skipped"] = f"time: about {entry['estimated_s']:.0f} s at {block.runs} runs, {left:.0f} s left"
+            continue
+        entry["runs_timed"] = runs
+        if block.size not in paths:
+            t = time.perf_counter()
+            paths[block.size] = build_variants(block.size, args.variants, root)
+            print(f"[{block.size}] {len(paths[block.size])} variants built in {time.perf_counter() - t:.0f} s",
+                  flush=True)
+        models, cfg = _bench_config(block, runs, paths[block.size], args)
+        print(f"[{key}] {len(models) + len(cfg.assistants)} models, {runs} runs, about {entry['estimated_s']:.0f} s",
+              flush=True)
+        t = time.perf_counter()
+        try:
+            report = run_bench(models, cfg)
+        except Exception as e:  # a backend this machine cannot run: note it, go on with the others
+            broken[block.backend] = entry["skipped"] = _first_line(e)
+            print(f"[{key}] skipped: {broken[block.backend]}", flush=True)
+            continue
+        entry["seconds"] = time.perf_counter() - t
+        spent += entry["seconds"]
+        estimated += estimate(block, runs, layers[block.size], tokens, args.warmup, 1.0)
+        names = {p: v for v, p in paths[block.size].items()}
+        for r in report["results"]:  # rows named by variant, not by temporary path
+            r["variant"] = names.get(r["model"], "6/6+6/1" if r.get("assistant") else r["model"])
+        report["block"] = asdict(block)
+        reports[key] = report
+        print(f"[{key}] {entry['seconds']:.0f} s", flush=True)
+    notes += [f"{b}: not run ({why})." for b, why in broken.items()]
+    return reports, log
 
 
 def _row(reports, backend, size, variant, bs):
-    rep = reports.get(f"{backend}/{size}")
-    return next((r for r in rep["results"] if r["variant"] == variant and r["batch_size"] == bs), None) if rep \
-        else None
+    """The result row of `variant` at batch `bs` from whichever block of (backend, size) timed it."""
+    return next((r for rep in reports.values() if rep["block"]["backend"] == backend and rep["block"]["size"] == size
+                 for r in rep["results"] if r["variant"] == variant and r["batch_size"] == bs), None)
 
 
-def render(args, reports: dict, notes: list[str], machine: str, description: str, seconds: float) -> str:
+def _has(reports, backend, size) -> bool:
+    return any(rep["block"]["backend"] == backend and rep["block"]["size"] == size for rep in reports.values())
+
+
+def render(args, reports: dict, log: list[dict], notes: list[str], machine: str, description: str,
+           seconds: float) -> str:
     sizes, bss = args.sizes, args.batch_sizes
     short = {s: s.removeprefix("flan-t5-") for s in sizes}
-    runs = {s: args.runs or PLAN.get(s, {}).get("runs", 7) for s in sizes}
     lines = [
         f"# The paper's latency protocol on {machine}" + (" (smoke run)" if args.smoke else ""),
         "",
@@ -195,30 +240,41 @@ def render(args, reports: dict, notes: list[str], machine: str, description: str
         "",
         f"Protocol: random-weight {', '.join(sizes)} architectures, pruned in sixths with the paper's keep-maps; "
         f"source {args.source_length} tokens, exactly {args.new_tokens} new tokens (EOS suppressed), "
-        f"{args.warmup} warm-up run(s), then timed runs: "
-        + ", ".join(f"{short[s]} {runs[s]}" for s in sizes)
-        + ". Each (backend, size) is one interleaved `run_bench` with a fresh worker per model; mean ± std ms "
-        "per batch. No ROUGE: random weights, so the paper's R-2 and impact columns have no counterpart here.",
+        f"{args.warmup} warm-up run(s), then the timed runs of the block table below. Each (backend, size) is one "
+        "interleaved `run_bench` with a fresh worker per model; mean ± std ms per batch. No ROUGE: random weights, "
+        "so the paper's R-2 and impact-on-quality columns have no counterpart here.",
+        "",
+        "Blocks, in priority order"
+        + (f", within a budget of {args.budget_min:g} min" if args.budget_min else ", no time budget")
+        + " (protocol: 7 runs; flan-t5-large and the lossless row cut to 3 up front; further cuts and skips are "
+          "the budget's):",
+        "",
+        "| block | batch sizes | protocol runs | timed runs | estimated s | measured s | status |",
+        "|---|---|---|---|---|---|---|",
     ]
-    if not args.smoke and any(runs[s] < 7 for s in sizes):
-        lines += ["", "Cut to fit 8 minutes on one H100: " + ", ".join(f"{s} runs {runs[s]} instead of 7"
-                                                                       for s in sizes if runs[s] < 7) + "."]
+    for e in log:
+        status = f"not run: {e['skipped']}" if "skipped" in e else \
+            "cut for time" if e["runs_timed"] < e["runs"] else "as planned"
+        estimated = f"{e['estimated_s']:.0f}" if "estimated_s" in e else "-"
+        took = f"{e['seconds']:.0f}" if "seconds" in e else "-"
+        lines.append(f"| {e['block']} | {','.join(map(str, e['batch_sizes']))} | {e['runs']} | "
+                     f"{e.get('runs_timed', '-')} | {estimated} | {took} | {status} |")
     if notes:
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]
-    backends = [b for b in args.backends if b != LOSSLESS and any(f"{b}/{s}" in reports for s in sizes)]
+    backends = [b for b in args.backends if b != LOSSLESS and any(_has(reports, b, s) for s in sizes)]
 
     lines += ["", "## Table 2 layout: scale and latency (full models)", "",
               "| backend | model | params |" + "".join(f" BS {b} ms | impact |" for b in bss),
               "|---|---|---|" + "---|---|" * len(bss)]
     for b in backends:
         for s in sizes:
-            if f"{b}/{s}" not in reports:
+            if _row(reports, b, s, "6/6", bss[0]) is None:
                 continue
             cells = []
             for bs in bss:
                 r, small = _row(reports, b, s, "6/6", bs), _row(reports, b, sizes[0], "6/6", bs)
-                cells += [f"{r['mean_ms']:.0f} ± {r['std_ms']:.0f}",
-                          f"{r['mean_ms'] / small['mean_ms']:.2f}" if small else "n/a"]
+                cells += [f"{r['mean_ms']:.0f} ± {r['std_ms']:.0f}" if r else "n/a",
+                          f"{r['mean_ms'] / small['mean_ms']:.2f}" if r and small else "n/a"]
             params = _row(reports, b, s, "6/6", bss[0])["params"]["total"] / 1e6
             lines.append(f"| {b} | {s} | {params:.1f}M | " + " | ".join(cells) + " |")
     lines += ["", f"Impact: latency relative to {sizes[0]} at the same batch size (the paper's Table 2)."]
@@ -252,13 +308,15 @@ def render(args, reports: dict, notes: list[str], machine: str, description: str
                 if r := _row(reports, b, s, f"{enc}/{dec}", bss[0]):
                     lines.append(f"| {b} | {s} | {enc}/{dec} | {r['prefill_ms']:.0f} | {r['decode_ms_per_token']:.2f} |")
 
-    if any(f"{LOSSLESS}/{s}" in reports for s in sizes):
+    lossless = {s: next((r["results"] for r in reports.values() if r["block"]["backend"] == LOSSLESS
+                         and r["block"]["size"] == s), None) for s in sizes}
+    if any(lossless.values()):
         lines += ["", "## Lossless mode at batch 1: the full model verifying drafts of its 6/1 variant", "",
                   "| model | full alone ms | assisted ms | speed-up | acceptance rate | tokens per full pass |",
                   "|---|---|---|---|---|---|"]
         for s in sizes:
-            if rep := reports.get(f"{LOSSLESS}/{s}"):
-                full, assisted = rep["results"]
+            if lossless[s]:
+                full, assisted = lossless[s]
                 lines.append(f"| {s} | {full['mean_ms']:.0f} ± {full['std_ms']:.0f} | {assisted['mean_ms']:.0f} ± "
                              f"{assisted['std_ms']:.0f} | {assisted['speedup']:.2f}× | "
                              f"{assisted['acceptance_rate'] or 0:.1%} | {assisted['draft']['tokens_per_round'] or 0:.2f} |")
@@ -275,17 +333,13 @@ def summary(args, reports: dict, notes: list[str]) -> str:
     out = [f"summary (batch {bs}; × = speed-up over 6/6)", head, "-" * len(head)]
     for b in args.backends:
         for s in args.sizes:
-            if b == LOSSLESS:
-                if rep := reports.get(f"{b}/{s}"):
-                    assisted = rep["results"][1]
-                    out.append(f"{b:<18}{s:<15}{rep['results'][0]['mean_ms']:>10.0f}"
-                               f"{assisted['speedup']:>7.2f}× (assisted by 6/1)")
-                continue
-            if f"{b}/{s}" not in reports:
-                continue
-            cells = [_row(reports, b, s, v, bs) for v in ("6/6", "6/1", "1/1")]
-            out.append(f"{b:<18}{s:<15}{cells[0]['mean_ms']:>10.0f}"
-                       + "".join(f"{c['speedup']:>7.2f}×" if c else f"{'n/a':>8}" for c in cells[1:]))
+            full, one, both = (_row(reports, b, s, v, bs) for v in ("6/6", "6/1", "1/1"))
+            if b == LOSSLESS and full:
+                out.append(f"{b:<18}{s:<15}{full['mean_ms']:>10.0f}"
+                           f"{_row(reports, b, s, '6/6+6/1', 1)['speedup']:>7.2f}× (assisted by 6/1)")
+            elif full:
+                out.append(f"{b:<18}{s:<15}{full['mean_ms']:>10.0f}"
+                           + "".join(f"{c['speedup']:>7.2f}×" if c else f"{'n/a':>8}" for c in (one, both)))
     return "\n".join(out + [f"note: {n}" for n in notes])
 
 
@@ -305,24 +359,19 @@ def main(argv=None) -> None:
     if args.smoke:
         notes.append("smoke run: hf-float32 and ct2-int8 stand in for the GPU's bfloat16 and float16 types; "
                      "hf-compiled is left out (compiling takes minutes on CPU).")
+    if LOSSLESS in args.backends and (6, 1) not in args.variants:
+        args.backends.remove(LOSSLESS)
+        notes.append("lossless: not run (its draft is the 6/1 variant, not in --variants).")
     machine = machine_name(args.device)
     with tempfile.TemporaryDirectory(prefix="asymprune-gpu-") as tmp:
-        paths = {}
-        for size in args.sizes:
-            t = time.perf_counter()
-            paths[size] = build_variants(size, args.variants, Path(tmp))
-            print(f"[{size}] {len(paths[size])} variants built in {time.perf_counter() - t:.0f} s", flush=True)
-        if LOSSLESS in args.backends and (6, 1) not in args.variants:
-            args.backends.remove(LOSSLESS)
-            notes.append("lossless: skipped (its draft is the 6/1 variant, not in --variants).")
-        reports = measure(args, paths, notes)
+        reports, log = measure(args, Path(tmp), notes, started)
     seconds = time.perf_counter() - started
-    text = render(args, reports, notes, machine, machine_description(args.device), seconds)
+    text = render(args, reports, log, notes, machine, machine_description(args.device), seconds)
     stem = f"gpu-smoke-{machine}" if args.smoke else f"gpu-{machine.removeprefix('gpu-')}"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.md").write_text(text)
     (args.out / f"{stem}.json").write_text(json.dumps({"command": sys.argv, "notes": notes, "seconds": seconds,
-                                                       "reports": reports}, indent=1, default=str))
+                                                       "blocks": log, "reports": reports}, indent=1, default=str))
     print(text)
     print(summary(args, reports, notes))
     print(f"wrote {args.out / (stem + '.md')} and .json ({seconds / 60:.1f} min)")

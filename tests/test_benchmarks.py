@@ -27,8 +27,9 @@ def test_gpu_protocol_smoke(tmp_path):
         assert title in md
     assert "| hf-float32 | 6 | 1 | decoder |" in md and "| ct2-int8 | t5-tiny |" in md
     report = json.loads(next(tmp_path.glob("gpu-smoke-cpu-*.json")).read_text())
-    assert set(report["reports"]) == {"hf-float32/t5-tiny", "ct2-int8/t5-tiny", "lossless/t5-tiny"}
-    lossless = report["reports"]["lossless/t5-tiny"]["results"]
+    assert set(report["reports"]) == {"hf-float32/t5-tiny/bs1,2", "ct2-int8/t5-tiny/bs1,2", "lossless/t5-tiny/bs1"}
+    assert [b["runs_timed"] for b in report["blocks"]] == [1, 1, 1]
+    lossless = report["reports"]["lossless/t5-tiny/bs1"]["results"]
     assert [r["variant"] for r in lossless] == ["6/6", "6/6+6/1"] and lossless[1]["draft"]["rounds"] > 0
     assert printed.splitlines()[-1].startswith("wrote ") and "summary (batch 1" in printed
 
@@ -41,3 +42,33 @@ def test_lossless_benchmark_smoke(tmp_path):
     for row in result["rows"][1:]:
         assert row["identical_outputs"] == 1 and row["cost_ratio"] > 0 and "predicted_speedup" in row
     assert "Leviathan" in printed
+
+
+def test_gpu_plan_priorities_and_budget_cuts():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_plan import MIN_RUNS, default_plan, estimate, fit_runs
+
+    sizes = ["flan-t5-small", "flan-t5-large"]
+    plan = default_plan(sizes, ["hf-bf16", "lossless", "ct2-float16"], None, [1, 8, 16])
+    assert [(b.backend, b.size, b.batch_sizes, b.runs) for b in plan] == [
+        ("hf-bf16", "flan-t5-small", [1], 7), ("hf-bf16", "flan-t5-large", [1], 3),
+        ("hf-bf16", "flan-t5-large", [8, 16], 3), ("ct2-float16", "flan-t5-small", [1], 7),
+        ("ct2-float16", "flan-t5-large", [1], 3), ("lossless", "flan-t5-small", [1], 3),
+        ("lossless", "flan-t5-large", [1], 3), ("hf-bf16", "flan-t5-small", [8, 16], 7),
+        ("ct2-float16", "flan-t5-large", [8, 16], 3), ("ct2-float16", "flan-t5-small", [8, 16], 7)]
+    layers = {"flan-t5-small": {"6/6": 8, "6/1": 1}, "flan-t5-large": {"6/6": 24, "6/1": 4}}
+    first, second = plan[0], plan[1]
+
+    def cost(block, runs):
+        return estimate(block, runs, layers[block.size], 257, 1, 1.0)
+
+    assert cost(first, 7) > cost(first, 3) > 0
+    assert fit_runs(first, plan[1:], layers, 257, 1, 1.0, 1e9) == 7            # no limit: the protocol
+    assert fit_runs(first, plan[1:], layers, 257, 1, 1.0, cost(first, 3) / 2) == 0  # cannot fit: skipped
+    # Room for the first block at 7 runs, or for both blocks at their minimum: both, the first cut.
+    left = cost(first, MIN_RUNS) + cost(second, MIN_RUNS) + 1
+    assert left < cost(first, 7) + cost(second, MIN_RUNS)
+    assert MIN_RUNS <= fit_runs(first, [second], layers, 257, 1, 1.0, left) < 7
+    # On a machine twice as slow both no longer fit: the earlier block keeps its runs, the later is dropped.
+    slow = fit_runs(first, [second], layers, 257, 1, 2.0, left)
+    assert slow >= MIN_RUNS and 2 * cost(first, slow) <= left < 2 * (cost(first, MIN_RUNS) + cost(second, MIN_RUNS))
