@@ -12,7 +12,14 @@ How the measurement stays honest:
 - Each model lives in its own fresh worker process: CTranslate2's int8 kernels slow down
   later models of the same process, and no model inherits another's allocator state.
   Timing happens inside the worker, so messaging is not timed.
-- Prefill (encoder + first token) is timed apart; per-token decode time is derived from it.
+- Prefill (encoder + first token) is timed apart; per-step decode time is derived from it,
+  over the batch's longest output (a batch runs until its last sequence ends).
+- Nothing is inherited from the checkpoint's generation config (beams, no_repeat_ngram_size,
+  forced EOS, min_length...): every model decodes greedily with only its start, end and pad ids
+  and the lengths asked for, so the HF and CTranslate2 backends do the same work.
+- Threads are explicit and recorded: `threads`, or every core this process may use (never an
+  inherited OMP_NUM_THREADS, which Ray sets to a task's num_cpus), for torch and CTranslate2 alike.
+- With `dataset`, each batch is tokenized on its own (padded to its own longest document).
 - On CUDA the device is synchronised before the clock is read.
 """
 
@@ -35,6 +42,14 @@ DTYPES = ("float32", "bfloat16", "float16")
 BACKENDS = ("hf", "ct2")
 
 
+def default_threads() -> int:
+    """Every core this process may run on: the CPU affinity mask, not OMP_NUM_THREADS."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @dataclass
 class BenchConfig:
     batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 16])  # paper: 1, 8 and 16
@@ -46,13 +61,17 @@ class BenchConfig:
     warmup: int = 2                # untimed runs first
     device: str = "cpu"            # cpu or cuda
     dtype: str = "float32"         # HF weights dtype: float32, bfloat16, float16
-    threads: int | None = None     # intra-op threads; None: the library default
+    threads: int | None = None     # intra-op threads (torch and CTranslate2); None: every core this process may use
     backend: str = "hf"            # hf (transformers generate) or ct2 (CTranslate2 translate_batch)
     ct2_compute_type: str = "int8"  # CTranslate2 compute type (int8, int8_float32, float32, ...)
     seed: int = 0                  # seed of the source ids and of preset weights
     assistants: list[str] = field(default_factory=list)  # drafts: each adds the first MODEL assisted by it (batch 1)
     assist: AssistConfig = field(default_factory=AssistConfig)  # draft settings of those rows (asymprune.assist)
     compile: bool = False          # hf: static KV cache and torch.compile'd decoding steps (asymprune.compiled)
+
+    def __post_init__(self):
+        if isinstance(self.assist, dict):  # from JSON or a sweep spec
+            self.assist = AssistConfig(**self.assist)
 
     def validate(self) -> None:
         if not self.batch_sizes or min(self.batch_sizes) <= 0:
@@ -99,89 +118,99 @@ class _Runner:
     def __init__(self, spec: dict, cfg: BenchConfig):
         import torch
 
-        from .models import family_for, load_model, load_tokenizer
+        from .models import family_for, load_config, load_model, load_tokenizer
         from .prune import param_counts
 
         self.cfg, self.torch = cfg, torch
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        self.threads = cfg.threads or default_threads()
+        torch.set_num_threads(self.threads)
+        self.rss_before_load = _rss_mb()
+        self.tokenizer = load_tokenizer(spec["path"], presets=True)
+        if cfg.backend == "ct2":
+            # No HF weights in this process: its resident set is CTranslate2's alone.
+            self.config = load_config(spec["path"], presets=True)
+            self.info = {"params": spec["params"], "layers": family_for(self.config).layer_counts(self.config),
+                         "weights_mb": None, "threads": self.threads, "ct2_check": spec.get("ct2_check")}
+            self._init_ct2(spec)
+            return
         dtype = getattr(torch, cfg.dtype)
         model = load_model(spec["path"], presets=True, seed=cfg.seed, dtype=dtype).to(cfg.device)
-        self.tokenizer = load_tokenizer(spec["path"], presets=True)
         self.config = model.config
-        self.info = {"params": param_counts(model),
-                     "layers": family_for(model.config).layer_counts(model.config),
+        self.info = {"params": param_counts(model), "layers": family_for(model.config).layer_counts(model.config),
                      "weights_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
-                     "torch_threads": torch.get_num_threads()}
-        self.draft, self.last_stats = None, None
-        if spec.get("assistant"):
-            self._init_draft(spec["assistant"], model, dtype)
+                     "threads": self.threads}
+        model.generation_config = explicit_generation_config(model)
         if cfg.compile:
             from .compiled import compiled_generation_config
             model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
-        if cfg.backend == "ct2":
-            self._init_ct2(spec, model)
-        else:
-            self.model = model
+        self.model, self.draft, self.last_stats = model, None, None
+        if spec.get("assistant"):
+            self._init_draft(spec["assistant"], dtype)
 
-    def _init_draft(self, src: str, model, dtype):
+    def _init_draft(self, src: str, dtype):
         from .assist import encoders_equal
         from .models import family_for, load_model
         self.draft = load_model(src, presets=True, seed=self.cfg.seed, dtype=dtype).to(self.cfg.device)
+        self.draft.generation_config = explicit_generation_config(self.draft)
         self.info["assistant"] = src
         self.info["draft_layers"] = family_for(self.draft.config).layer_counts(self.draft.config)
-        self.info["draft_encoder_identical"] = encoders_equal(model, self.draft)
+        self.info["draft_encoder_identical"] = encoders_equal(self.model, self.draft)
         self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
 
-    def _init_ct2(self, spec, model):
+    def _init_ct2(self, spec):
         import ctranslate2
 
-        from .ct2 import compare_with_hf, vocabulary
+        from .ct2 import vocabulary
         ct2_dir = Path(spec["ct2_dir"])
-        self.info["ct2_check"] = compare_with_hf(spec["hf_dir"], ct2_dir, seed=self.cfg.seed)
-        del model
         self.vocab = vocabulary(ct2_dir)
+        self.device_used_before = _device_used_mb() if self.cfg.device == "cuda" else None
         self.translator = ctranslate2.Translator(str(ct2_dir), device=self.cfg.device,
                                                  compute_type=self.cfg.ct2_compute_type,
-                                                 intra_threads=self.cfg.threads or 0, inter_threads=1)
+                                                 intra_threads=self.threads, inter_threads=1)
 
     def set_inputs(self, body_ids: list[list[int]] | None, texts: list[str] | None):
-        """Fixed-length mode gets token ids; dataset mode gets texts for this model's tokenizer."""
+        """Fixed-length mode gets token ids; dataset mode gets texts for this model's tokenizer.
+
+        Each batch size gets its own inputs: in dataset mode the first `bs` texts tokenized
+        together, padded to the longest of them only.
+        """
         torch = self.torch
-        if texts is not None:
-            from .data import source_prefix
-            texts = [source_prefix(self.config.model_type) + t for t in texts]
-            enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.source_length, padding=True,
-                                 return_tensors="pt")
-            self.input_ids, self.mask = enc.input_ids, enc.attention_mask
-        else:
-            ids = torch.tensor([row + [self.config.eos_token_id] for row in body_ids])
-            self.input_ids, self.mask = ids, torch.ones_like(ids)
-        self.input_ids, self.mask = self.input_ids.to(self.cfg.device), self.mask.to(self.cfg.device)
-        if self.cfg.backend == "ct2":
-            self.tokens = [[self.vocab[i] for i, m in zip(row, mrow) if m]
-                           for row, mrow in zip(self.input_ids.tolist(), self.mask.tolist())]
+        self.batches = {}
+        for bs in self.cfg.batch_sizes:
+            if texts is not None:
+                from .data import source_prefix
+                batch = [source_prefix(self.config.model_type) + t for t in texts[:bs]]
+                enc = self.tokenizer(batch, truncation=True, max_length=self.cfg.source_length, padding=True,
+                                     return_tensors="pt")
+                ids, mask = enc.input_ids, enc.attention_mask
+            else:
+                ids = torch.tensor([row + [self.config.eos_token_id] for row in body_ids[:bs]])
+                mask = torch.ones_like(ids)
+            if self.cfg.backend == "ct2":
+                self.batches[bs] = [[self.vocab[i] for i, m in zip(row, mrow) if m]
+                                    for row, mrow in zip(ids.tolist(), mask.tolist())]
+            else:
+                self.batches[bs] = (ids.to(self.cfg.device), mask.to(self.cfg.device))
 
     def _generate(self, bs: int, new_tokens: int):
         fixed = self.cfg.dataset is None or new_tokens == 1
         if self.cfg.backend == "ct2":
             out = self.translator.translate_batch(
-                self.tokens[:bs], beam_size=1, max_decoding_length=new_tokens,
+                self.batches[bs], beam_size=1, max_decoding_length=new_tokens,
                 min_decoding_length=new_tokens if fixed else 1)
-            return [len(r.hypotheses[0]) for r in out]
-        settings = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None,
-                        do_sample=False, num_beams=1, use_cache=True)
+            return [len(r.hypotheses[0]) + (0 if fixed or len(r.hypotheses[0]) == new_tokens else 1) for r in out]
+        ids, mask = self.batches[bs]
+        lengths = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None)
         if self.draft is not None:
             from .assist import assisted_generate
             gen = copy.deepcopy(self.model.generation_config)
-            gen.update(**settings)
-            result = assisted_generate(self.model, self.draft, self.input_ids[:bs], self.mask[:bs], gen,
-                                       self.cfg.assist)
+            gen.update(**lengths)
+            result = assisted_generate(self.model, self.draft, ids, mask, gen, self.cfg.assist)
             out, self.last_stats = result.sequences, result.stats.to_dict()
         else:
-            out = self.model.generate(input_ids=self.input_ids[:bs], attention_mask=self.mask[:bs], **settings)
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **lengths)
         pad = self.config.pad_token_id
-        return (out[:, 1:] != pad).sum(dim=1).tolist()  # generated tokens, start token excluded
+        return (out[:, 1:] != pad).sum(dim=1).tolist()  # generated tokens, start token excluded, EOS included
 
     def time(self, kind: str, bs: int) -> dict:
         """Milliseconds for one call: kind 'total' (all tokens) or 'prefill' (first token only)."""
@@ -196,25 +225,59 @@ class _Runner:
         return {"ms": ms, "lengths": lengths, **({"assist": self.last_stats} if self.draft is not None else {})}
 
     def peak_memory_mb(self, bs: int) -> float:
-        """Peak memory of one untimed generation: device allocator on CUDA, resident set on CPU."""
+        """Peak memory of one untimed generation.
+
+        HF on CUDA: the allocator's peak. HF on CPU: the weights plus what the generation adds
+        to the resident set. CTranslate2: the growth of the resident set (CPU) or of the device's
+        used memory (CUDA) since before the model was loaded, so its weights in their compute type.
+        """
         torch = self.torch
-        if self.cfg.device == "cuda":
+        if self.cfg.device == "cuda" and self.cfg.backend == "hf":
             torch.cuda.reset_peak_memory_stats()
             self.time("total", bs)
             return torch.cuda.max_memory_allocated() / 2**20
-        base, peak, stop = _rss_mb(), [0.0], threading.Event()
+        if self.cfg.device == "cuda":
+            peak = _sample_peak(_device_used_mb, lambda: self.time("total", bs))
+            return peak - self.device_used_before
+        base = _rss_mb()
+        peak = _sample_peak(_rss_mb, lambda: self.time("total", bs))
+        if self.cfg.backend == "ct2":
+            return peak - self.rss_before_load
+        return self.info["weights_mb"] + max(0.0, peak - base)
 
-        def sample():
-            while not stop.is_set():
-                peak[0] = max(peak[0], _rss_mb())
-                stop.wait(0.005)
-        thread = threading.Thread(target=sample, daemon=True)
-        thread.start()
-        self.time("total", bs)
+
+def explicit_generation_config(model):
+    """Greedy decoding with the model's start, end and pad ids and nothing else from its checkpoint.
+
+    generate() fills every unset field from `model.generation_config`, so the bench replaces that
+    config instead of passing one beside it: bart-large-cnn's beams and no_repeat_ngram_size, or
+    PEGASUS's forced EOS, would otherwise make HF time other work than CTranslate2 does.
+    """
+    from transformers import GenerationConfig
+    config, shipped = model.config, model.generation_config
+    start = shipped.decoder_start_token_id
+    start = config.decoder_start_token_id if start is None else start
+    return GenerationConfig(decoder_start_token_id=start, eos_token_id=config.eos_token_id,
+                            pad_token_id=config.pad_token_id, bos_token_id=getattr(config, "bos_token_id", None),
+                            do_sample=False, num_beams=1, use_cache=True)
+
+
+def _sample_peak(read, work) -> float:
+    """The highest value of `read()` while `work()` runs, sampled every 5 ms."""
+    peak, stop = [read()], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], read())
+            stop.wait(0.005)
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        work()
+    finally:
         stop.set()
         thread.join()
-        # Weights plus what this generation added on top of the process's resident set.
-        return self.info["weights_mb"] + max(0.0, peak[0] - base)
+    return max(peak[0], read())
 
 
 def _rss_mb() -> float:
@@ -223,6 +286,12 @@ def _rss_mb() -> float:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except OSError:
         return 0.0
+
+
+def _device_used_mb() -> float:
+    import torch
+    free, total = torch.cuda.mem_get_info()
+    return (total - free) / 2**20
 
 
 def _worker(conn, spec: dict, cfg: BenchConfig) -> None:
@@ -298,7 +367,13 @@ def _assisted_spec(full: str, draft: str, cfg: BenchConfig) -> dict:
 
 
 def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
-    """Give a ct2 worker a converted copy (cached by content) and a HF directory to check against."""
+    """Give a ct2 worker a converted copy (cached by content), checked against transformers.
+
+    The check and the parameter count need the HF model, so they run in a process of their own:
+    the worker that times CTranslate2 never holds HF weights, and its memory is CTranslate2's.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
     from .ct2 import cached_conversion
     from .models import build_preset
     from .models.loading import is_preset
@@ -317,13 +392,23 @@ def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
         spec["path"] = str(hf_dir)
     spec["hf_dir"] = str(hf_dir)
     spec["ct2_dir"] = str(cached_conversion(hf_dir))
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        spec.update(pool.submit(_ct2_facts, spec["hf_dir"], spec["ct2_dir"], cfg.seed).result())
 
 
-def _source(specs: list[dict], cfg: BenchConfig) -> tuple[list[list[int]] | None, list[str] | None]:
+def _ct2_facts(hf_dir: str, ct2_dir: str, seed: int) -> dict:
+    """Parameter counts of the HF model and the conversion check (run in a fresh process)."""
+    from .ct2 import compare_with_hf
+    from .models import load_model
+    from .prune import param_counts
+    return {"params": param_counts(load_model(hf_dir)), "ct2_check": compare_with_hf(hf_dir, Path(ct2_dir), seed=seed)}
+
+
+def _source(specs: list[dict], cfg: BenchConfig, data=None) -> tuple[list[list[int]] | None, list[str] | None]:
     n = max(cfg.batch_sizes)
     if cfg.dataset:
         from .data import load_rows
-        texts = list(load_rows(cfg.dataset, cfg.split, n)["source"])
+        texts = list(load_rows(cfg.dataset, cfg.split, n, data)["source"])
         return None, (texts * n)[:n]  # a split shorter than the largest batch is repeated to fill it
     import torch
     vocab = min(s["vocab"] for s in specs)
@@ -333,6 +418,7 @@ def _source(specs: list[dict], cfg: BenchConfig) -> tuple[list[list[int]] | None
 
 
 def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
+    """Where a measurement was taken: versions, processor (and GPU), threads, backend and dtype."""
     import torch
     import transformers
 
@@ -348,7 +434,8 @@ def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
         "transformers": transformers.__version__, "ctranslate2": _version("ctranslate2"),
         "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None,
-        "threads": threads, "device": cfg.device,
+        "threads": threads, "device": cfg.device, "source_length": cfg.source_length,
+        "new_tokens": cfg.new_tokens if cfg.dataset is None else None, "dataset": cfg.dataset,
         "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
     }
 
@@ -386,11 +473,14 @@ def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
     return specs
 
 
-def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
-    """Benchmark `models` (the first is the baseline); return {env, config, results}."""
+def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> dict:
+    """Benchmark `models` (the first is the baseline) in one interleaved run; return {env, config, results}.
+
+    `data` is the DataConfig of `cfg.dataset` (the split seed of a file, the synthetic corpus's n).
+    """
     import tempfile
     specs = check_bench(models, cfg)
-    body, texts = _source(specs, cfg)
+    body, texts = _source(specs, cfg, data)
     workers: list[_Worker] = []
     with tempfile.TemporaryDirectory(prefix="asymprune-bench-") as workdir:
         try:
@@ -403,6 +493,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
                 w.call("set_inputs", body, texts)
             times = {(w.name, bs, kind): [] for w in workers for bs in cfg.batch_sizes for kind in ("total", "prefill")}
             lengths = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}
+            longest = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}  # decoder steps per run
             drafted = {(w.name, bs): DraftStats() for w in workers for bs in cfg.batch_sizes}
             steps = (cfg.warmup + cfg.runs) * len(workers) * len(cfg.batch_sizes) * 2
             task = progress.add_task("benchmark", total=steps) if progress else None
@@ -415,6 +506,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
                                 times[(w.name, bs, kind)].append(r["ms"])
                                 if kind == "total":
                                     lengths[(w.name, bs)].extend(r["lengths"])
+                                    longest[(w.name, bs)].append(max(r["lengths"]))
                                     if "assist" in r:
                                         drafted[(w.name, bs)].merge(DraftStats.from_dict(r["assist"]))
                             if progress:
@@ -430,21 +522,23 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None) -> dict:
             total = _stats(times[(w.name, bs, "total")])
             prefill = statistics.fmean(times[(w.name, bs, "prefill")])
             gen_len = statistics.fmean(lengths[(w.name, bs)])
+            steps = statistics.fmean(longest[(w.name, bs)])
             base = next(r for r in results if r["batch_size"] == bs) if results and w is not workers[0] else None
             results.append({
                 "model": w.name, "backend": cfg.backend, "batch_size": bs, **total,
                 "new_tokens": cfg.new_tokens if cfg.dataset is None else None,
-                "generated_tokens_mean": gen_len,
+                "generated_tokens_mean": gen_len,  # GenL: mean generated tokens per document, EOS included
+                "decoder_steps_mean": steps,       # the batch's longest output: the steps it ran
                 "tokens_per_s": bs * gen_len / (total["mean_ms"] / 1000),
                 "prefill_ms": prefill,
-                "decode_ms_per_token": (total["mean_ms"] - prefill) / max(gen_len - 1, 1),
+                # Per step, not per mean output: a batch runs until its longest output ends.
+                "decode_ms_per_token": (total["mean_ms"] - prefill) / max(steps - 1, 1),
                 "peak_memory_mb": memory[(w.name, bs)],
                 "speedup": (base["mean_ms"] / total["mean_ms"]) if base else 1.0,
                 **w.info,
                 **(_assist_fields(drafted[(w.name, bs)], cfg) if "assistant" in w.info else {}),
             })
-    return {"env": environment(cfg, cfg.threads or workers[0].info["torch_threads"]), "config": asdict(cfg),
-            "results": results}
+    return {"env": environment(cfg, workers[0].info["threads"]), "config": asdict(cfg), "results": results}
 
 
 def _assist_fields(stats, cfg: BenchConfig) -> dict:

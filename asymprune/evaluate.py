@@ -7,9 +7,12 @@
 
     rouge(["the cat sat."], ["the cat lay."])          # plain means x 100 of rouge-score F-measures
     impact(metrics, baseline)                           # {"rouge2": -4.1, ...}: % change vs. the unpruned model
+    paired_bootstrap(variant_r2, control_r2)           # {"delta": -0.4, "low": -1.1, "high": 0.3, ...}
 
 ROUGE is `rouge_score.rouge_scorer` with the Porter stemmer, reported as the plain mean of the
-per-example F-measures scaled to 0-100 (no bootstrap). For ROUGE-Lsum every text is split into
+per-example F-measures scaled to 0-100. A difference between two models is given with a paired
+bootstrap 95% interval over the same documents (`paired_bootstrap`): when it contains 0, the
+difference is within the noise of the test set. For ROUGE-Lsum every text is split into
 sentences joined by newlines, as transformers' run_summarization.py does; the splitter here is a
 rule (end punctuation followed by white space) rather than nltk's punkt, which needs a download.
 GenL is the mean number of tokens the model generated (padding and the decoder-start token
@@ -47,6 +50,10 @@ class EvalConfig:
     device: str | None = None            # None: cuda when available, else cpu
     assistant: str | None = None         # draft model: lossless draft-and-verify, batch 1 (asymprune.assist)
     assist: AssistConfig = field(default_factory=AssistConfig)  # the draft's settings
+
+    def __post_init__(self):
+        if isinstance(self.assist, dict):  # from JSON or a sweep spec
+            self.assist = AssistConfig(**self.assist)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -99,6 +106,45 @@ def impact(metrics: dict, baseline: dict) -> dict[str, float | None]:
             b = baseline[key]
             out[key] = None if not b else 100 * (metrics[key] - b) / b
     return out
+
+
+def paired_bootstrap(scores, baseline, samples: int = 1000, seed: int = 0, confidence: float = 0.95) -> dict:
+    """Mean of `scores - baseline` (per document, same documents) and its percentile bootstrap interval.
+
+    Documents are resampled with replacement `samples` times (seeded, so a report is reproducible);
+    the interval holds the middle `confidence` of the resampled means.
+    """
+    import numpy as np
+    a, b = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired scores must be two equal, non-empty lists (got {a.shape} and {b.shape})")
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = np.concatenate([diff[rng.integers(0, diff.size, size=(min(100, samples - i), diff.size))].mean(axis=1)
+                            for i in range(0, samples, 100)])  # in chunks: memory stays small on big test sets
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return {"delta": float(diff.mean()), "low": float(low), "high": float(high), "n": int(diff.size),
+            "samples": samples, "confidence": confidence}
+
+
+def difference_text(ci: dict, digits: int = 2) -> str:
+    """'no measurable loss (-0.31, 95% CI -0.92 to +0.30)', or the measured loss or gain."""
+    numbers = f"{ci['delta']:+.{digits}f}, {100 * ci['confidence']:.0f}% CI {ci['low']:+.{digits}f} to {ci['high']:+.{digits}f}"
+    if ci["low"] <= 0 <= ci["high"]:  # within the noise: never presented as a gain, whatever the sign
+        return f"no measurable loss ({numbers})"
+    return f"{'measurable gain' if ci['low'] > 0 else 'measurable loss'} ({numbers})"
+
+
+def load_predictions(metrics_path: Path) -> list[dict] | None:
+    """The per-document rows (predictions.jsonl) beside a metrics.json, or None when there are none."""
+    path = Path(metrics_path).with_name("predictions.jsonl")
+    if not path.is_file():
+        return None
+    try:
+        return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
 
 
 def load_baseline(path: Path) -> dict:
@@ -257,11 +303,22 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
 
 
 def add_baseline(result: dict, baseline_path: Path) -> dict:
-    """Add the baseline's metrics and the relative impact (%) per metric to `result`."""
+    """Add the baseline's metrics, the relative impact (%) per metric and, when the baseline's
+    predictions.jsonl covers the same documents, a paired bootstrap interval per ROUGE score."""
     baseline = load_baseline(baseline_path)
+    path = Path(baseline_path)
+    path = path / "metrics.json" if path.is_dir() else path
     m = result["metrics"]
     m["baseline"] = {"path": str(baseline_path), **{k: baseline[k] for k in METRICS}}
     m["impact"] = impact(m, baseline)
+    theirs, ours = load_predictions(path), result["predictions"]
+    same = theirs is not None and len(theirs) == len(ours) and all(
+        a.get("reference") == b["reference"] for a, b in zip(theirs, ours))
+    m["intervals"] = {k: paired_bootstrap([r[k] for r in ours], [r[k] for r in theirs]) for k in ROUGE_KEYS} \
+        if same else None
+    if not same:
+        m["intervals_missing"] = ("the baseline's predictions.jsonl is missing or covers other documents; evaluate "
+                                  "both models on the same split and samples for intervals")
     return result
 
 

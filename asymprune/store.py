@@ -6,9 +6,12 @@
     store.frame("select * from summary")          # a pandas DataFrame
 
 Tables (see SCHEMA): `runs` (one row per model x dataset x variant), `stages` (each stage's
-status, timing and error), `metrics` (ROUGE and generation length per split) and `latency`
-(one row per backend x dtype x device x batch size). The `summary` view joins a run's test
-metrics and batch-size latencies with its full (unpruned) model's, giving impact and speed-up.
+status, timing and error), `metrics` (ROUGE and generation length per split), `documents`
+(per-document ROUGE, for paired bootstrap intervals) and `latency` (one row per backend x dtype
+x device x batch size, tagged with the interleaved measurement it came from and where it was
+taken). The `summary` view joins a run's test metrics and latencies with its reference runs':
+quality against the re-tuned control (else the full model), speed against the full model
+measured in the same interleaved run only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
     model TEXT NOT NULL,            -- model as the spec names it: hub id, path or preset
     dataset TEXT NOT NULL,          -- dataset SPEC
     variant TEXT NOT NULL,          -- 'ENC/DEC' as the grid names it, e.g. '6/3' (sixths) or '8/2' (counts)
-    kind TEXT,                      -- full, encoder, decoder or both: which stacks were pruned
+    kind TEXT,                      -- full, control (the full model re-tuned like the variants), encoder, decoder or both
     encoder_layers INTEGER,         -- layers kept
     decoder_layers INTEGER,
     encoder_total INTEGER,          -- layers of the unpruned model
@@ -62,38 +65,71 @@ CREATE TABLE IF NOT EXISTS metrics (
     n_samples INTEGER,
     PRIMARY KEY (run_id, split)
 );
+CREATE TABLE IF NOT EXISTS documents (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    split TEXT NOT NULL,
+    doc INTEGER NOT NULL,           -- row of the split, from 0: the same document across runs
+    rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL,  -- 0-100
+    gen_len INTEGER,
+    PRIMARY KEY (run_id, split, doc)
+);
 CREATE TABLE IF NOT EXISTS latency (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     backend TEXT NOT NULL, dtype TEXT NOT NULL, device TEXT NOT NULL,
     batch_size INTEGER NOT NULL,
-    source_length INTEGER, new_tokens INTEGER,
+    source_length INTEGER, new_tokens INTEGER,  -- new_tokens NULL: real documents, natural stopping
     mean_ms REAL, std_ms REAL, median_ms REAL,
     prefill_ms REAL, decode_ms_per_token REAL, tokens_per_s REAL, peak_memory_mb REAL,
     runs_ms TEXT,                   -- JSON: every timed run
+    bench_id TEXT,                  -- the interleaved run it came from: only rows sharing it are compared
+    gen_len REAL,                   -- mean generated tokens per document (GenL), EOS included
+    dataset TEXT,                   -- documents timed (dataset mode), else NULL: seeded random ids
+    hardware TEXT,                  -- CPU model, or GPU name on cuda
+    threads INTEGER,                -- intra-op threads used (torch or CTranslate2)
+    torch TEXT, transformers TEXT, ctranslate2 TEXT,  -- versions
     PRIMARY KEY (run_id, backend, dtype, device, batch_size)
 );
+"""
+
+# Quality is compared with the re-tuned control when the sweep has one (it had the same extra
+# training as the variants), else with the full model; `*_base` columns always use the full model.
+# Speed-up is defined only between rows of one interleaved measurement (same bench_id).
+VIEW = """
 CREATE VIEW IF NOT EXISTS summary AS
 SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decoder_layers,
        r.encoder_total, r.decoder_total, r.params, r.status,
        m.rouge1, m.rouge2, m.rougeL, m.rougeLsum, m.gen_len,
-       100.0 * (m.rouge2 - fm.rouge2) / fm.rouge2 AS rouge2_impact_pct,
-       m.rouge2 - fm.rouge2 AS rouge2_delta,
-       l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms,
-       fl.mean_ms / l.mean_ms AS speedup
+       CASE WHEN cm.rouge2 IS NOT NULL THEN 'control' WHEN fm.rouge2 IS NOT NULL THEN 'full' END AS reference,
+       100.0 * (m.rouge2 - COALESCE(cm.rouge2, fm.rouge2)) / NULLIF(COALESCE(cm.rouge2, fm.rouge2), 0)
+           AS rouge2_impact_pct,
+       m.rouge2 - COALESCE(cm.rouge2, fm.rouge2) AS rouge2_delta,
+       100.0 * (m.rouge2 - fm.rouge2) / NULLIF(fm.rouge2, 0) AS rouge2_impact_pct_base,
+       m.rouge2 - fm.rouge2 AS rouge2_delta_base,
+       l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms, l.gen_len AS bench_gen_len,
+       l.bench_id, l.hardware, l.threads,
+       CASE WHEN fl.bench_id = l.bench_id THEN fl.mean_ms / l.mean_ms END AS speedup
 FROM runs r
 LEFT JOIN metrics m ON m.run_id = r.id AND m.split = 'test'
 LEFT JOIN runs f ON f.sweep = r.sweep AND f.model = r.model AND f.dataset = r.dataset AND f.kind = 'full'
 LEFT JOIN metrics fm ON fm.run_id = f.id AND fm.split = 'test'
+LEFT JOIN runs c ON c.sweep = r.sweep AND c.model = r.model AND c.dataset = r.dataset AND c.kind = 'control'
+LEFT JOIN metrics cm ON cm.run_id = c.id AND cm.split = 'test'
 LEFT JOIN latency l ON l.run_id = r.id
 LEFT JOIN latency fl ON fl.run_id = f.id AND fl.backend = l.backend AND fl.dtype = l.dtype
                      AND fl.device = l.device AND fl.batch_size = l.batch_size;
 """
 
+# Columns added to `latency` in schema 2; a schema-1 file gets them (NULL: measured apart, unknown where).
+LATENCY_V2 = ("bench_id TEXT", "gen_len REAL", "dataset TEXT", "hardware TEXT", "threads INTEGER", "torch TEXT",
+              "transformers TEXT", "ctranslate2 TEXT")
+
 RUN_FIELDS = ("kind", "encoder_layers", "decoder_layers", "encoder_total", "decoder_total", "strategy", "kept",
               "params", "status", "error", "config")
 METRIC_FIELDS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n_samples")
 LATENCY_FIELDS = ("source_length", "new_tokens", "mean_ms", "std_ms", "median_ms", "prefill_ms",
-                  "decode_ms_per_token", "tokens_per_s", "peak_memory_mb", "runs_ms")
+                  "decode_ms_per_token", "tokens_per_s", "peak_memory_mb", "runs_ms", "bench_id", "gen_len",
+                  "dataset", "hardware", "threads", "torch", "transformers", "ctranslate2")
+DOCUMENT_FIELDS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len")
 
 
 def _json(value):
@@ -120,8 +156,21 @@ class Store:
             if not create:
                 raise UsageError(f"{self.path} is not a results database (no schema); pass the results.db a sweep wrote")
             with self.db:
-                self.db.executescript(SCHEMA)
+                self.db.executescript(SCHEMA + VIEW)
                 self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif version < SCHEMA_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Schema 1 -> 2: per-document scores, where and with what each latency row was measured."""
+        with self.db:
+            have = {row[1] for row in self.db.execute("PRAGMA table_info(latency)")}
+            for column in LATENCY_V2:
+                if column.split()[0] not in have:
+                    self.db.execute(f"ALTER TABLE latency ADD COLUMN {column}")
+            self.db.execute("DROP VIEW IF EXISTS summary")
+            self.db.executescript(SCHEMA + VIEW)
+            self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def _version(self) -> int | None:
         has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -160,6 +209,14 @@ class Store:
             self.db.execute(f"INSERT OR REPLACE INTO metrics (run_id, split, {', '.join(METRIC_FIELDS)}) "
                             f"VALUES (?, ?, {', '.join('?' * len(METRIC_FIELDS))})",
                             (run_id, split, *[metrics.get(k) for k in METRIC_FIELDS]))
+
+    def record_documents(self, run_id: int, split: str, rows: list[dict]) -> None:
+        """Per-document scores (predictions.jsonl rows: index, rouge1..., gen_len) of one evaluation."""
+        with self.db:
+            self.db.execute("DELETE FROM documents WHERE run_id=? AND split=?", (run_id, split))
+            self.db.executemany(f"INSERT INTO documents (run_id, split, doc, {', '.join(DOCUMENT_FIELDS)}) "
+                                f"VALUES (?, ?, ?, {', '.join('?' * len(DOCUMENT_FIELDS))})",
+                                [(run_id, split, r["index"], *[r.get(k) for k in DOCUMENT_FIELDS]) for r in rows])
 
     def record_latency(self, run_id: int, rows: list[dict]) -> None:
         """Rows as `asymprune bench` reports them (one per batch size), plus backend/dtype/device."""

@@ -3,12 +3,18 @@
     asymprune sweep configs/demo.yaml            # runs what is not done yet
     asymprune sweep configs/demo.yaml --dry-run  # lists what would run
 
-Per model x dataset: fine-tune the base, evaluate it, bench it; then per variant: prune,
-re-fine-tune, evaluate, bench. Every stage writes one folder `OUTPUT/stages/<stage>-<key>`
-atomically, where the key hashes the stage's inputs (and, through them, its parents' keys).
-A folder that exists is a finished stage, so re-running skips it and Ctrl-C loses at most the
-stage in flight. A failing variant is recorded with its error and the others go on. Results
-go to `OUTPUT/results.db` (see store.py); `OUTPUT/executions.jsonl` logs each stage executed.
+Per model x dataset: fine-tune the base and evaluate it; re-tune a copy of it with the variants'
+recipe and evaluate that (the control: the same extra training, no pruning); per variant:
+prune, re-fine-tune, evaluate. Once every chain of a model x dataset is trained, one `bench`
+stage times the base, the control and every variant in a single interleaved run, so every
+speed-up is a ratio of two numbers measured side by side; adding a variant later changes that
+stage's key and re-benches the group. Benches run after all training, one at a time.
+
+Every stage writes one folder `OUTPUT/stages/<stage>-<key>` atomically, where the key hashes
+the stage's inputs (and, through them, its parents' keys). A folder that exists is a finished
+stage, so re-running skips it and Ctrl-C loses at most the stage in flight. A failing variant
+is recorded with its error and the others go on. Results go to `OUTPUT/results.db` (see
+store.py); `OUTPUT/executions.jsonl` logs each stage executed.
 """
 
 from __future__ import annotations
@@ -27,24 +33,33 @@ from .bench import BenchConfig
 from .errors import UsageError
 from .fsutil import atomic_dir, write_json
 
+CONTROL = "control"  # the variant label of the re-tuned full model
+
 # The paper's 16 (encoder, decoder) variants, in sixths of each stack.
 PAPER_GRID = ["6/6", "6/5", "6/4", "6/3", "6/2", "6/1", "5/6", "4/6", "3/6", "2/6", "1/6",
               "5/5", "4/4", "3/3", "2/2", "1/1"]
 
-# `asymprune demo` / `make demo`: the whole pipeline on 2 CPU cores in about 10 minutes. A
-# 6/6 tiny T5 trained from scratch for 300 steps is far from converged (see
-# shared notes: quality comparisons between variants need a converged base), so the demo
-# shows the workflow and the speed side; use longer training for quality conclusions.
+# `asymprune demo` / `make demo`: the whole pipeline on 2 CPU cores. It starts from a t5-tiny
+# base that has converged on the synthetic task (shipped: asymprune/assets/t5-tiny-synthetic,
+# made by scripts/train_demo_base.py, whose log is beside it): quality comparisons between
+# variants mean something only after the base has converged (shared notes). `--from-scratch`
+# trains that base first, with the script's recipe.
+DEMO_BASE = Path(__file__).resolve().parent / "assets" / "t5-tiny-synthetic"
 DEMO_SPEC = dict(
-    name="demo", models=["t5-tiny"], datasets=["synthetic"],
+    name="demo", models=[str(DEMO_BASE)], datasets=["synthetic"], finetune_base=False,
     grid=["6/6", "6/3", "6/1", "3/6", "1/6", "3/3"],
     data={"n": 10_000},
-    train={"max_steps": 300, "learning_rate": 1e-3, "batch_size": 32, "per_device_batch_size": 32,
-           "eval_steps": 150, "eval_samples": 100, "max_source_length": 256, "max_target_length": 64},
-    retrain={"max_steps": 60, "learning_rate": 5e-4, "eval_steps": 60},
-    evaluate={"max_samples": 100, "max_new_tokens": 64, "batch_size": 25, "max_source_length": 256},
-    bench={"batch_sizes": [1, 8], "source_length": 256, "new_tokens": 32, "runs": 3, "warmup": 1},
+    train={"learning_rate": 1e-3, "batch_size": 32, "per_device_batch_size": 32, "max_source_length": 256,
+           "max_target_length": 64, "eval_samples": 100},
+    retrain={"max_steps": 150, "learning_rate": 5e-4, "eval_steps": 75},
+    evaluate={"max_new_tokens": 64, "batch_size": 50, "max_source_length": 256},
+    bench={"batch_sizes": [1, 8], "source_length": 256, "new_tokens": 32, "runs": 5, "warmup": 1},
 )
+# `asymprune demo --from-scratch`: the base is trained here, as scripts/train_demo_base.py does.
+DEMO_SCRATCH = dict(models=["t5-tiny"], finetune_base=True, data={"n": 20_000},
+                    train={**DEMO_SPEC["train"], "lr_scheduler": "linear", "max_steps": 2400, "eval_steps": 200,
+                           "eval_samples": 200, "patience": 3},
+                    retrain={**DEMO_SPEC["retrain"], "lr_scheduler": "constant"})
 
 
 def _train_config():
@@ -72,12 +87,13 @@ class SweepSpec:
     strategy: str = "paper"                           # layer selection; paper falls back to spread where it has no map
     calibration: dict = field(default_factory=dict)   # CalibrationConfig fields for angular/greedy-loss (spec: the dataset)
     finetune_base: bool = True                        # false: the models are already fine-tuned on the task
+    control: bool = True                              # re-tune the full model like the variants: quality reference
     seed: int = 0
     data: dict = field(default_factory=dict)          # DataConfig fields (n, split_seed, ...)
     train: dict = field(default_factory=dict)         # TrainConfig fields for the base fine-tune
     retrain: dict = field(default_factory=dict)       # TrainConfig fields overriding `train` for variants
     evaluate: dict = field(default_factory=dict)      # EvalConfig fields
-    bench: dict = field(default_factory=dict)         # BenchConfig fields
+    bench: dict = field(default_factory=dict)         # BenchConfig fields; dataset: true times the test documents
     executor: dict = field(default_factory=dict)      # ray task resources: num_cpus, num_gpus
     min_speedup: float | None = None  # skip variants the planner predicts slower than this (batch = first bench batch size)
 
@@ -146,7 +162,8 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     check_fields(spec.train, _train_config(), f"{where}: train", skip=("resume", "checkpoint_dir"))
     check_fields(spec.retrain, _train_config(), f"{where}: retrain", skip=("resume", "checkpoint_dir"))
     check_fields(spec.evaluate, _eval_config(), f"{where}: evaluate")
-    check_fields(spec.bench, BenchConfig, f"{where}: bench", skip=("dataset", "split", "seed"))
+    check_fields({k: v for k, v in spec.bench.items() if k != "dataset"}, BenchConfig, f"{where}: bench",
+                 skip=("dataset", "seed"))
     from .importance import CalibrationConfig
     from .prune import STRATEGIES
     if spec.strategy not in STRATEGIES:
@@ -162,7 +179,10 @@ def check_sections(spec: SweepSpec, where: str) -> None:
         raise UsageError(f"{where}: models and datasets must each list at least one entry")
     if not spec.grid:
         raise UsageError(f"{where}: grid is empty; list variants like '6/3' or leave it out for the paper's 16")
-    BenchConfig(**spec.bench).validate()
+    if not isinstance(spec.bench.get("dataset", False), bool):
+        raise UsageError(f"{where}: bench.dataset must be true (time the sweep's own test documents) or false, "
+                         f"got {spec.bench['dataset']!r}")
+    BenchConfig(**bench_settings(spec.bench)).validate()
     if spec.min_speedup is not None and not spec.min_speedup > 0:
         raise UsageError(f"{where}: min_speedup must be a positive number like 1.5, got {spec.min_speedup!r}")
 
@@ -248,6 +268,38 @@ class Chain:
     stages: list[Stage]
     base: bool = False
     skipped: str | None = None  # why the planner skips this chain (min_speedup); None: it runs
+    model_ref: str = ""         # the model this chain ends with: what its group's bench times
+
+    @property
+    def finished(self) -> bool:
+        return not self.skipped and all(s.done for s in self.stages)
+
+
+def bench_settings(bench: dict, dataset: str | None = None) -> dict:
+    """BenchConfig fields of a spec's `bench` section; `dataset: true` becomes the sweep's dataset."""
+    return {**bench, "dataset": dataset if bench.get("dataset") else None}
+
+
+@dataclass
+class BenchGroup:
+    """The base, the control and every variant of one model x dataset: benched together, once trained.
+
+    Its stage's key lists the models benched, so a variant that joins later (a grid entry added,
+    a failed run that now finished) gives a new stage and a fresh interleaved run of the group.
+    """
+    model: str
+    dataset: str
+    chains: list[Chain]        # the base first
+    inputs: dict               # bench settings and seed; the dataset and data config in dataset mode
+    root: Path
+
+    def members(self, planned: bool = False) -> list[Chain]:
+        """Chains to bench: the finished ones (or, `planned`, every chain that is not skipped)."""
+        return [c for c in self.chains if (not c.skipped if planned else c.finished)]
+
+    def stage(self, members: list[Chain]) -> Stage:
+        return Stage("bench", {**self.inputs, "models": [c.model_ref for c in members],
+                               "variants": [c.variant for c in members]}, self.root)
 
 
 def _model_ref(stage: Stage | None, src: str) -> str:
@@ -278,13 +330,19 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                 if spec.finetune_base else None
             ref = _model_ref(trained, model)
             base_stages = [s for s in (trained,) if s] + [
-                Stage("evaluate", {"model": ref, **common, "evaluate": spec.evaluate}, root),
-                Stage("bench", {"model": ref, "bench": spec.bench, "seed": spec.seed}, root)]
+                Stage("evaluate", {"model": ref, **common, "evaluate": spec.evaluate}, root)]
             full = {"encoder": list(range(totals["encoder"])), "decoder": list(range(totals["decoder"]))}
-            chains.append(Chain(model, dataset, "6/6", dict(
-                kind="full", encoder_layers=totals["encoder"], decoder_layers=totals["decoder"],
-                encoder_total=totals["encoder"], decoder_total=totals["decoder"], strategy=None, kept=full),
-                base_stages, base=True))
+            full_fields = dict(encoder_layers=totals["encoder"], decoder_layers=totals["decoder"],
+                               encoder_total=totals["encoder"], decoder_total=totals["decoder"], strategy=None,
+                               kept=full)
+            chains.append(Chain(model, dataset, "6/6", dict(kind="full", **full_fields), base_stages, base=True,
+                                model_ref=ref))
+            if spec.control:  # the full model with the variants' extra training: what pruning is judged against
+                retuned = Stage("train", {"model": ref, **common, "train": retrain_cfg}, root)
+                cref = _model_ref(retuned, model)
+                chains.append(Chain(model, dataset, CONTROL, dict(kind="control", **full_fields), [
+                    retuned, Stage("evaluate", {"model": cref, **common, "evaluate": spec.evaluate}, root)],
+                    model_ref=cref))
             for v in variants:
                 keep, strategy = plans[v.label]
                 if kind_of(keep, totals) == "full":
@@ -303,9 +361,23 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                     decoder_total=totals["decoder"], strategy=strategy,
                     kept=None if strategy in CALIBRATED else keep), [
                     pruned, retrained,
-                    Stage("evaluate", {"model": vref, **common, "evaluate": spec.evaluate}, root),
-                    Stage("bench", {"model": vref, "bench": spec.bench, "seed": spec.seed}, root)]))
+                    Stage("evaluate", {"model": vref, **common, "evaluate": spec.evaluate}, root)],
+                    model_ref=vref))
     return chains
+
+
+def bench_groups(spec: SweepSpec, chains: list[Chain]) -> list[BenchGroup]:
+    """One group per model x dataset, in plan order; its stage benches all its chains at once."""
+    root = Path(spec.output_dir) / "stages"
+    groups: dict[tuple, BenchGroup] = {}
+    for c in chains:
+        if (c.model, c.dataset) not in groups:
+            inputs = {"bench": bench_settings(spec.bench, c.dataset), "seed": spec.seed}
+            if spec.bench.get("dataset"):
+                inputs["data"] = spec.data
+            groups[(c.model, c.dataset)] = BenchGroup(c.model, c.dataset, [], inputs, root)
+        groups[(c.model, c.dataset)].chains.append(c)
+    return list(groups.values())
 
 
 # ---------------------------------------------------------------- execution
@@ -334,7 +406,7 @@ def execute(stage: Stage, log: Path) -> dict:
 
 
 def _run_stage(stage: Stage) -> None:
-    model = _resolve(stage)
+    model = _resolve(stage) if "model" in stage.inputs else None
     inputs = stage.inputs
     if stage.name == "prune":
         from .importance import CalibrationConfig, plan_calibrated
@@ -369,7 +441,11 @@ def _run_stage(stage: Stage) -> None:
         save_evaluation(result, stage.out, overwrite=True)
     elif stage.name == "bench":
         from .bench import run_bench
-        report = run_bench([model], BenchConfig(**{**inputs["bench"], "seed": inputs["seed"]}))
+        from .data import DataConfig
+        models = [_model_path(ref, stage.root) for ref in inputs["models"]]
+        data = DataConfig(**inputs["data"]) if "data" in inputs else None
+        report = run_bench(models, BenchConfig(**{**inputs["bench"], "seed": inputs["seed"]}), data=data)
+        report["variants"] = inputs["variants"]  # results come per model, in this order, batch sizes within
         with atomic_dir(stage.out, overwrite=True) as tmp:
             write_json(tmp / "bench.json", report)
 
@@ -438,20 +514,42 @@ class Recorder:
                                 outcome.error, outcome.output)
         if outcome.status == "done" and outcome.stage == "evaluate":
             m = outcome.result
-            self.store.record_metrics(run, m.get("split", "test"), {**m, "n_samples": m.get("samples")})
-        elif outcome.status == "done" and outcome.stage == "bench":
-            env = outcome.result["env"]
-            self.store.record_latency(run, [{**r, "dtype": env["dtype"], "device": env["device"],
-                                             "source_length": outcome.result["config"]["source_length"]}
-                                            for r in outcome.result["results"]])
-            self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant,
-                                  params=outcome.result["results"][0]["params"]["total"])
+            split = m.get("split", "test")
+            self.store.record_metrics(run, split, {**m, "n_samples": m.get("samples")})
+            predictions = Path(outcome.output) / "predictions.jsonl"
+            if predictions.is_file():
+                self.store.record_documents(run, split, [json.loads(line) for line in predictions.open()])
         last = outcome.stage == chain.stages[-1].name and outcome.key == chain.stages[-1].key
         if outcome.status != "done":
             self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status=outcome.status,
                                   error=f"{outcome.stage}: {outcome.error}")
         elif last:
             self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status="done", error=None)
+
+    def bench(self, members: list[Chain], outcome: Outcome) -> None:
+        """A group's interleaved bench: every member's latency rows carry the same bench_id."""
+        report = outcome.result
+        for chain in members:
+            run = self.run_id(chain)
+            self.store.record_stage(run, "bench", outcome.key, outcome.status, outcome.started, outcome.finished,
+                                    outcome.error, outcome.output)
+            if outcome.status != "done":
+                self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant, status=outcome.status,
+                                      error=f"bench: {outcome.error}")
+        if outcome.status != "done":
+            return
+        env = report["env"]
+        where = dict(dtype=env["dtype"], device=env["device"], source_length=env["source_length"],
+                     new_tokens=env["new_tokens"], dataset=env["dataset"], bench_id=outcome.key,
+                     hardware=env["gpu"] or env["cpu"], torch=env["torch"], transformers=env["transformers"],
+                     ctranslate2=env["ctranslate2"])
+        order = list(dict.fromkeys(r["model"] for r in report["results"]))
+        for chain, model in zip(members, order):
+            rows = [r for r in report["results"] if r["model"] == model]
+            run = self.run_id(chain)
+            self.store.record_latency(run, [{**r, **where, "gen_len": r["generated_tokens_mean"]} for r in rows])
+            self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant,
+                                  params=rows[0]["params"]["total"])
 
     def skip(self, chain: Chain, reason: str) -> None:
         self.run_id(chain)
@@ -483,6 +581,7 @@ def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = No
         ray = _ray(address)
     say = console.print if console is not None else (lambda *a, **k: None)
     skip_slow_variants(spec, chains, say)
+    groups = bench_groups(spec, chains)
     if dry_run:
         return chains
     out.mkdir(parents=True, exist_ok=True)
@@ -493,8 +592,10 @@ def run_sweep(spec: SweepSpec, executor: str = "local", address: str | None = No
     try:
         if executor == "local":
             _run_local(chains, recorder, log, say)
+            _bench_local(groups, recorder, log, say)
         else:
             _run_ray(ray, chains, recorder, log, say, spec.executor)
+            _bench_ray(ray, groups, recorder, log, say, spec.executor)
     finally:
         store.close()
     return chains
@@ -562,6 +663,33 @@ def _run_local(chains: list[Chain], recorder: Recorder, log: Path, say) -> None:
                 failed_bases.add((chain.model, chain.dataset))
 
 
+def _bench_members(group: BenchGroup, say) -> list[Chain] | None:
+    """The chains a group's bench times now, or None when its base is not finished."""
+    members = group.members()
+    if not members or not members[0].base:
+        return None
+    missing = [c.variant for c in group.chains if not c.skipped and not c.finished]
+    if missing:
+        say(f"  bench {group.model} {group.dataset}: without {', '.join(missing)} (not finished); "
+            "they are benched with the group once they finish")
+    return members
+
+
+def _bench_local(groups: list[BenchGroup], recorder: Recorder, log: Path, say) -> None:
+    """Each group's interleaved bench, after all training: nothing else runs beside it."""
+    for group in groups:
+        members = _bench_members(group, say)
+        if members is None:
+            continue
+        stage = group.stage(members)
+        say(f"bench {group.model} {group.dataset}: {', '.join(c.variant for c in members)} "
+            + ("done already" if stage.done else "in one interleaved run"))
+        outcome = run_chain(Chain(group.model, group.dataset, "bench", {}, [stage]), log)[-1]
+        recorder.bench(members, outcome)
+        if outcome.status != "done":
+            say(f"  [red]failed[/] at bench: {outcome.error}")
+
+
 def _ray(address: str | None):
     try:
         import ray
@@ -589,6 +717,21 @@ def _chain_task(chain: Chain, log: str) -> list[Outcome]:
     from .cli import _quiet_transformers
     _quiet_transformers()
     return run_chain(chain, Path(log))
+
+
+def _bench_ray(ray, groups: list[BenchGroup], recorder: Recorder, log: Path, say, resources: dict) -> None:
+    """Group benches as Ray tasks, one at a time and only after every chain task has ended, so no
+    training shares the node. The bench sets its threads itself (every core, or bench.threads):
+    Ray's OMP_NUM_THREADS=num_cpus does not reach it."""
+    task = ray.remote(num_cpus=resources.get("num_cpus", 1), num_gpus=resources.get("num_gpus", 0))(_chain_task)
+    for group in groups:
+        members = _bench_members(group, say)
+        if members is None:
+            continue
+        stage = group.stage(members)
+        outcome = ray.get(task.remote(Chain(group.model, group.dataset, "bench", {}, [stage]), str(log.resolve())))[-1]
+        recorder.bench(members, outcome)
+        say(f"bench {group.model} {group.dataset}: {outcome.status}")
 
 
 def _run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resources: dict) -> None:

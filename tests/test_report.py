@@ -105,7 +105,8 @@ def test_report_files_tables_and_plots(db, tmp_path, capsys):
     assert all(f"]({p})" in md for p in pngs + csvs)
     assert "| encoder | decoder | kind | flan-t5-small R-2 | flan-t5-small % of full | flan-t5-base R-2 |" in md
     assert "| 6 | 1 | decoder | 17.00 | 85.00% | 24.10 | 96.40% |" in md                     # Tables 5-7
-    assert "| flan-t5-base | 1/6 | encoder | 22.00 | -12.00% | 1.33× | 2.50× | 2.50× |" in md  # Tables 8-10
+    # Tables 8-10; this database has no control and no per-document scores: differences without intervals.
+    assert "| flan-t5-base | 1/6 | encoder | 22.00 | -3.00 | no interval | -12.00% | -3.00 | 1.33× | 2.50× | 2.50× |" in md
     assert "| flan-t5-base | 247.6M | 25.00 | +25.00% | 200.0 | 2.00× | 500.0 | 2.50× | 1000.0 | 2.50× |" in md
     assert "| flan-t5-small | cnndm | 2/2 | both | failed | CUDA out of memory |" in md
     assert "| flan-t5-base | cnndm | 1/1 | both | pending | – |" in md
@@ -200,7 +201,7 @@ def _text(tmp_path):
 @pytest.mark.parametrize("make_db, extra, message", [
     (lambda t: t / "missing.db", [], "missing.db not found; pass the results.db a sweep wrote"),
     (_text, [], "notes.db is not a results database (file is not a database)"),
-    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 1); upgrade asymprune"),
+    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 2); upgrade asymprune"),
     (_unfinished, [], "has no finished runs yet (12 running, 1 failed, 1 pending); wait for the sweep"),
     (None, ["--max-rouge2-loss", "1", "--min-speedup", "2"], "--max-rouge2-loss and --min-speedup both given"),
     (None, ["--max-rouge2-loss", "-1"], "--max-rouge2-loss must be 0 or more ROUGE-2 points (got -1.0)"),
@@ -224,3 +225,28 @@ def test_results_bad_input(tmp_path, capsys):
     Store(empty).close()
     assert run_cli(["results", str(empty)]) == 2
     assert "has no runs yet" in capsys.readouterr().err
+
+
+def test_quality_against_the_control_with_intervals(tmp_path, capsys):
+    from tests.results_db import make_control_db
+    db = make_control_db(tmp_path / "c.db")
+    frame = load_runs(db)
+    by = frame.set_index("variant")
+    assert set(by.reference) == {"control"} and by.loc["6/1", "rouge2_delta"] == pytest.approx(-4.0)
+    assert by.loc["6/1", "rouge2_high"] < 0 < by.loc["3/3", "rouge2_high"] and by.loc["3/3", "rouge2_low"] < 0
+    assert by.loc["6/3", "rouge2_low"] < 0 < by.loc["6/3", "rouge2_high"]
+    rec = recommend(frame, max_rouge2_loss=1.0)  # 3/3 is the fastest within a point; the control is no candidate
+    assert rec["variant"] == "3/3" and rec["interval"]["low"] < 0
+    assert "within 1.00 ROUGE-2 points of the re-tuned control" in rec["line"]
+    assert "no measurable loss (+0.50, 95% CI" in rec["line"] and "gain" not in rec["line"]
+    assert recommend(frame, max_rouge2_loss=5.0)["line"].split(": ", 1)[1].startswith("6/1 (decoder)")
+    assert "measurable loss (-4.00, 95% CI -4." in recommend(frame, max_rouge2_loss=5.0)["line"]
+    assert list(pareto(frame, 1).variant) == ["6/1", "3/3"]  # 3/3 beats 6/3 and 6/6 on both; no control
+
+    out = tmp_path / "rep"
+    assert run_cli(["report", str(db), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "Budget: at most 1.00 ROUGE-2 points below the re-tuned control" in md
+    assert "| t5-tiny | control | control |" in md and "| reference | reference |" in md
+    verdicts = {r["variant"]: r["verdict"] for r in _rows(out / "pareto.csv")}
+    assert verdicts == {"6/1": "measurable loss", "3/3": "no measurable loss"}

@@ -81,3 +81,56 @@ def test_missing_and_foreign_files_are_refused(tmp_path):
     con.close()
     with pytest.raises(UsageError, match="is not a results database \\(no schema\\)"):
         Store(other, create=False)
+
+
+def _run(store, variant, kind, rouge2):
+    run = store.upsert_run("s", "m", "d", variant, kind=kind, encoder_layers=6, decoder_layers=6, status="done")
+    store.record_metrics(run, "test", {"rouge2": rouge2})
+    return run
+
+
+def test_quality_against_the_control_and_speed_only_within_one_measurement(tmp_path):
+    store = Store(tmp_path / "r.db")
+    full, control, pruned = _run(store, "6/6", "full", 20.0), _run(store, "control", "control", 22.0), \
+        _run(store, "6/3", "decoder", 21.0)
+    row = dict(backend="hf", dtype="float32", device="cpu", batch_size=1)
+    store.record_latency(full, [{**row, "mean_ms": 100.0, "bench_id": "a"}])
+    store.record_latency(control, [{**row, "mean_ms": 101.0, "bench_id": "a"}])
+    store.record_latency(pruned, [{**row, "mean_ms": 50.0, "bench_id": "b"}])  # measured in another run
+    got = {r.variant: r for r in store.frame("SELECT * FROM summary").itertuples()}
+    assert got["6/3"].reference == "control" and got["6/3"].rouge2_delta == pytest.approx(-1.0)
+    assert got["6/3"].rouge2_delta_base == pytest.approx(1.0)  # the base alongside
+    assert got["6/3"].speedup is None or got["6/3"].speedup != got["6/3"].speedup  # NULL: not measured together
+    assert got["control"].speedup == pytest.approx(100 / 101)
+    store.record_latency(pruned, [{**row, "mean_ms": 50.0, "bench_id": "a"}])  # re-benched with its group
+    assert store.frame("SELECT speedup FROM summary WHERE variant='6/3'").speedup[0] == pytest.approx(2.0)
+    store.close()
+
+
+def test_a_schema_1_file_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE runs (id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
+            variant TEXT NOT NULL, kind TEXT, encoder_layers INTEGER, decoder_layers INTEGER, encoder_total INTEGER,
+            decoder_total INTEGER, strategy TEXT, kept TEXT, params INTEGER, status TEXT NOT NULL DEFAULT 'pending',
+            error TEXT, config TEXT, updated REAL, UNIQUE (sweep, model, dataset, variant));
+        CREATE TABLE latency (run_id INTEGER NOT NULL, backend TEXT NOT NULL, dtype TEXT NOT NULL,
+            device TEXT NOT NULL, batch_size INTEGER NOT NULL, source_length INTEGER, new_tokens INTEGER,
+            mean_ms REAL, std_ms REAL, median_ms REAL, prefill_ms REAL, decode_ms_per_token REAL,
+            tokens_per_s REAL, peak_memory_mb REAL, runs_ms TEXT,
+            PRIMARY KEY (run_id, backend, dtype, device, batch_size));
+        CREATE VIEW summary AS SELECT 1 AS old;
+        INSERT INTO runs (id, sweep, model, dataset, variant, kind, status) VALUES (1, 's', 'm', 'd', '6/6', 'full', 'done');
+        INSERT INTO latency (run_id, backend, dtype, device, batch_size, mean_ms) VALUES (1, 'hf', 'float32', 'cpu', 1, 9.0);
+    """)
+    db.commit()
+    db.close()
+    store = Store(path, create=False)
+    assert store._version() == SCHEMA_VERSION == 2
+    rows = store.frame("SELECT variant, mean_ms, bench_id, speedup FROM summary")
+    assert list(rows.variant) == ["6/6"] and rows.mean_ms[0] == 9.0
+    assert rows.bench_id.isna().all() and rows.speedup.isna().all()  # measured apart: no ratio is claimed
+    store.close()

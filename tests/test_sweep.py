@@ -9,7 +9,8 @@ import time
 import pytest
 import yaml
 
-from asymprune.sweep import PAPER_GRID, build_plan, load_spec
+from asymprune.bench import default_threads
+from asymprune.sweep import PAPER_GRID, bench_groups, build_plan, load_spec
 from tests.helpers import run_cli, run_cli_subprocess
 
 # Tiny, fast settings: the point here is the orchestration, not the quality.
@@ -39,23 +40,31 @@ def test_default_grid_is_the_papers_sixteen(tmp_path):
     spec = load_spec(write_spec(tmp_path, grid=PAPER_GRID))
     chains = build_plan(spec)
     assert len(PAPER_GRID) == 16
-    assert [c.variant for c in chains] == PAPER_GRID  # 6/6 is the base run itself
-    assert [s.name for s in chains[0].stages] == ["train", "evaluate", "bench"]
-    assert [s.name for s in chains[1].stages] == ["prune", "train", "evaluate", "bench"]
+    # 6/6 is the base run itself; the control is the base re-tuned with the variants' recipe.
+    assert [c.variant for c in chains] == ["6/6", "control", *PAPER_GRID[1:]]
+    assert [s.name for s in chains[0].stages] == ["train", "evaluate"]
+    assert [s.name for s in chains[1].stages] == ["train", "evaluate"] and chains[1].run_fields["kind"] == "control"
+    assert chains[1].stages[0].inputs["model"] == f"stage:{chains[0].stages[0].out.name}"
+    assert chains[1].stages[0].inputs["train"] == chains[2].stages[1].inputs["train"]  # the same extra training
+    assert [s.name for s in chains[2].stages] == ["prune", "train", "evaluate"]
+    (group,) = bench_groups(spec, chains)  # benched together, once all are trained
+    assert group.stage(group.members(planned=True)).inputs["variants"] == ["6/6", "control", *PAPER_GRID[1:]]
     kinds = {c.variant: c.run_fields["kind"] for c in chains}
     assert kinds["6/6"] == "full" and kinds["6/1"] == "decoder" and kinds["1/6"] == "encoder" and kinds["2/2"] == "both"
-    assert chains[1].run_fields["strategy"] == "spread"  # 6-layer stacks have no paper map
+    assert chains[2].run_fields["strategy"] == "spread"  # 6-layer stacks have no paper map
 
 
 def test_explicit_counts_and_keys_follow_inputs(tmp_path):
     spec = load_spec(write_spec(tmp_path, grid=[{"encoder": 6, "decoder": 2}, [6, 3]]))
     chains = build_plan(spec)
-    assert [c.variant for c in chains] == ["6/6", "6L/2L", "6/3"]
-    assert chains[1].run_fields["kept"]["decoder"] == [0, 5]
+    assert [c.variant for c in chains] == ["6/6", "control", "6L/2L", "6/3"]
+    assert chains[2].run_fields["kept"]["decoder"] == [0, 5]
     other = load_spec(write_spec(tmp_path, name="other", grid=[[6, 3]], retrain={"learning_rate": 5e-4}))
     again = build_plan(other)
     assert again[0].stages[0].key == chains[0].stages[0].key  # same base training inputs, same stage
-    assert again[1].stages[1].key != chains[2].stages[1].key  # another retrain recipe, another stage
+    assert again[2].stages[1].key != chains[3].stages[1].key  # another retrain recipe, another stage
+    assert [c.variant for c in build_plan(load_spec(write_spec(tmp_path, name="nc", control=False)))] == \
+        ["6/6", "6/3", "3/6"]
 
 
 BAD_SPECS = {
@@ -110,7 +119,8 @@ def test_ray_unreachable_is_one_line(tmp_path):
 def test_dry_run_lists_and_runs_nothing(tmp_path, capsys):
     assert run_cli(["sweep", write_spec(tmp_path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "prune, train, evaluate, bench" in out and "11 stages to run, 0 done" in out
+    assert "prune, train, evaluate" in out and "bench (4 models, interleaved)" in out
+    assert "11 stages to run, 0 done" in out
     assert not (tmp_path / "out" / "stages").exists()
 
 
@@ -135,10 +145,18 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
     assert len(first) == 11 and len({e["key"] for e in first}) == 11
     runs, metrics, latency, stages = _rows(tmp_path)
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in runs] == [
-        ("3/6", "encoder", "done", 3, 6), ("6/3", "decoder", "done", 6, 3), ("6/6", "full", "done", 6, 6)]
-    assert metrics == [("3/6", "test", 4), ("6/3", "test", 4), ("6/6", "test", 4)]
-    assert latency == [("3/6", "hf", 1, 4), ("6/3", "hf", 1, 4), ("6/6", "hf", 1, 4)]
-    assert len(stages) == 11 and all(s[2] == "done" for s in stages)
+        ("3/6", "encoder", "done", 3, 6), ("6/3", "decoder", "done", 6, 3), ("6/6", "full", "done", 6, 6),
+        ("control", "control", "done", 6, 6)]
+    assert metrics == [("3/6", "test", 4), ("6/3", "test", 4), ("6/6", "test", 4), ("control", "test", 4)]
+    assert latency == [("3/6", "hf", 1, 4), ("6/3", "hf", 1, 4), ("6/6", "hf", 1, 4), ("control", "hf", 1, 4)]
+    assert len(stages) == 4 * 2 + 2 * 1 + 4 and all(s[2] == "done" for s in stages)  # bench: one row per run
+    with sqlite3.connect(tmp_path / "out" / "results.db") as db:
+        # One interleaved measurement: every run's latency carries the same bench_id and where it was taken.
+        assert db.execute("SELECT count(DISTINCT bench_id), min(threads), max(threads), count(hardware), "
+                          "count(torch) FROM latency").fetchone() == (1, default_threads(), default_threads(), 4, 4)
+        assert db.execute("SELECT count(*) FROM documents WHERE split='test'").fetchone() == (4 * 4,)
+        speedups = db.execute("SELECT variant, speedup FROM summary ORDER BY variant").fetchall()
+    assert all(x is not None and x > 0 for _, x in speedups) and dict(speedups)["6/6"] == 1.0
     # A second run finds every stage folder and executes nothing.
     assert run_cli(["sweep", spec]) == 0
     assert executions(tmp_path) == first
@@ -167,7 +185,7 @@ def test_killed_sweep_resumes_without_redoing_stages(tmp_path):
 def test_a_failing_variant_is_recorded_and_the_rest_go_on(tmp_path):
     spec = write_spec(tmp_path)
     chains = build_plan(load_spec(spec))
-    broken = chains[1].stages[0].out  # the 6/3 prune stage: a corrupt model folder
+    broken = next(c for c in chains if c.variant == "6/3").stages[0].out  # its prune stage: a corrupt model folder
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{not json")
     assert run_cli(["sweep", spec]) == 0
@@ -188,13 +206,14 @@ def test_ray_executor_gives_the_same_rows_as_local(tmp_path):
         ray.shutdown()
     assert run_cli(["sweep", local]) == 0
     ray_rows, local_rows = _rows(tmp_path, "out"), _rows(tmp_path, "local")
-    assert ray_rows == local_rows
-    assert len(executions(tmp_path)) == 7
+    assert ray_rows[:2] == local_rows[:2]  # runs and metrics; latency rows differ only in their timings
+    assert [r[:2] for r in ray_rows[2]] == [r[:2] for r in local_rows[2]] and ray_rows[3] == local_rows[3]
+    assert len(executions(tmp_path)) == 8  # base 2, control 2, variant 3, one group bench
 
 
 def test_data_driven_strategy_scores_the_trained_base_and_records_the_indices(tmp_path):
     spec = write_spec(tmp_path, grid=["6/6", "6/2"], strategy="greedy-loss", calibration={"samples": 4})
-    (chain,) = build_plan(load_spec(spec))[1:]
+    (chain,) = build_plan(load_spec(spec))[2:]
     prune = chain.stages[0]
     assert prune.inputs["counts"] == {"encoder": 6, "decoder": 2} and chain.run_fields["kept"] is None
     assert prune.inputs["calibration"] == {"spec": "synthetic", "samples": 4}
