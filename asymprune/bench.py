@@ -122,6 +122,7 @@ class _Runner:
         from .prune import param_counts
 
         self.cfg, self.torch = cfg, torch
+        self.draft, self.last_stats = None, None  # a draft model: lossless rows only
         self.threads = cfg.threads or default_threads()
         torch.set_num_threads(self.threads)
         self.rss_before_load = _rss_mb()
@@ -143,7 +144,7 @@ class _Runner:
         if cfg.compile:
             from .compiled import compiled_generation_config
             model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
-        self.model, self.draft, self.last_stats = model, None, None
+        self.model = model
         if spec.get("assistant"):
             self._init_draft(spec["assistant"], dtype)
 
