@@ -247,6 +247,8 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     if config.assistant is not None:
         from .assist import check_batch_size, check_draft_sources
         check_batch_size(config.batch_size)
+        if (config.num_beams or 1) > 1:
+            raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
         config.assist.validate()
         check_draft_sources(model_src, config.assistant, config.assist.share_encoder)
     spec = dataset if isinstance(dataset, str) else "<in-memory>"
