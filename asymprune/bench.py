@@ -25,6 +25,7 @@ How the measurement stays honest:
 
 from __future__ import annotations
 
+import copy
 import multiprocessing as mp
 import os
 import platform
@@ -34,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .assist import AssistConfig, DraftStats
 from .errors import UsageError
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -63,6 +65,13 @@ class BenchConfig:
     backend: str = "hf"            # hf (transformers generate) or ct2 (CTranslate2 translate_batch)
     ct2_compute_type: str = "int8"  # CTranslate2 compute type (int8, int8_float32, float32, ...)
     seed: int = 0                  # seed of the source ids and of preset weights
+    assistants: list[str] = field(default_factory=list)  # drafts: each adds the first MODEL assisted by it (batch 1)
+    assist: AssistConfig = field(default_factory=AssistConfig)  # draft settings of those rows (asymprune.assist)
+    compile: bool = False          # hf: static KV cache and torch.compile'd decoding steps (asymprune.compiled)
+
+    def __post_init__(self):
+        if isinstance(self.assist, dict):  # from JSON or a sweep spec
+            self.assist = AssistConfig(**self.assist)
 
     def validate(self) -> None:
         if not self.batch_sizes or min(self.batch_sizes) <= 0:
@@ -88,6 +97,17 @@ class BenchConfig:
         if self.backend == "ct2":
             from .ct2 import check_compute_type
             check_compute_type(self.ct2_compute_type, self.device)
+        if self.assistants:
+            self._validate_assistants()
+
+    def _validate_assistants(self) -> None:
+        from .assist import check_batch_size
+        if self.backend != "hf":
+            raise UsageError("--assistant needs the hf backend (CTranslate2 has no assisted generation); pass "
+                             "--backend hf")
+        for bs in self.batch_sizes:
+            check_batch_size(bs, "--batch-sizes")
+        self.assist.validate()
 
 
 # ---------------------------------------------------------------- worker side
@@ -102,6 +122,7 @@ class _Runner:
         from .prune import param_counts
 
         self.cfg, self.torch = cfg, torch
+        self.draft, self.last_stats = None, None  # a draft model: lossless rows only
         self.threads = cfg.threads or default_threads()
         torch.set_num_threads(self.threads)
         self.rss_before_load = _rss_mb()
@@ -120,7 +141,22 @@ class _Runner:
                      "weights_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
                      "threads": self.threads}
         model.generation_config = explicit_generation_config(model)
+        if cfg.compile:
+            from .compiled import compiled_generation_config
+            model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
         self.model = model
+        if spec.get("assistant"):
+            self._init_draft(spec["assistant"], dtype)
+
+    def _init_draft(self, src: str, dtype):
+        from .assist import encoders_equal
+        from .models import family_for, load_model
+        self.draft = load_model(src, presets=True, seed=self.cfg.seed, dtype=dtype).to(self.cfg.device)
+        self.draft.generation_config = explicit_generation_config(self.draft)
+        self.info["assistant"] = src
+        self.info["draft_layers"] = family_for(self.draft.config).layer_counts(self.draft.config)
+        self.info["draft_encoder_identical"] = encoders_equal(self.model, self.draft)
+        self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
 
     def _init_ct2(self, spec):
         import ctranslate2
@@ -165,8 +201,15 @@ class _Runner:
                 min_decoding_length=new_tokens if fixed else 1)
             return [len(r.hypotheses[0]) + (0 if fixed or len(r.hypotheses[0]) == new_tokens else 1) for r in out]
         ids, mask = self.batches[bs]
-        out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
-                                  min_new_tokens=new_tokens if fixed else None)
+        lengths = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None)
+        if self.draft is not None:
+            from .assist import assisted_generate
+            gen = copy.deepcopy(self.model.generation_config)
+            gen.update(**lengths)
+            result = assisted_generate(self.model, self.draft, ids, mask, gen, self.cfg.assist)
+            out, self.last_stats = result.sequences, result.stats.to_dict()
+        else:
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **lengths)
         pad = self.config.pad_token_id
         return (out[:, 1:] != pad).sum(dim=1).tolist()  # generated tokens, start token excluded, EOS included
 
@@ -180,7 +223,7 @@ class _Runner:
             lengths = self._generate(bs, new_tokens)
             sync()
             ms = (time.perf_counter() - start) * 1000
-        return {"ms": ms, "lengths": lengths}
+        return {"ms": ms, "lengths": lengths, **({"assist": self.last_stats} if self.draft is not None else {})}
 
     def peak_memory_mb(self, bs: int) -> float:
         """Peak memory of one untimed generation.
@@ -290,7 +333,10 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(child, spec, cfg, os.getpid()), daemon=True)
         self.proc.start()
-        self.name = spec["name"]
+        self.name, self.info = spec["name"], None
+
+    def wait_ready(self) -> None:
+        """Block until the model is loaded (workers are started first, so they load side by side)."""
         self.info = self._recv()
 
     def _recv(self):
@@ -328,6 +374,13 @@ def _check_model(src: str, cfg: BenchConfig) -> dict:
         raise UsageError(f"--new-tokens {cfg.new_tokens} is over {src}'s limit of {limit} positions; "
                          f"pass --new-tokens {limit - 1} or less")
     return {"name": src, "path": src, "vocab": config.vocab_size}
+
+
+def _assisted_spec(full: str, draft: str, cfg: BenchConfig) -> dict:
+    """A worker that times `full` assisted by `draft` (lossless draft-and-verify)."""
+    from .assist import check_draft_sources
+    check_draft_sources(full, draft, cfg.assist.share_encoder)
+    return {**_check_model(full, cfg), "name": f"{full} assisted by {draft}", "assistant": draft}
 
 
 def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
@@ -382,7 +435,6 @@ def _source(specs: list[dict], cfg: BenchConfig, data=None) -> tuple[list[list[i
 
 def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
     """Where a measurement was taken: versions, processor (and GPU), threads, backend and dtype."""
-    import ctranslate2
     import torch
     import transformers
 
@@ -395,13 +447,22 @@ def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
         pass
     return {
         "asymprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "ctranslate2": ctranslate2.__version__,
+        "transformers": transformers.__version__, "ctranslate2": _version("ctranslate2"),
         "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None,
         "threads": threads, "device": cfg.device, "source_length": cfg.source_length,
         "new_tokens": cfg.new_tokens if cfg.dataset is None else None, "dataset": cfg.dataset,
         "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
     }
+
+
+def _version(package: str) -> str | None:
+    """An optional package's version, or None where it is not installed (hf-only machines)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _stats(times: list[float]) -> dict:
@@ -415,6 +476,13 @@ def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
     if not models:
         raise UsageError("pass at least one MODEL (hub id, directory or preset name)")
     specs = [_check_model(m, cfg) for m in models]
+    if cfg.compile:
+        from .compiled import check_compile
+        from .models import load_config
+        for m in models:
+            check_compile(load_config(m, presets=True), device=cfg.device, backend=cfg.backend,
+                          assistant=cfg.assistants[0] if cfg.assistants else None)
+    specs += [_assisted_spec(models[0], draft, cfg) for draft in cfg.assistants]
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise UsageError("a MODEL is given twice; pass each model once")
@@ -436,10 +504,13 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> 
                 if cfg.backend == "ct2":
                     _prepare_ct2(spec, cfg, Path(workdir))
                 workers.append(_Worker(spec, cfg))
-                workers[-1].call("set_inputs", body, texts)
+            for w in workers:
+                w.wait_ready()
+                w.call("set_inputs", body, texts)
             times = {(w.name, bs, kind): [] for w in workers for bs in cfg.batch_sizes for kind in ("total", "prefill")}
             lengths = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}
             longest = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}  # decoder steps per run
+            drafted = {(w.name, bs): DraftStats() for w in workers for bs in cfg.batch_sizes}
             steps = (cfg.warmup + cfg.runs) * len(workers) * len(cfg.batch_sizes) * 2
             task = progress.add_task("benchmark", total=steps) if progress else None
             for run in range(cfg.warmup + cfg.runs):
@@ -452,6 +523,8 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> 
                                 if kind == "total":
                                     lengths[(w.name, bs)].extend(r["lengths"])
                                     longest[(w.name, bs)].append(max(r["lengths"]))
+                                    if "assist" in r:
+                                        drafted[(w.name, bs)].merge(DraftStats.from_dict(r["assist"]))
                             if progress:
                                 progress.advance(task)
             memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in cfg.batch_sizes}
@@ -479,8 +552,14 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> 
                 "peak_memory_mb": memory[(w.name, bs)],
                 "speedup": (base["mean_ms"] / total["mean_ms"]) if base else 1.0,
                 **w.info,
+                **(_assist_fields(drafted[(w.name, bs)], cfg) if "assistant" in w.info else {}),
             })
     return {"env": environment(cfg, workers[0].info["threads"]), "config": asdict(cfg), "results": results}
+
+
+def _assist_fields(stats, cfg: BenchConfig) -> dict:
+    from .assist import stats_summary
+    return {"acceptance_rate": stats.acceptance_rate, "draft": stats_summary(stats, cfg.assist)}
 
 
 def results_table(report: dict):

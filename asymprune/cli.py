@@ -215,6 +215,29 @@ def layers(
         console.print(f"scores written to {json_path}")
 
 
+# Lossless draft-and-verify options that `generate`, `evaluate` and `bench` share (asymprune.assist).
+ASSISTANT_HELP = "Draft model (a pruned variant of MODEL) for lossless draft-and-verify: same tokens, batch 1."
+DRAFT_TOKENS_OPTION = typer.Option(20, help="--assistant: tokens the draft proposes per round at most.")
+DRAFT_CONFIDENCE_OPTION = typer.Option(0.4, help="--assistant: end a round early when the draft's top probability "
+                                                 "falls below this; 0: never.")
+SHARE_ENCODER_OPTION = typer.Option(False, help="--assistant: the draft reads MODEL's encoder output (one encoder "
+                                                "pass per document; exact for drafts trained with --freeze-encoder).")
+
+
+def _assist_config(draft_tokens: int, draft_confidence: float, share_encoder: bool):
+    from .assist import AssistConfig
+    config = AssistConfig(draft_tokens=draft_tokens, confidence=draft_confidence, share_encoder=share_encoder)
+    config.validate()
+    return config
+
+
+def _draft_line(stats) -> str:
+    if not stats.proposed:
+        return f"draft: {stats.rounds} rounds, no tokens proposed"
+    return (f"draft: acceptance rate {stats.acceptance_rate:.1%} ({stats.accepted:,} of {stats.proposed:,} proposed "
+            f"tokens kept), {stats.tokens_per_round:.2f} tokens per pass of the full model")
+
+
 @app.command()
 def generate(
     model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local directory or preset name."),
@@ -222,17 +245,35 @@ def generate(
     max_new_tokens: int = typer.Option(32, help="Tokens to generate at most."),
     num_beams: int = typer.Option(1, help="Beam size."),
     prefix: str = typer.Option("summarize: ", help="Prefix for T5-family models ('' for none)."),
+    assistant: Optional[str] = typer.Option(None, help=ASSISTANT_HELP + " Texts run one at a time."),
+    draft_tokens: int = DRAFT_TOKENS_OPTION,
+    draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
+    share_encoder: bool = SHARE_ENCODER_OPTION,
+    compiled: bool = typer.Option(False, "--compile", help="Static KV cache and torch.compile'd decoding steps "
+                                 "(the first call compiles: minutes on CPU)."),
+    show_ids: bool = typer.Option(False, help="Also print the generated token ids."),
 ) -> None:
     """Summarize text with a model (plain `generate()` with the KV cache)."""
+    import copy
+
     import torch
 
-    from .models import load_model, load_tokenizer
+    from .models import load_config, load_model, load_tokenizer
     from .synthetic import make_examples
 
     if max_new_tokens <= 0:
         raise UsageError("--max-new-tokens must be at least 1")
     if num_beams <= 0:
         raise UsageError(f"--num-beams {num_beams}: the beam size must be at least 1 (1 is greedy decoding)")
+    if compiled:
+        from .compiled import check_compile
+        check_compile(load_config(model_src, presets=True), assistant=assistant, num_beams=num_beams)
+    assist = _assist_config(draft_tokens, draft_confidence, share_encoder) if assistant else None
+    if assistant:
+        from .assist import check_draft_sources
+        if num_beams > 1:
+            raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
+        check_draft_sources(model_src, assistant, share_encoder)
     model = load_model(model_src, presets=True)
     tokenizer = load_tokenizer(model_src, presets=True)
     if tokenizer is None:
@@ -241,11 +282,30 @@ def generate(
     if model.config.model_type in ("t5", "mt5"):
         texts = [prefix + t for t in texts]
     batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True)
-    with torch.inference_mode():
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True)
+    gen = copy.deepcopy(model.generation_config)
+    gen.update(max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True)
+    if compiled:
+        from .compiled import compiled_generation_config
+        gen = compiled_generation_config(gen)
+    stats = None
+    if assist is not None:
+        from .assist import DraftStats, generate_one_by_one
+        draft, stats = load_model(assistant, presets=True), DraftStats()
+        out = generate_one_by_one(model, draft, batch.input_ids, batch.attention_mask, gen, assist, stats,
+                                  model.config.pad_token_id)
+    else:
+        with torch.inference_mode():
+            out = model.generate(**batch, generation_config=gen)
     for src_text, ids in zip(texts, out):
         console.print(f"[bold]input:[/] {src_text[:200]}{'…' if len(src_text) > 200 else ''}")
         console.print(f"[bold]output:[/] {tokenizer.decode(ids, skip_special_tokens=True)}")
+        if show_ids:
+            generated = ids.tolist()[1:]  # without the decoder-start token
+            while generated and generated[-1] == model.config.pad_token_id:
+                generated.pop()  # padding of a shorter output in the batch
+            print("ids: " + " ".join(map(str, generated)))
+    if stats is not None:
+        console.print(_draft_line(stats), soft_wrap=True)
 
 
 @app.command()
@@ -314,6 +374,13 @@ def bench(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON here."),
     seed: int = typer.Option(0, help="Seed of the source ids and preset weights."),
     overwrite: bool = typer.Option(False, help="Replace the --json file if it exists."),
+    assistant: Optional[list[str]] = typer.Option(None, help="Draft (repeatable): adds a row of the first MODEL "
+                                                  "assisted by it, lossless, with its acceptance rate (batch 1)."),
+    draft_tokens: int = DRAFT_TOKENS_OPTION,
+    draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
+    share_encoder: bool = SHARE_ENCODER_OPTION,
+    compiled: bool = typer.Option(False, "--compile", help="hf: static KV cache and torch.compile'd decoding steps; "
+                                 "warm-up runs absorb the compilation."),
 ) -> None:
     """Time generation: mean ± std over interleaved runs, prefill and per-token decode, speed-ups."""
     from .bench import BenchConfig, check_bench, results_table, run_bench
@@ -321,7 +388,9 @@ def bench(
 
     cfg = BenchConfig(batch_sizes=_int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
                       new_tokens=new_tokens, dataset=dataset, split=split, runs=runs, warmup=warmup, device=device,
-                      dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
+                      dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed,
+                      assistants=assistant or [], assist=_assist_config(draft_tokens, draft_confidence, share_encoder),
+                      compile=compiled)
     if json_path is not None:
         check_writable_out(json_path, overwrite, file=True, flag="--json")
     check_bench(models, cfg)  # fail before the progress display starts
@@ -329,6 +398,10 @@ def bench(
         report = run_bench(models, cfg, progress=progress)
     console.print(results_table(report))
     for r in report["results"]:
+        if r.get("draft"):
+            from .assist import DraftStats
+            console.print(f"{r['model']}: {_draft_line(DraftStats.from_dict(r['draft']))}; speed-up "
+                          f"{r['speedup']:.2f}× over {models[0]} alone at batch {r['batch_size']}", soft_wrap=True)
         check = r.get("ct2_check")
         if check and r["batch_size"] == cfg.batch_sizes[0] and not (check["tokens_match"] and check["scores_match"]):
             console.print(f"[yellow]warning:[/] {r['model']}: CTranslate2 float32 and transformers disagree on a "
@@ -623,6 +696,8 @@ def train(
     distill_from: Optional[str] = typer.Option(None, help="Teacher model (the unpruned one) for a distillation loss."),
     distill_alpha: Optional[float] = typer.Option(None, help="Weight of the distillation loss." + _default(TrainConfig, "distill_alpha")),
     distill_temperature: Optional[float] = typer.Option(None, help="Distillation temperature." + _default(TrainConfig, "distill_temperature")),
+    freeze_encoder: bool = typer.Option(False, help="Train the decoder only; the encoder and the embeddings it "
+                                        "reads stay as they are (a draft for --assistant --share-encoder)."),
     overwrite: bool = typer.Option(False, help="Replace OUT (and start over from no checkpoint unless --resume)."),
     trust_remote_code: bool = typer.Option(False, help="Allow code from the model repository to run."),
     allow_pickle: bool = typer.Option(False, help="Allow pickle (.bin) checkpoints; unpickling can run code."),
@@ -637,7 +712,7 @@ def train(
         max_target_length=max_target_length, prefix=prefix, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
         eval_samples=eval_samples, patience=patience, logging_steps=logging_steps, seed=seed,
         checkpoint_dir=checkpoint_dir, distill_from=distill_from, distill_alpha=distill_alpha,
-        distill_temperature=distill_temperature), bf16=bf16, fp16=fp16, resume=resume)
+        distill_temperature=distill_temperature), bf16=bf16, fp16=fp16, resume=resume, freeze_encoder=freeze_encoder)
     data = _data_config(source_column, target_column, n, split_seed, drop_empty_rows)
     record = run_train(model_src, out, dataset, config, data=data, overwrite=overwrite, console=console,
                        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
@@ -676,6 +751,10 @@ def evaluate(
     overwrite: bool = typer.Option(False, help="Replace the results directory if it exists."),
     trust_remote_code: bool = typer.Option(False, help="Allow code from the model repository to run."),
     allow_pickle: bool = typer.Option(False, help="Allow pickle (.bin) checkpoints; unpickling can run code."),
+    assistant: Optional[str] = typer.Option(None, help=ASSISTANT_HELP + " Sets --batch-size 1."),
+    draft_tokens: int = DRAFT_TOKENS_OPTION,
+    draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
+    share_encoder: bool = SHARE_ENCODER_OPTION,
 ) -> None:
     """Summarize a split and report ROUGE-1/2/L/Lsum and GenL (plus impact vs. a baseline)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -685,9 +764,13 @@ def evaluate(
     from .fsutil import check_writable_out
 
     _quiet_datasets()
+    if assistant is not None and batch_size is None:
+        batch_size = 1  # assisted generation runs one document at a time
     config = EvalConfig(**_given(split=split, max_samples=max_samples, batch_size=batch_size, num_beams=num_beams,
                                  max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                 length_penalty=length_penalty, max_source_length=max_source_length, prefix=prefix))
+                                 length_penalty=length_penalty, max_source_length=max_source_length, prefix=prefix,
+                                 assistant=assistant),
+                        assist=_assist_config(draft_tokens, draft_confidence, share_encoder))
     out = out if out is not None else default_out(model_src, dataset, config.split)
     check_writable_out(out, overwrite)
     if baseline is not None:
@@ -729,6 +812,10 @@ def evaluate(
         console.print(f"ROUGE-2 vs the baseline: {difference_text(intervals['rouge2'])}", soft_wrap=True)
     elif impact:
         console.print(f"[yellow]note:[/] no intervals: {m['intervals_missing']}", soft_wrap=True)
+    if "assistant" in m:
+        from .assist import DraftStats
+        console.print(_draft_line(DraftStats.from_dict(m["assistant"])) + f"; generation took "
+                      f"{m['generate_seconds']:.1f} s", soft_wrap=True)
     console.print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
 
 

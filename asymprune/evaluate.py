@@ -25,9 +25,10 @@ import copy
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .assist import AssistConfig
 from .errors import UsageError
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -47,6 +48,12 @@ class EvalConfig:
     max_source_length: int = 1024        # source tokens kept; longer sources are truncated and counted
     prefix: str | None = None            # None: "summarize: " for T5-family models, "" otherwise
     device: str | None = None            # None: cuda when available, else cpu
+    assistant: str | None = None         # draft model: lossless draft-and-verify, batch 1 (asymprune.assist)
+    assist: AssistConfig = field(default_factory=AssistConfig)  # the draft's settings
+
+    def __post_init__(self):
+        if isinstance(self.assist, dict):  # from JSON or a sweep spec
+            self.assist = AssistConfig(**self.assist)
 
 
 def check_config(config: EvalConfig) -> None:
@@ -192,9 +199,15 @@ def generation_config(model, config: EvalConfig):
     return gen
 
 
-def generate_summaries(model, tokenizer, tokenized, config: EvalConfig, progress=None) -> tuple[list[str], list[int]]:
-    """Batched generate() over tokenized sources; (texts, generated token counts) in input order."""
+def generate_summaries(model, tokenizer, tokenized, config: EvalConfig, progress=None, draft=None,
+                       draft_stats=None) -> tuple[list[str], list[int]]:
+    """Batched generate() over tokenized sources; (texts, generated token counts) in input order.
+
+    With `draft`, each batch (of 1) is draft-and-verify, and `draft_stats` (a DraftStats) adds up.
+    """
     import torch
+
+    from .assist import generate_one_by_one
 
     gen = generation_config(model, config)
     device = next(model.parameters()).device
@@ -207,9 +220,12 @@ def generate_summaries(model, tokenizer, tokenized, config: EvalConfig, progress
     for b in range(0, len(order), config.batch_size):
         idx = order[b:b + config.batch_size]
         batch = tokenizer.pad([{"input_ids": tokenized[i]["input_ids"]} for i in idx], return_tensors="pt")
-        with torch.inference_mode():
-            out = model.generate(input_ids=batch["input_ids"].to(device),
-                                 attention_mask=batch["attention_mask"].to(device), generation_config=gen)
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        if draft is not None:
+            out = generate_one_by_one(model, draft, ids, mask, gen, config.assist, draft_stats, tokenizer.pad_token_id)
+        else:
+            with torch.inference_mode():
+                out = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen)
         new = out[:, skip:].cpu()
         for i, ids in zip(idx, new):
             lengths[i] = int((ids != tokenizer.pad_token_id).sum())
@@ -234,6 +250,13 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     config = config or EvalConfig()
     check_config(config)
     load_config(model_src, presets=True, trust_remote_code=trust_remote_code)  # before the data: cheap
+    if config.assistant is not None:
+        from .assist import check_batch_size, check_draft_sources
+        check_batch_size(config.batch_size)
+        if (config.num_beams or 1) > 1:
+            raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
+        config.assist.validate()
+        check_draft_sources(model_src, config.assistant, config.assist.share_encoder)
     spec = dataset if isinstance(dataset, str) else "<in-memory>"
     ds = load_dataset_spec(dataset, data or DataConfig()) if isinstance(dataset, str) else dataset
     rows = get_split(ds, config.split, spec)
@@ -246,12 +269,19 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
+    draft, draft_stats = None, None
+    if config.assistant is not None:
+        from .assist import DraftStats, check_greedy
+        check_greedy(generation_config(model, config))
+        draft = load_model(config.assistant, presets=True, trust_remote_code=trust_remote_code,
+                           allow_pickle=allow_pickle).to(device).eval()
+        draft_stats = DraftStats()
     prefix = source_prefix(model.config.model_type) if config.prefix is None else config.prefix
     tokenized, report = tokenize(rows, tokenizer, prefix=prefix, max_source_length=config.max_source_length,
                                  max_target_length=None)
 
     started = time.perf_counter()
-    texts, lengths = generate_summaries(model, tokenizer, tokenized, config, progress)
+    texts, lengths = generate_summaries(model, tokenizer, tokenized, config, progress, draft, draft_stats)
     seconds = time.perf_counter() - started
     references = list(rows["target"])
     scores = rouge_per_example(texts, references)
@@ -272,6 +302,9 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         "device": device,
         "config": asdict(config),
     }
+    if draft_stats is not None:
+        from .assist import stats_summary
+        metrics["assistant"] = {"model": config.assistant, **stats_summary(draft_stats, config.assist)}
     predictions = [{"index": i, "prediction": p, "reference": r, "gen_len": n, **s}
                    for i, (p, r, n, s) in enumerate(zip(texts, references, lengths, scores))]
     return {"metrics": metrics, "predictions": predictions}

@@ -58,6 +58,7 @@ class TrainConfig:
     distill_from: str | None = None          # teacher model: add Shleifer & Rush's distillation loss
     distill_alpha: float = 0.8               # weight of the distillation loss (1 - alpha on cross-entropy)
     distill_temperature: float = 2.0         # softmax temperature of teacher and student
+    freeze_encoder: bool = False             # train the decoder only: a draft keeps its full model's encoder
 
 
 def checkpoint_dir(out: Path, config: TrainConfig) -> Path:
@@ -285,6 +286,11 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
         if teacher.config.vocab_size != model.config.vocab_size:
             raise UsageError(f"teacher {config.distill_from} has a vocabulary of {teacher.config.vocab_size}, the "
                              f"student {model.config.vocab_size}; distill from the unpruned model of the same family")
+    frozen = None
+    if config.freeze_encoder:
+        from .assist import freeze_encoder
+        frozen = freeze_encoder(model)
+        say(f"encoder frozen: {frozen:,} parameters (embeddings it reads included) stay as they are")
     prefix = source_prefix(model.config.model_type) if config.prefix is None else config.prefix
     lengths = dict(prefix=prefix, max_source_length=config.max_source_length,
                    max_target_length=config.max_target_length)
@@ -368,6 +374,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
                    "gradient_accumulation_steps": accumulation,
                    "world_size": world_size, "optimizer": "adamw_torch"},
         "rows": {"train": len(train_rows), "validation": len(eval_rows)},
+        "frozen_params": frozen,
         "truncated": {"train": train_report, "validation": eval_report},
         "steps": state.global_step,
         "resumed_from_step": resumed_step if resume_from else None,

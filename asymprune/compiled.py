@@ -1,0 +1,57 @@
+"""The compiled generation path: a static KV cache and a `torch.compile`d decoding step.
+
+    from asymprune.compiled import check_compile, compiled_generation_config
+    check_compile(model.config, device="cpu")
+    gen = compiled_generation_config(model.generation_config, device="cpu")
+    model.generate(input_ids, generation_config=gen)      # same tokens as the eager path
+
+This is transformers' own mechanism (5.24): with `cache_implementation="static"` generate()
+preallocates the cache for `max_length` tokens and runs every decoding step after the first
+through `torch.compile(model.__call__)`; the prefill (encoder and first token) stays eager.
+transformers compiles automatically on CUDA; on CPU it compiles only when the compile config's
+`_compile_all_devices` flag is set (transformers' own switch for CPU, a private attribute).
+T5 and BART (and the other families asymprune supports) declare `_can_compile_fullgraph`.
+
+Costs: the first call per shape compiles (tens of seconds to minutes on CPU, so warm up), and
+a static cache cannot be cropped, so it does not combine with assisted generation.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .errors import UsageError
+
+
+def check_compile(config, *, device: str = "cpu", assistant: str | None = None, num_beams: int = 1,
+                  backend: str = "hf") -> None:
+    """One-line errors for settings the compiled path cannot run."""
+    if backend != "hf":
+        raise UsageError("--compile is for the hf backend (CTranslate2 has its own kernels); drop --compile or "
+                         "pass --backend hf")
+    if assistant is not None:
+        raise UsageError("--compile and --assistant cannot be combined: assisted generation crops the KV cache "
+                         "after each round, and transformers' static cache cannot be cropped; drop one of them")
+    if num_beams > 1:
+        raise UsageError("--compile runs greedy decoding only here; pass --num-beams 1")
+    from transformers import AutoModelForSeq2SeqLM
+    cls = AutoModelForSeq2SeqLM._model_mapping.get(type(config), None)
+    if cls is None or not getattr(cls, "_can_compile_fullgraph", False):
+        raise UsageError(f"transformers cannot compile generation for model type '{config.model_type}'; drop "
+                         "--compile")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--compile: unknown device '{device}'; use cpu or cuda")
+
+
+def compiled_generation_config(generation_config, device: str = "cpu"):
+    """A copy of `generation_config` that generates with a static cache and a compiled decoding step."""
+    from transformers import CompileConfig
+
+    gen = copy.deepcopy(generation_config)
+    gen.cache_implementation = "static"
+    # reduce-overhead adds CUDA graphs on a GPU; on CPU the plain inductor mode is the one that applies.
+    compile_config = CompileConfig(fullgraph=False, mode="reduce-overhead" if device == "cuda" else "default")
+    if device != "cuda":
+        compile_config._compile_all_devices = True  # transformers' switch to compile off-GPU
+    gen.compile_config = compile_config
+    return gen

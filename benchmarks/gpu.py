@@ -1,0 +1,381 @@
+"""The paper's latency protocol on one GPU, in the layout of its Tables 2 and 8-10.
+
+    python benchmarks/gpu.py                      # one H100: under 8 minutes (--budget-min 7.5)
+    python benchmarks/gpu.py --budget-min 0       # the whole protocol, no cuts (about an hour)
+    python benchmarks/gpu.py --out /tmp/r --sizes flan-t5-small --backends hf-bf16
+    python benchmarks/gpu.py --smoke --out /tmp/r # CPU, end to end in seconds: a tiny preset, tiny lengths
+
+Models: the flan-t5-small, -base and -large architectures with random weights (at a fixed
+generated length the values of the weights do not change the timing), pruned in sixths with
+asymprune's prune functions (the paper's keep-maps) to 6/6, 6/3, 6/1, 3/6, 1/6, 3/3 and 1/1.
+Settings: source 1024 tokens, exactly 256 new tokens (EOS suppressed), batch sizes 1, 8 and 16,
+7 timed runs. Each (model size, backend) is one `asymprune.bench.run_bench` call: interleaved
+runs, a fresh worker process per model, CUDA synchronised before each clock read.
+
+Backends: HF bfloat16, HF bfloat16 compiled (static cache + torch.compile, asymprune.compiled),
+CTranslate2 float16 and int8_float16, and the lossless mode at batch 1 (the full model verifying
+drafts of its 6/1 variant, asymprune.assist). A backend that cannot run here (ctranslate2 not
+installed or without CUDA, a compile failure) is skipped with a note, and the others go on.
+
+Time budget (benchmarks/gpu_plan.py): the whole protocol takes far longer than 8 minutes (HF
+generates 256 tokens per call, so 7 variants x 3 batch sizes x 7 runs per size is most of an
+hour). Blocks run in priority order, HF bfloat16 on every size first; each block's runs are cut
+(to 3 at least) so that the blocks after it still fit, and a block that cannot fit is skipped.
+The estimates start from a prior for one H100 and follow the measured speed. The file lists
+every cut and skip, with the planned and the measured seconds.
+
+Writes OUT/gpu-<device>.md and OUT/gpu-<device>.json (every run), then prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_plan import BUILD_S, LOSSLESS, Block, default_plan, estimate, fit_runs  # noqa: E402
+
+VARIANTS = [(6, 6), (6, 3), (6, 1), (3, 6), (1, 6), (3, 3), (1, 1)]
+KIND = {(6, 6): "full", (6, 3): "decoder", (6, 1): "decoder", (3, 6): "encoder", (1, 6): "encoder",
+        (3, 3): "both", (1, 1): "both"}
+BACKENDS = {  # name: BenchConfig overrides
+    "hf-bf16": dict(backend="hf", dtype="bfloat16"),
+    "hf-compiled": dict(backend="hf", dtype="bfloat16", compile=True),
+    "ct2-float16": dict(backend="ct2", ct2_compute_type="float16"),
+    "ct2-int8_float16": dict(backend="ct2", ct2_compute_type="int8_float16"),
+}
+SMOKE_BACKENDS = {  # the same code paths in CPU dtypes
+    "hf-float32": dict(backend="hf", dtype="float32"),
+    "ct2-int8": dict(backend="ct2", ct2_compute_type="int8"),
+}
+SIZES = ["flan-t5-small", "flan-t5-base", "flan-t5-large"]
+
+
+def _args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default=",".join(SIZES))
+    ap.add_argument("--backends", default=",".join([*BACKENDS, LOSSLESS]))
+    ap.add_argument("--variants", default=",".join(f"{e}/{d}" for e, d in VARIANTS))
+    ap.add_argument("--batch-sizes", default="1,8,16")
+    ap.add_argument("--source-length", type=int, default=1024)
+    ap.add_argument("--new-tokens", type=int, default=256)
+    ap.add_argument("--runs", type=int, default=None, help="Timed runs of every block (default: 7; 3 for "
+                                                            "flan-t5-large and the lossless row).")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--budget-min", type=float, default=7.5, help="Minutes for everything; 0: no limit, no cuts.")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--smoke", action="store_true", help="CPU, t5-tiny, 2 variants, tiny lengths, 1 run.")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.sizes, args.variants, args.batch_sizes = "t5-tiny", "6/6,6/1", "1,2"
+        args.source_length, args.new_tokens, args.runs, args.warmup, args.device = 16, 4, 1, 0, "cpu"
+        args.backends, args.budget_min = ",".join([*SMOKE_BACKENDS, LOSSLESS]), 0
+    args.sizes = [s for s in args.sizes.split(",") if s]
+    args.backends = [b for b in args.backends.split(",") if b]
+    args.variants = [tuple(int(x) for x in v.split("/")) for v in args.variants.split(",") if v]
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    known = {**BACKENDS, **SMOKE_BACKENDS, LOSSLESS: None}
+    bad = [b for b in args.backends if b not in known] + [f"{e}/{d}" for e, d in args.variants if (e, d) not in KIND]
+    if bad:
+        ap.error(f"unknown backend or variant: {', '.join(bad)}; backends: {', '.join(known)}; variants: "
+                 + ", ".join(f"{e}/{d}" for e, d in VARIANTS))
+    if (6, 6) not in args.variants:
+        ap.error("--variants must include 6/6, the baseline of every speed-up")
+    args.variants.sort(key=VARIANTS.index)
+    return args
+
+
+def build_variants(size: str, variants: list[tuple[int, int]], root: Path, seed: int = 0) -> dict[str, str]:
+    """The preset once (random weights), then each variant pruned in sixths and saved in bfloat16."""
+    import torch
+
+    from asymprune import prune_layers
+    from asymprune.errors import UsageError
+    from asymprune.models import build_preset
+
+    model, tokenizer = build_preset(size, seed=seed)
+    paths = {}
+    for enc, dec in variants:
+        variant = copy.deepcopy(model)
+        if (enc, dec) != (6, 6):
+            try:
+                prune_layers(variant, encoder=f"{enc}/6", decoder=f"{dec}/6", strategy="paper")
+            except UsageError:  # depths without a paper keep-map (tiny presets)
+                prune_layers(variant, encoder=f"{enc}/6", decoder=f"{dec}/6", strategy="spread")
+        path = root / f"{size}-{enc}-{dec}"
+        variant.to(torch.bfloat16).save_pretrained(path)  # half the bytes to write; workers pick their dtype
+        tokenizer.save_pretrained(path)
+        paths[f"{enc}/{dec}"] = str(path)
+        del variant
+    return paths
+
+
+def ct2_problem(compute_type: str, device: str) -> str | None:
+    """Why CTranslate2 cannot run `compute_type` on `device` here, or None."""
+    try:
+        import ctranslate2
+    except ImportError:
+        return "ctranslate2 is not installed"
+    try:
+        if device == "cuda" and ctranslate2.get_cuda_device_count() < 1:
+            return "CTranslate2 sees no CUDA device (a CPU-only build, or no CUDA runtime it can load)"
+        if compute_type not in ctranslate2.get_supported_compute_types(device):
+            return f"CTranslate2 cannot run {compute_type} on this {device}"
+    except Exception as e:  # a CUDA library it cannot load surfaces here
+        return f"CTranslate2 on {device}: {_first_line(e)}"
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def decoder_layers(size: str, variants: list[tuple[int, int]]) -> dict[str, int]:
+    """Decoder layers of each variant of a preset (for the time estimates), without building it."""
+    from asymprune.models import family_for
+    from asymprune.models.presets import preset_config
+    config = preset_config(size)[0]
+    full = family_for(config).layer_counts(config)["decoder"]
+    return {f"{e}/{d}": max(1, full * d // 6) for e, d in variants}
+
+
+def _bench_config(block: Block, runs: int, paths: dict[str, str], args):
+    from asymprune.assist import AssistConfig
+    from asymprune.bench import BenchConfig
+    common = dict(source_length=args.source_length, new_tokens=args.new_tokens, runs=runs, warmup=args.warmup,
+                  device=args.device, batch_sizes=block.batch_sizes)
+    if block.backend == LOSSLESS:
+        return [paths["6/6"]], BenchConfig(**common, dtype="float32" if args.smoke else "bfloat16",
+                                           assistants=[paths["6/1"]], assist=AssistConfig())
+    return list(paths.values()), BenchConfig(**common, **{**BACKENDS, **SMOKE_BACKENDS}[block.backend])
+
+
+def measure(args, root: Path, notes: list[str], started: float) -> tuple[dict, list[dict]]:
+    """Every block in priority order within the budget; a backend that fails once is skipped after."""
+    from asymprune.bench import run_bench
+
+    plan = default_plan(args.sizes, args.backends, args.runs, args.batch_sizes, split=not args.smoke)
+    layers = {s: decoder_layers(s, args.variants) for s in args.sizes}
+    budget = args.budget_min * 60 or float("inf")
+    paths, reports, log, broken = {}, {}, [], {}
+    spent = estimated = 0.0  # seconds measured and estimated (at speed 1) over the blocks run so far
+    tokens = args.new_tokens + 1
+    for i, block in enumerate(plan):
+        key = f"{block.backend}/{block.size}/bs{','.join(map(str, block.batch_sizes))}"
+        speed = spent / estimated if estimated else 1.0
+        entry = {"block": key, **asdict(block)}
+        log.append(entry)
+        if block.backend in broken:
+            entry["skipped"] = broken[block.backend]
+            continue
+        if block.backend.startswith("ct2") and (why := ct2_problem(BACKENDS.get(block.backend, SMOKE_BACKENDS.get(
+                block.backend, {})).get("ct2_compute_type"), args.device)):
+            broken[block.backend] = entry["skipped"] = why
+            continue
+        later = [b for b in plan[i + 1:] if b.backend not in broken]
+        left = budget - (time.perf_counter() - started) - (0 if block.size in paths else BUILD_S.get(block.size, 5.0))
+        runs = block.runs if budget == float("inf") else fit_runs(block, later, layers, tokens, args.warmup, speed,
+                                                                    left)
+        entry["estimated_s"] = estimate(block, runs or block.runs, layers[block.size], tokens, args.warmup, speed)
+        if runs == 0:
+            entry["skipped"] = f"time: about {entry['estimated_s']:.0f} s at {block.runs} runs, {left:.0f} s left"
+            continue
+        entry["runs_timed"] = runs
+        if block.size not in paths:
+            t = time.perf_counter()
+            paths[block.size] = build_variants(block.size, args.variants, root)
+            print(f"[{block.size}] {len(paths[block.size])} variants built in {time.perf_counter() - t:.0f} s",
+                  flush=True)
+        models, cfg = _bench_config(block, runs, paths[block.size], args)
+        print(f"[{key}] {len(models) + len(cfg.assistants)} models, {runs} runs, about {entry['estimated_s']:.0f} s",
+              flush=True)
+        t = time.perf_counter()
+        try:
+            report = run_bench(models, cfg)
+        except Exception as e:  # a backend this machine cannot run: note it, go on with the others
+            broken[block.backend] = entry["skipped"] = _first_line(e)
+            print(f"[{key}] skipped: {broken[block.backend]}", flush=True)
+            continue
+        entry["seconds"] = time.perf_counter() - t
+        spent += entry["seconds"]
+        estimated += estimate(block, runs, layers[block.size], tokens, args.warmup, 1.0)
+        names = {p: v for v, p in paths[block.size].items()}
+        for r in report["results"]:  # rows named by variant, not by temporary path
+            r["variant"] = names.get(r["model"], "6/6+6/1" if r.get("assistant") else r["model"])
+        report["block"] = asdict(block)
+        reports[key] = report
+        print(f"[{key}] {entry['seconds']:.0f} s", flush=True)
+    notes += [f"{b}: not run ({why})." for b, why in broken.items()]
+    return reports, log
+
+
+def _row(reports, backend, size, variant, bs):
+    """The result row of `variant` at batch `bs` from whichever block of (backend, size) timed it."""
+    return next((r for rep in reports.values() if rep["block"]["backend"] == backend and rep["block"]["size"] == size
+                 for r in rep["results"] if r["variant"] == variant and r["batch_size"] == bs), None)
+
+
+def _has(reports, backend, size) -> bool:
+    return any(rep["block"]["backend"] == backend and rep["block"]["size"] == size for rep in reports.values())
+
+
+def render(args, reports: dict, log: list[dict], notes: list[str], machine: str, description: str,
+           seconds: float) -> str:
+    sizes, bss = args.sizes, args.batch_sizes
+    short = {s: s.removeprefix("flan-t5-") for s in sizes}
+    lines = [
+        f"# The paper's latency protocol on {machine}" + (" (smoke run)" if args.smoke else ""),
+        "",
+        f"Machine: {description}.",
+        "",
+        "Command: `python benchmarks/gpu.py " + " ".join(sys.argv[1:]) + f"` ({seconds / 60:.1f} min in all)",
+        "",
+        f"Protocol: random-weight {', '.join(sizes)} architectures, pruned in sixths with the paper's keep-maps; "
+        f"source {args.source_length} tokens, exactly {args.new_tokens} new tokens (EOS suppressed), "
+        f"{args.warmup} warm-up run(s), then the timed runs of the block table below. Each (backend, size) is one "
+        "interleaved `run_bench` with a fresh worker per model; mean ± std ms per batch. No ROUGE: random weights, "
+        "so the paper's R-2 and impact-on-quality columns have no counterpart here.",
+        "",
+        "Blocks, in priority order"
+        + (f", within a budget of {args.budget_min:g} min" if args.budget_min else ", no time budget")
+        + " (protocol: 7 runs; flan-t5-large and the lossless row cut to 3 up front; further cuts and skips are "
+          "the budget's):",
+        "",
+        "| block | batch sizes | protocol runs | timed runs | estimated s | measured s | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in log:
+        status = f"not run: {e['skipped']}" if "skipped" in e else \
+            "cut for time" if e["runs_timed"] < e["runs"] else "as planned"
+        estimated = f"{e['estimated_s']:.0f}" if "estimated_s" in e else "-"
+        took = f"{e['seconds']:.0f}" if "seconds" in e else "-"
+        lines.append(f"| {e['block']} | {','.join(map(str, e['batch_sizes']))} | {e['runs']} | "
+                     f"{e.get('runs_timed', '-')} | {estimated} | {took} | {status} |")
+    if notes:
+        lines += ["", "Notes:", *[f"- {n}" for n in notes]]
+    backends = [b for b in args.backends if b != LOSSLESS and any(_has(reports, b, s) for s in sizes)]
+
+    lines += ["", "## Table 2 layout: scale and latency (full models)", "",
+              "| backend | model | params |" + "".join(f" BS {b} ms | impact |" for b in bss),
+              "|---|---|---|" + "---|---|" * len(bss)]
+    for b in backends:
+        for s in sizes:
+            if _row(reports, b, s, "6/6", bss[0]) is None:
+                continue
+            cells = []
+            for bs in bss:
+                r, small = _row(reports, b, s, "6/6", bs), _row(reports, b, sizes[0], "6/6", bs)
+                cells += [f"{r['mean_ms']:.0f} ± {r['std_ms']:.0f}" if r else "n/a",
+                          f"{r['mean_ms'] / small['mean_ms']:.2f}" if r and small else "n/a"]
+            params = _row(reports, b, s, "6/6", bss[0])["params"]["total"] / 1e6
+            lines.append(f"| {b} | {s} | {params:.1f}M | " + " | ".join(cells) + " |")
+    lines += ["", f"Impact: latency relative to {sizes[0]} at the same batch size (the paper's Table 2)."]
+
+    lines += ["", "## Tables 8 and 9 layout: speed-up at batch 1 vs the full model, per size", "",
+              "| backend | enc/6 | dec/6 | pruned |" + "".join(f" {short[s]} |" for s in sizes),
+              "|---|---|---|---|" + "---|" * len(sizes)]
+    for b in backends:
+        for enc, dec in args.variants:
+            cells = []
+            for s in sizes:
+                r = _row(reports, b, s, f"{enc}/{dec}", bss[0])
+                cells.append(f"{r['speedup']:.2f}× ({r['mean_ms']:.0f} ms)" if r else "n/a")
+            lines.append(f"| {b} | {enc} | {dec} | {KIND[(enc, dec)]} | " + " | ".join(cells) + " |")
+
+    for s in sizes:
+        lines += ["", f"## Table 10 layout: speed-up vs batch size, {s}", "",
+                  "| backend | enc/6 | dec/6 | pruned |" + "".join(f" BS {bs} |" for bs in bss),
+                  "|---|---|---|---|" + "---|" * len(bss)]
+        for b in backends:
+            for enc, dec in args.variants:
+                cells = [f"{r['speedup']:.2f}×" if (r := _row(reports, b, s, f"{enc}/{dec}", bs)) else "n/a"
+                         for bs in bss]
+                lines.append(f"| {b} | {enc} | {dec} | {KIND[(enc, dec)]} | " + " | ".join(cells) + " |")
+
+    lines += ["", f"## Prefill and per-token decode, batch {bss[0]}", "",
+              "| backend | model | variant | prefill ms | decode ms/token |", "|---|---|---|---|---|"]
+    for b in backends:
+        for s in sizes:
+            for enc, dec in args.variants:
+                if r := _row(reports, b, s, f"{enc}/{dec}", bss[0]):
+                    lines.append(f"| {b} | {s} | {enc}/{dec} | {r['prefill_ms']:.0f} | {r['decode_ms_per_token']:.2f} |")
+
+    lossless = {s: next((r["results"] for r in reports.values() if r["block"]["backend"] == LOSSLESS
+                         and r["block"]["size"] == s), None) for s in sizes}
+    if any(lossless.values()):
+        lines += ["", "## Lossless mode at batch 1: the full model verifying drafts of its 6/1 variant", "",
+                  "| model | full alone ms | assisted ms | speed-up | acceptance rate | tokens per full pass |",
+                  "|---|---|---|---|---|---|"]
+        for s in sizes:
+            if lossless[s]:
+                full, assisted = lossless[s]
+                lines.append(f"| {s} | {full['mean_ms']:.0f} ± {full['std_ms']:.0f} | {assisted['mean_ms']:.0f} ± "
+                             f"{assisted['std_ms']:.0f} | {assisted['speedup']:.2f}× | "
+                             f"{assisted['acceptance_rate'] or 0:.1%} | {assisted['draft']['tokens_per_round'] or 0:.2f} |")
+        lines += ["", "Random weights: the draft and the full model rarely agree, so this times the mechanism "
+                      "(draft steps plus one verification pass per round) at a near-zero acceptance rate; it is no "
+                      "estimate of the speed-up of a trained draft (see benchmarks/lossless.py for that, on CPU)."]
+    return "\n".join(lines) + "\n"
+
+
+def summary(args, reports: dict, notes: list[str]) -> str:
+    """A short plain-text table, printed last: per backend and size, the full model and two speed-ups."""
+    bs = args.batch_sizes[0]
+    head = f"{'backend':<18}{'size':<15}{'6/6 ms':>10}{'6/1 ×':>8}{'1/1 ×':>8}"
+    out = [f"summary (batch {bs}; × = speed-up over 6/6)", head, "-" * len(head)]
+    for b in args.backends:
+        for s in args.sizes:
+            full, one, both = (_row(reports, b, s, v, bs) for v in ("6/6", "6/1", "1/1"))
+            if b == LOSSLESS and full:
+                out.append(f"{b:<18}{s:<15}{full['mean_ms']:>10.0f}"
+                           f"{_row(reports, b, s, '6/6+6/1', 1)['speedup']:>7.2f}× (assisted by 6/1)")
+            elif full:
+                out.append(f"{b:<18}{s:<15}{full['mean_ms']:>10.0f}"
+                           + "".join(f"{c['speedup']:>7.2f}×" if c else f"{'n/a':>8}" for c in (one, both)))
+    return "\n".join(out + [f"note: {n}" for n in notes])
+
+
+def main(argv=None) -> None:
+    import transformers
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    from common import machine_description, machine_name
+
+    args = _args(argv)
+    started = time.perf_counter()
+    notes: list[str] = []
+    if args.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            sys.exit("error: no CUDA GPU is visible; run on a GPU machine, or pass --smoke for the CPU check")
+    if args.smoke:
+        notes.append("smoke run: hf-float32 and ct2-int8 stand in for the GPU's bfloat16 and float16 types; "
+                     "hf-compiled is left out (compiling takes minutes on CPU).")
+    if LOSSLESS in args.backends and (6, 1) not in args.variants:
+        args.backends.remove(LOSSLESS)
+        notes.append("lossless: not run (its draft is the 6/1 variant, not in --variants).")
+    machine = machine_name(args.device)
+    with tempfile.TemporaryDirectory(prefix="asymprune-gpu-") as tmp:
+        reports, log = measure(args, Path(tmp), notes, started)
+    seconds = time.perf_counter() - started
+    text = render(args, reports, log, notes, machine, machine_description(args.device), seconds)
+    stem = f"gpu-smoke-{machine}" if args.smoke else f"gpu-{machine.removeprefix('gpu-')}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.md").write_text(text)
+    (args.out / f"{stem}.json").write_text(json.dumps({"command": sys.argv, "notes": notes, "seconds": seconds,
+                                                       "blocks": log, "reports": reports}, indent=1, default=str))
+    print(text)
+    print(summary(args, reports, notes))
+    print(f"wrote {args.out / (stem + '.md')} and .json ({seconds / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
