@@ -105,8 +105,8 @@ class BenchConfig:
         if self.backend != "hf":
             raise UsageError("--assistant needs the hf backend (CTranslate2 has no assisted generation); pass "
                              "--backend hf")
-        for bs in self.batch_sizes:
-            check_batch_size(bs, "--batch-sizes")
+        if 1 not in self.batch_sizes:
+            check_batch_size(min(self.batch_sizes), "--batch-sizes")
         self.assist.validate()
 
 
@@ -511,11 +511,13 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> 
             lengths = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}
             longest = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}  # decoder steps per run
             drafted = {(w.name, bs): DraftStats() for w in workers for bs in cfg.batch_sizes}
-            steps = (cfg.warmup + cfg.runs) * len(workers) * len(cfg.batch_sizes) * 2
+            steps = (cfg.warmup + cfg.runs) * sum(len(_sizes(w, cfg)) for w in workers) * 2
             task = progress.add_task("benchmark", total=steps) if progress else None
             for run in range(cfg.warmup + cfg.runs):
                 for bs in cfg.batch_sizes:
                     for w in workers:  # interleaved: A B C A B C ...
+                        if bs not in _sizes(w, cfg):
+                            continue
                         for kind in ("total", "prefill"):
                             r = w.call("time", kind, bs)
                             if run >= cfg.warmup:
@@ -527,14 +529,14 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> 
                                         drafted[(w.name, bs)].merge(DraftStats.from_dict(r["assist"]))
                             if progress:
                                 progress.advance(task)
-            memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in cfg.batch_sizes}
+            memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in _sizes(w, cfg)}
         finally:
             for w in workers:
                 w.close()
 
     results = []
     for w in workers:
-        for bs in cfg.batch_sizes:
+        for bs in _sizes(w, cfg):
             total = _stats(times[(w.name, bs, "total")])
             prefill = statistics.fmean(times[(w.name, bs, "prefill")])
             gen_len = statistics.fmean(lengths[(w.name, bs)])
@@ -555,6 +557,11 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> 
                 **(_assist_fields(drafted[(w.name, bs)], cfg) if "assistant" in w.info else {}),
             })
     return {"env": environment(cfg, workers[0].info["threads"]), "config": asdict(cfg), "results": results}
+
+
+def _sizes(worker, cfg: BenchConfig) -> list[int]:
+    """Batch sizes a worker is timed at: an assisted one (draft-and-verify) runs at batch 1 only."""
+    return [1] if "assistant" in worker.info else cfg.batch_sizes
 
 
 def _assist_fields(stats, cfg: BenchConfig) -> dict:

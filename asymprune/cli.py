@@ -391,6 +391,10 @@ def bench(
                       dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed,
                       assistants=assistant or [], assist=_assist_config(draft_tokens, draft_confidence, share_encoder),
                       compile=compiled)
+    if assistant:  # one document at a time (a sweep's lossless point adds batch 1 to a wider bench instead)
+        from .assist import check_batch_size
+        for bs in cfg.batch_sizes:
+            check_batch_size(bs, "--batch-sizes")
     if json_path is not None:
         check_writable_out(json_path, overwrite, file=True, flag="--json")
     check_bench(models, cfg)  # fail before the progress display starts

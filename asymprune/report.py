@@ -32,8 +32,9 @@ from .store import Store
 
 KEY = ["sweep", "model", "dataset", "variant"]
 GROUP = ["sweep", "model", "dataset"]
-KIND_ORDER = {"full": 0, "control": 0.5, "decoder": 1, "encoder": 2, "both": 3}
-KIND_COLORS = {"full": "black", "control": "tab:gray", "decoder": "tab:blue", "encoder": "tab:orange",
+KIND_ORDER = {"full": 0, "control": 0.5, "lossless": 0.7, "decoder": 1, "encoder": 2, "both": 3}
+KIND_COLORS = {"full": "black", "control": "tab:gray", "lossless": "tab:purple", "decoder": "tab:blue",
+               "encoder": "tab:orange",
                "both": "tab:green", "other": "tab:gray"}
 REFERENCE_NAMES = {"control": "the re-tuned control", "full": "the full model"}
 DEFAULT_MAX_LOSS = 1.0  # ROUGE-2 points, when no budget is given

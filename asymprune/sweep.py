@@ -101,6 +101,8 @@ class SweepSpec:
     bench: dict = field(default_factory=dict)         # BenchConfig fields; dataset: true times the test documents
     executor: dict = field(default_factory=dict)      # ray task resources: num_cpus, num_gpus
     min_speedup: float | None = None  # skip variants the planner predicts slower than this (batch = first bench batch size)
+    vocab: dict | None = None         # VocabConfig fields: every variant keeps only its dataset's tokens (asymprune vocab)
+    lossless: str | None = None       # a grid variant, e.g. "6/1": add the full model verifying its drafts (batch 1)
 
 
 # ---------------------------------------------------------------- validation
@@ -168,6 +170,20 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     check_fields(spec.train, _train_config(), f"{where}: train", skip=("resume", "checkpoint_dir"))
     check_fields(spec.retrain, _train_config(), f"{where}: retrain", skip=("resume", "checkpoint_dir"))
     check_fields(spec.evaluate, _eval_config(), f"{where}: evaluate")
+    if spec.lossless is not None:
+        label = parse_variant(spec.lossless, "lossless").label
+        grid = [parse_variant(v, "grid").label for v in spec.grid]
+        if label not in grid or label.split("/")[1] == "6":
+            raise UsageError(f"{where}: lossless: {spec.lossless!r} must be a decoder-pruned variant of the grid "
+                             f"({', '.join(g for g in grid if not g.endswith('/6'))}); its drafts are verified by the "
+                             "full model")
+        if 1 not in BenchConfig(**bench_settings(spec.bench)).batch_sizes or spec.bench.get("backend", "hf") != "hf":
+            raise UsageError(f"{where}: lossless needs bench.batch_sizes to include 1 and the hf backend: assisted "
+                             "generation runs one document at a time")
+    if spec.vocab is not None:
+        from .vocab import VocabConfig
+        check_fields(spec.vocab, VocabConfig, f"{where}: vocab")
+        VocabConfig(**spec.vocab).validate()
     check_fields({k: v for k, v in spec.bench.items() if k != "dataset"}, BenchConfig, f"{where}: bench",
                  skip=("dataset", "seed"))
     from .importance import CalibrationConfig
@@ -352,6 +368,8 @@ class Chain:
     base: bool = False
     skipped: str | None = None  # why the planner skips this chain (min_speedup); None: it runs
     model_ref: str = ""         # the model this chain ends with: what its group's bench times
+    draft_ref: str = ""         # lossless chains: the model whose drafts the full model verifies
+    draft_of: str = ""          # lossless chains: that model's variant label
     status: str | None = None   # after run_sweep: the run's status in the database (done, failed, skipped, ...)
     error: str | None = None    # after run_sweep: why it failed or was skipped
 
@@ -379,12 +397,19 @@ class BenchGroup:
     root: Path
 
     def members(self, planned: bool = False) -> list[Chain]:
-        """Chains to bench: the finished ones (or, `planned`, every chain that is not skipped)."""
-        return [c for c in self.chains if (not c.skipped if planned else c.finished)]
+        """Chains to bench: the finished ones (or, `planned`, every chain that is not skipped).
+
+        A lossless chain is not a model of its own: it joins as the full model assisted by its
+        draft, at batch 1, when its draft is a member too."""
+        ready = [c for c in self.chains if (not c.skipped if planned else c.finished)]
+        labels = {c.variant for c in ready if not c.draft_ref}
+        return [c for c in ready if not c.draft_ref or c.draft_of in labels]
 
     def stage(self, members: list[Chain]) -> Stage:
-        return Stage("bench", {**self.inputs, "models": [c.model_ref for c in members],
-                               "variants": [c.variant for c in members]}, self.root)
+        models, assisted = [c for c in members if not c.draft_ref], [c for c in members if c.draft_ref]
+        extra = {"assistants": [c.draft_ref for c in assisted]} if assisted else {}
+        return Stage("bench", {**self.inputs, **extra, "models": [c.model_ref for c in models],
+                               "variants": [c.variant for c in models + assisted]}, self.root)
 
 
 def _model_ref(stage: Stage | None, src: str) -> str:
@@ -410,6 +435,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
             except UsageError as e:
                 raise UsageError(f"variant {v.label} is impossible for {model}: {e}") from None
         for dataset in spec.datasets:
+            drafts = {}  # variant label -> its re-tuned model, before any vocabulary reduction
             common = {"dataset": dataset, "data": spec.data}
             trained = Stage("train", {"model": _model_ref(None, model), **common, "train": train_cfg}, root) \
                 if spec.finetune_base else None
@@ -439,15 +465,24 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                 else:
                     pruned = Stage("prune", {"model": ref, "keep": keep}, root)
                 retrained = Stage("train", {"model": _model_ref(pruned, model), **common, "train": retrain_cfg}, root)
-                vref = _model_ref(retrained, model)
+                vref = drafts[v.label] = _model_ref(retrained, model)  # a draft keeps the full vocabulary
+                shrunk = Stage("vocab", {"model": vref, **common, "vocab": spec.vocab}, root) if spec.vocab is not None \
+                    else None
+                vref = _model_ref(shrunk, model) if shrunk else vref
                 chains.append(Chain(model, dataset, v.label, dict(
                     kind=kind_of(keep, totals), encoder_layers=len(keep["encoder"]),
                     decoder_layers=len(keep["decoder"]), encoder_total=totals["encoder"],
                     decoder_total=totals["decoder"], strategy=strategy,
                     kept=None if strategy in CALIBRATED else keep), [
-                    pruned, retrained,
+                    pruned, retrained, *([shrunk] if shrunk else []),
                     Stage("evaluate", {"model": vref, **common, "evaluate": spec.evaluate}, root)],
                     model_ref=vref))
+            if spec.lossless:
+                label = parse_variant(spec.lossless, "lossless").label
+                chains.append(Chain(model, dataset, f"lossless {label}", dict(kind="lossless", **full_fields), [
+                    Stage("evaluate", {"model": ref, **common, "evaluate": {**spec.evaluate, "batch_size": 1},
+                                       "assistant": drafts[label]}, root)],
+                    model_ref=ref, draft_ref=drafts[label], draft_of=label))
     return chains
 
 
@@ -554,21 +589,32 @@ def _run_stage(stage: Stage) -> None:
     elif stage.name == "evaluate":
         from .data import DataConfig
         from .evaluate import EvalConfig, evaluate, save_evaluation
-        result = evaluate(model, inputs["dataset"], EvalConfig(**inputs["evaluate"]), data=DataConfig(**inputs["data"]))
+        config = EvalConfig(**inputs["evaluate"])
+        if "assistant" in inputs:  # the lossless point: the full model verifying a variant's drafts
+            config.assistant = _model_path(inputs["assistant"], stage.root)
+        result = evaluate(model, inputs["dataset"], config, data=DataConfig(**inputs["data"]))
         save_evaluation(result, stage.out, overwrite=True)
+    elif stage.name == "vocab":
+        from .data import DataConfig
+        from .vocab import VocabConfig, reduce_vocabulary
+        reduce_vocabulary(model, stage.out, inputs["dataset"], VocabConfig(**inputs["vocab"]),
+                          data=DataConfig(**inputs["data"]), overwrite=True)
     elif stage.name == "bench":
         from .bench import run_bench
         from .data import DataConfig
         models = [_model_path(ref, stage.root) for ref in inputs["models"]]
         data = DataConfig(**inputs["data"]) if "data" in inputs else None
-        report = run_bench(models, BenchConfig(**{**inputs["bench"], "seed": inputs["seed"]}), data=data)
+        assistants = [_model_path(ref, stage.root) for ref in inputs.get("assistants", [])]
+        report = run_bench(models, BenchConfig(**{**inputs["bench"], "seed": inputs["seed"], "assistants": assistants}),
+                           data=data)
         report["variants"] = inputs["variants"]  # results come per model, in this order, batch sizes within
         with atomic_dir(stage.out, overwrite=True) as tmp:
             write_json(tmp / "bench.json", report)
 
 
 def read_result(stage: Stage) -> dict:
-    files = {"prune": "asymprune.json", "train": "train.json", "evaluate": "metrics.json", "bench": "bench.json"}
+    files = {"prune": "asymprune.json", "train": "train.json", "evaluate": "metrics.json", "bench": "bench.json",
+             "vocab": "vocab.json"}
     path = stage.out / files[stage.name]
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -890,7 +936,9 @@ def _run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resou
     task = ray.remote(num_cpus=resources.get("num_cpus", 1), num_gpus=resources.get("num_gpus", 0),
                       max_retries=0)(_chain_task)
     failed_bases, submitted = set(), {}
-    for group in ([c for c in chains if c.base], [c for c in chains if not c.base]):
+    phases = ([c for c in chains if c.base], [c for c in chains if not c.base and not c.draft_ref],
+              [c for c in chains if c.draft_ref])  # a lossless chain needs its draft trained
+    for group in phases:
         pending = {}
         for chain in group:
             if reason := _skip_reason(chain, failed_bases):

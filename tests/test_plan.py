@@ -166,7 +166,7 @@ def test_existing_out_needs_overwrite(tmp_path, capsys):
 def test_sweep_min_speedup_skips_variants_and_reuses_the_measurement(tmp_path, capsys):
     out = tmp_path / "out"
     spec = {"output_dir": str(out), "models": ["t5-tiny"], "datasets": ["synthetic"], "grid": ["6/6", "6/3", "3/6"],
-            "finetune_base": False, "min_speedup": 1000.0, "data": {"n": 64},
+            "finetune_base": False, "control": False, "min_speedup": 1000.0, "data": {"n": 64},
             "evaluate": {"max_samples": 2, "max_new_tokens": 4, "batch_size": 2, "max_source_length": 64},
             "bench": {"batch_sizes": [1], "source_length": 16, "new_tokens": 4, "runs": 1, "warmup": 0}}
     path = tmp_path / "spec.yaml"

@@ -155,6 +155,7 @@ BAD_SPECS = {
                            "variant 9L/2L is impossible for t5-tiny: --encoder-layers 9: the encoder has only 6 layers"),
     "bad-bench": ({"bench": {"batch_sizes": [0]}}, "spec.yaml: bench.batch_sizes must be positive integers"),
     "bad-strategy": ({"strategy": "middle"}, "unknown strategy 'middle'; choose one of: paper, spread"),
+    "bad-lossless": ({"lossless": "3/6"}, "lossless: '3/6' must be a decoder-pruned variant of the grid"),
     "bad-calibration": ({"strategy": "angular", "calibration": {"samples": 0}},
                         "calibration.samples must be at least 1 (got 0)"),
     "bad-train": ({"train": {"max_steps": 0}}, "train.max_steps 0: train for at least 1 step"),
@@ -304,6 +305,30 @@ def test_bench_over_the_sweeps_test_documents_reports_gen_len(tmp_path):
                           "FROM latency l JOIN runs r ON r.id = l.run_id ORDER BY r.variant").fetchall()
     assert [r[:4] for r in rows] == [("6/3", "synthetic", None, 2), ("6/6", "synthetic", None, 2)]
     assert all(1 <= r[4] <= 4 for r in rows) and rows[0][5] == rows[1][5]  # GenL, natural stopping; one run
+
+
+def test_vocab_key_shrinks_variants_and_lossless_point_joins_the_group_bench(tmp_path):
+    from transformers import AutoModelForSeq2SeqLM
+    bench = {**FAST["bench"], "batch_sizes": [1, 2]}
+    spec = write_spec(tmp_path, grid=["6/6", "6/1"], control=False, vocab={}, lossless="6/1", bench=bench)
+    chains = build_plan(load_spec(spec))
+    assert [(c.variant, [s.name for s in c.stages]) for c in chains] == [
+        ("6/6", ["train", "evaluate"]), ("6/1", ["prune", "train", "vocab", "evaluate"]),
+        ("lossless 6/1", ["evaluate"])]
+    # The draft is the re-tuned 6/1 before its vocabulary is cut: it must share the full model's tokens.
+    assert chains[2].stages[0].inputs["assistant"] == f"stage:{chains[1].stages[1].out.name}"
+    assert run_cli(["sweep", spec]) == 0
+    shrunk = AutoModelForSeq2SeqLM.from_pretrained(chains[1].stages[2].out)
+    full = AutoModelForSeq2SeqLM.from_pretrained(chains[0].stages[0].out)
+    assert shrunk.config.vocab_size < full.config.vocab_size
+    with sqlite3.connect(tmp_path / "out" / "results.db") as db:
+        metrics = dict(db.execute("SELECT r.variant, m.rouge2 FROM metrics m JOIN runs r ON r.id = m.run_id"))
+        latency = db.execute("SELECT r.variant, l.batch_size, l.bench_id FROM latency l JOIN runs r "
+                             "ON r.id = l.run_id ORDER BY r.variant, l.batch_size").fetchall()
+        speedup = db.execute("SELECT speedup FROM summary WHERE variant = 'lossless 6/1'").fetchone()[0]
+    assert metrics["lossless 6/1"] == metrics["6/6"]  # the full model's own greedy output, token for token
+    assert [r[:2] for r in latency] == [("6/1", 1), ("6/1", 2), ("6/6", 1), ("6/6", 2), ("lossless 6/1", 1)]
+    assert len({r[2] for r in latency}) == 1 and speedup > 0  # measured side by side with the full model
 
 
 @pytest.mark.slow  # minutes of CPU: run by `make test-slow` and CI
