@@ -4,7 +4,8 @@
     kept = prune_layers(model, decoder=2, strategy="paper")
 """
 
-from .prune import param_counts, plan_pruning, prune_layers
+from .models import param_counts
+from .prune import plan_pruning, prune_layers
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["prune_layers", "plan_pruning", "param_counts", "__version__"]

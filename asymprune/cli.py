@@ -81,7 +81,7 @@ def init(
     """Write a preset architecture with random weights, plus a trained tokenizer (offline)."""
     from .fsutil import atomic_dir, check_writable_out
     from .models import build_preset, get_preset, save_model
-    from .prune import param_counts
+    from .models import param_counts
 
     get_preset(preset)
     check_writable_out(out, overwrite)
@@ -111,10 +111,10 @@ def prune(
 ) -> None:
     """Remove whole layers from the encoder and/or decoder and save a plain HF model."""
     from .fsutil import check_writable_out
-    from .importance import CalibrationConfig, plan_calibrated, scores_table
+    from .prune.importance import CalibrationConfig, plan_calibrated, scores_table
     from .models import STACKS, family_for, load_config, load_model, load_tokenizer
-    from .prune import (CALIBRATED, apply_pruning, needs_calibration, param_counts, parse_index_list, plan_pruning,
-                        save_pruned)
+    from .models import param_counts
+    from .prune import CALIBRATED, apply_pruning, needs_calibration, parse_index_list, plan_pruning, save_pruned
 
     for stack, count, keep in (("encoder", encoder_layers, keep_encoder), ("decoder", decoder_layers, keep_decoder)):
         if count is not None and keep is not None:
@@ -189,7 +189,7 @@ def layers(
 ) -> None:
     """Score every layer of both stacks on a calibration set, without pruning."""
     from .fsutil import check_writable_out, write_json
-    from .importance import CalibrationConfig, score_layers, scores_table
+    from .prune.importance import CalibrationConfig, score_layers, scores_table
     from .models import STACKS, load_model, load_tokenizer
     from .prune import CALIBRATED
 
@@ -763,8 +763,8 @@ def evaluate(
     """Summarize a split and report ROUGE-1/2/L/Lsum and GenL (plus impact vs. a baseline)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .evaluate import (ROUGE_KEYS, add_baseline, default_out, difference_text, evaluate as run_evaluate,
-                           load_baseline, save_evaluation)
+    from .evaluate import add_baseline, default_out, evaluate as run_evaluate, load_baseline, save_evaluation
+    from .rouge import ROUGE_KEYS, difference_text
     from .fsutil import check_writable_out
 
     _quiet_datasets()

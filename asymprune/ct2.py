@@ -3,6 +3,7 @@
     path = cached_conversion("runs/pruned")          # runs/pruned/.ct2/<content-key>/
     export_ct2("runs/pruned", Path("serve/ct2"), quantize="int8")
     report = compare_with_hf("runs/pruned", path)    # greedy tokens and log-probs, float32
+    done = export_model("runs/pruned", Path("serve/ct2"), vmap="synthetic")   # what `asymprune export` runs
 
 The stock converter decides T5's output scaling from `tie_word_embeddings`, which
 transformers 5 forces to True for every T5 config; FLAN-T5 (T5 v1.1) must not be scaled.
@@ -125,6 +126,39 @@ def export_ct2(model_dir: str | Path, out: Path, quantize: str | None = None, ov
     if quantize:
         check_compute_type(quantize, "cpu") if quantize.startswith("int8") else None
     _convert(model_dir, Path(out), quantize=quantize, overwrite=overwrite, vmap=vmap)
+
+
+def export_model(model_src: str, out: Path, format: str = "ct2", quantize: str | None = None,
+                 vmap: str | None = None, vmap_size: int | None = None, overwrite: bool = False) -> dict:
+    """Export a local model folder for deployment: `export_ct2`, with a vocabulary map of the
+    tokens dataset `vmap`'s train split uses when given, and, unquantized, the check against
+    transformers. Returns {"vmap_tokens": count or None, "check": compare_with_hf's result or None}.
+    """
+    import tempfile
+
+    from .fsutil import check_writable_out
+    from .models import load_config
+
+    if format != "ct2":
+        raise UsageError(f"unknown export format '{format}'; the supported format is: ct2")
+    if vmap_size is not None and vmap is None:
+        raise UsageError("--vmap-size needs --vmap SPEC, the dataset whose tokens the map keeps")
+    check_writable_out(out, overwrite)
+    load_config(model_src)
+    if not Path(model_src).is_dir():
+        raise UsageError(f"export needs a local model directory; download '{model_src}' first "
+                         "(e.g. save_pretrained) and pass its path")
+    tokens = None
+    with tempfile.TemporaryDirectory(prefix="asymprune-vmap-") as tmp:
+        vmap_file = None
+        if vmap is not None:
+            from .vocab import VocabConfig, domain_tokens, write_vmap
+            tokens = domain_tokens(model_src, vmap, VocabConfig(size=vmap_size))
+            vmap_file = Path(tmp) / "vmap.txt"
+            write_vmap(tokens, vmap_file)
+        export_ct2(model_src, out, quantize=quantize, overwrite=overwrite, vmap=vmap_file)
+    return {"vmap_tokens": None if tokens is None else len(tokens),
+            "check": None if quantize else compare_with_hf(model_src, out)}
 
 
 def vocabulary(ct2_dir: Path) -> list[str]:

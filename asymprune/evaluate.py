@@ -1,22 +1,14 @@
 """Generate summaries for a split and score them with ROUGE, the way the paper's tables do.
 
-    from asymprune.evaluate import EvalConfig, evaluate, save_evaluation
+    from asymprune.evaluate import EvalConfig, evaluate, evaluate_and_save, save_evaluation
     result = evaluate("runs/pruned", "synthetic", EvalConfig(split="test", max_samples=200))
     result["metrics"]    # {"rouge1": 41.2, "rouge2": 18.9, "rougeL": ..., "rougeLsum": ..., "gen_len": 37.5, ...}
     save_evaluation(result, Path("runs/pruned/eval-synthetic-test"))  # metrics.json + predictions.jsonl
+    result, out = evaluate_and_save("runs/pruned", "synthetic", baseline=Path("runs/base/eval/metrics.json"))
 
-    rouge(["the cat sat."], ["the cat lay."])          # plain means x 100 of rouge-score F-measures
-    impact(metrics, baseline)                           # {"rouge2": -4.1, ...}: % change vs. the unpruned model
-    paired_bootstrap(variant_r2, control_r2)           # {"delta": -0.4, "low": -1.1, "high": 0.3, ...}
-
-ROUGE is `rouge_score.rouge_scorer` with the Porter stemmer, reported as the plain mean of the
-per-example F-measures scaled to 0-100. A difference between two models is given with a paired
-bootstrap 95% interval over the same documents (`paired_bootstrap`): when it contains 0, the
-difference is within the noise of the test set. For ROUGE-Lsum every text is split into
-sentences joined by newlines, as transformers' run_summarization.py does; the splitter here is a
-rule (end punctuation followed by white space) rather than nltk's punkt, which needs a download.
-GenL is the mean number of tokens the model generated (padding and the decoder-start token
-excluded, end-of-sequence included), as run_summarization's gen_len counts them for T5.
+Scores come from asymprune.rouge (ROUGE with the stemmer, paired bootstrap intervals). GenL is
+the mean number of tokens the model generated (padding and the decoder-start token excluded,
+end-of-sequence included), as run_summarization's gen_len counts them for T5.
 """
 
 from __future__ import annotations
@@ -30,10 +22,8 @@ from pathlib import Path
 
 from .assist import AssistConfig
 from .errors import UsageError
-
-ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-METRICS = (*ROUGE_KEYS, "gen_len")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+from .fsutil import atomic_dir, check_writable_out, write_json
+from .rouge import METRICS, ROUGE_KEYS, impact, mean_scores, paired_bootstrap, rouge_per_example
 
 
 @dataclass
@@ -66,86 +56,6 @@ def check_config(config: EvalConfig) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if config.num_beams is not None and config.num_beams < 1:
         raise UsageError("--num-beams must be at least 1")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of `text`: split after . ! ? followed by white space, and at newlines."""
-    return [s for s in SENTENCE_END.split(text.strip()) if s]
-
-
-def _scorer():
-    from rouge_score import rouge_scorer
-    return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
-
-
-def rouge_per_example(predictions: list[str], references: list[str]) -> list[dict[str, float]]:
-    """ROUGE F-measures (0-100) of each prediction against its reference."""
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    scorer = _scorer()
-    scores = []
-    for pred, ref in zip(predictions, references):
-        # Newline-joined sentences change only rougeLsum: the other scores ignore line breaks.
-        s = scorer.score("\n".join(split_sentences(ref)), "\n".join(split_sentences(pred)))
-        scores.append({k: 100 * s[k].fmeasure for k in ROUGE_KEYS})
-    return scores
-
-
-def mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
-    return {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]} if scores else {}
-
-
-def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
-    """Plain means (0-100) of ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum."""
-    return mean_scores(rouge_per_example(predictions, references))
-
-
-def lead(text: str, sentences: int = 3) -> str:
-    """The first `sentences` sentences of `text`: the lead-k baseline summary."""
-    return " ".join(split_sentences(text)[:sentences])
-
-
-def lead_baseline(rows, sentences: int = 3) -> dict[str, float]:
-    """ROUGE of copying the first `sentences` sentences of each source (rows: a split)."""
-    return rouge([lead(s, sentences) for s in rows["source"]], list(rows["target"]))
-
-
-def impact(metrics: dict, baseline: dict) -> dict[str, float | None]:
-    """Relative change (%) of each metric against the baseline: (value - baseline) / baseline x 100."""
-    out = {}
-    for key in METRICS:
-        if key in metrics and key in baseline:
-            b = baseline[key]
-            out[key] = None if not b else 100 * (metrics[key] - b) / b
-    return out
-
-
-def paired_bootstrap(scores, baseline, samples: int = 1000, seed: int = 0, confidence: float = 0.95) -> dict:
-    """Mean of `scores - baseline` (per document, same documents) and its percentile bootstrap interval.
-
-    Documents are resampled with replacement `samples` times (seeded, so a report is reproducible);
-    the interval holds the middle `confidence` of the resampled means.
-    """
-    import numpy as np
-    a, b = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"paired scores must be two equal, non-empty lists (got {a.shape} and {b.shape})")
-    diff = a - b
-    rng = np.random.default_rng(seed)
-    means = np.concatenate([diff[rng.integers(0, diff.size, size=(min(100, samples - i), diff.size))].mean(axis=1)
-                            for i in range(0, samples, 100)])  # in chunks: memory stays small on big test sets
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return {"delta": float(diff.mean()), "low": float(low), "high": float(high), "n": int(diff.size),
-            "samples": samples, "confidence": confidence}
-
-
-def difference_text(ci: dict, digits: int = 2) -> str:
-    """'no measurable loss (-0.31, 95% CI -0.92 to +0.30)', or the measured loss or gain."""
-    numbers = f"{ci['delta']:+.{digits}f}, {100 * ci['confidence']:.0f}% CI {ci['low']:+.{digits}f} to {ci['high']:+.{digits}f}"
-    if ci["low"] <= 0 <= ci["high"]:  # within the noise: never presented as a gain, whatever the sign
-        return f"no measurable loss ({numbers})"
-    return f"{'measurable gain' if ci['low'] > 0 else 'measurable loss'} ({numbers})"
 
 
 def load_predictions(metrics_path: Path) -> list[dict] | None:
@@ -332,10 +242,29 @@ def add_baseline(result: dict, baseline_path: Path) -> dict:
 
 def save_evaluation(result: dict, out: Path, overwrite: bool = False) -> None:
     """metrics.json and predictions.jsonl in `out`, written all or nothing."""
-    from .fsutil import atomic_dir, write_json
-
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as f:
             for row in result["predictions"]:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         write_json(tmp / "metrics.json", result["metrics"])
+
+
+def evaluate_and_save(model_src: str, dataset, config: EvalConfig | None = None, out: Path | None = None, *,
+                      baseline: Path | None = None, data=None, overwrite: bool = False, progress=None,
+                      trust_remote_code: bool = False, allow_pickle: bool = False) -> tuple[dict, Path]:
+    """`evaluate`, then `add_baseline` when a baseline's metrics.json is given, then `save_evaluation`
+    into `out` (default: MODEL/eval-<dataset>-<split>); returns (result, out).
+
+    The output and the baseline are checked before anything is generated.
+    """
+    config = config or EvalConfig()
+    out = Path(out) if out is not None else default_out(model_src, dataset, config.split)
+    check_writable_out(out, overwrite)
+    if baseline is not None:
+        load_baseline(baseline)  # fail before generating, not after
+    result = evaluate(model_src, dataset, config, data=data, progress=progress,
+                      trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    if baseline is not None:
+        add_baseline(result, baseline)
+    save_evaluation(result, out, overwrite=overwrite)
+    return result, out

@@ -2,6 +2,7 @@
 
     asymprune plan flan-t5-small --batch-sizes 1,8 --source-length 512 --new-tokens 64
     asymprune plan flan-t5-small --grid all --min-speedup 2     # every (encoder, decoder) pair
+    result = run_plan("flan-t5-small", PlanConfig(grid="6/3,8L/2L"), out=Path("plan-small"))
 
     fit = measure("flan-t5-small", BenchConfig(batch_sizes=[1], source_length=512, new_tokens=64))
     speedups = predict_speedups(fit, {"6/1": (8, 1), "3/3": (4, 4)})     # {label: speed-up}
@@ -29,9 +30,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .bench import BenchConfig
+from .bench import BenchConfig, check_bench, run_bench
 from .errors import UsageError
 from .fsutil import atomic_dir, check_writable_out, write_json
+from .grid import parse_grid
 
 EPS = 1e-9  # a budget is inclusive; float noise must not decide it
 
@@ -69,52 +71,10 @@ class CostModel:
         return self.prefill_ms(e, d) + (new_tokens - 1) * self.token_ms(d)
 
 
-# ---------------------------------------------------------------- grid
-
 def _depths(model: str) -> dict[str, int]:
     from .models import family_for, load_config
     config = load_config(model, presets=True)
     return family_for(config).layer_counts(config)
-
-
-def parse_grid(text: str, model: str, depths: dict[str, int]) -> list[tuple[str, int, int]]:
-    """(label, encoder layers, decoder layers) per grid entry, as the sweep labels them.
-
-    "paper": the paper's 16 variants in sixths; "all": every count pair; otherwise
-    comma-separated sixths like 6/3 (a sixth keeps floor(L·a/6) layers, as prune does) or
-    layer counts like 8L/2L. An entry the model cannot have is an error naming it.
-    """
-    from .prune import parse_count
-    from .sweep import PAPER_GRID, parse_variant
-
-    E, D = depths["encoder"], depths["decoder"]
-    if text.strip() == "all":
-        return [(f"{e}L/{d}L", e, d) for e in range(E, 0, -1) for d in range(D, 0, -1)]
-    entries = PAPER_GRID if text.strip() == "paper" else [t.strip() for t in text.split(",") if t.strip()]
-    if not entries:
-        raise UsageError("--grid is empty; pass paper, all, or entries like 6/3,3/3")
-    shapes = []
-    for entry in entries:
-        counts = entry.upper().removesuffix("L").split("L/")
-        if len(counts) == 2 and all(c.isdigit() for c in counts):  # 8L/2L: layer counts
-            entry = {"encoder": int(counts[0]), "decoder": int(counts[1])}
-        try:
-            v = parse_variant(entry, "--grid")
-        except UsageError:
-            raise UsageError(f"--grid entry {entry!r} is not a variant; use sixths like 6/3 (encoder/decoder, "
-                             "1-6), layer counts like 8L/2L, paper or all") from None
-        kept = []
-        for stack, value, depth in (("encoder", v.encoder, E), ("decoder", v.decoder, D)):
-            try:
-                kept.append(parse_count(value, depth, stack))
-            except UsageError:
-                want = f"{depth * int(value[0]) // 6} ({value} of {depth})" if isinstance(value, str) else value
-                raise UsageError(f"--grid entry '{v.label}' asks for {want} {stack} layers; {model} has "
-                                 f"{E} encoder and {D} decoder layers, so each stack keeps 1 to its depth "
-                                 f"(or use --grid all)") from None
-        if v.label not in [s[0] for s in shapes]:
-            shapes.append((v.label, *kept))
-    return shapes
 
 
 # ---------------------------------------------------------------- measure and fit
@@ -170,7 +130,6 @@ def build_shapes(model: str, shapes: list[tuple[int, int]], root: Path, seed: in
 
 def measure(model: str, cfg: BenchConfig, progress=None) -> dict:
     """Time MODEL's three shapes in one interleaved run_bench; return the measurements and the fit."""
-    from .bench import check_bench, run_bench
     check_bench([model], cfg)  # source length vs the model's positions, before building anything
     depths = _depths(model)
     shapes = measurement_shapes(depths)
@@ -223,7 +182,6 @@ def meeting(predictions: list[dict], min_speedup: float, batch_size: int) -> lis
 
 def check_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: bool = False):
     """Every check that needs no measurement: settings, the grid against the model, the output."""
-    from .bench import check_bench
     cfg.validate()
     check_bench([model], cfg.bench)
     depths = _depths(model)

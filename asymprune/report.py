@@ -121,7 +121,7 @@ def load_runs(db: str | Path) -> pd.DataFrame:
 def _intervals(db) -> pd.DataFrame:
     """Per run: the paired bootstrap 95% interval of its ROUGE-2 difference with its reference run
     (the control, else the full model), over the test documents both were scored on."""
-    from .evaluate import paired_bootstrap
+    from .rouge import paired_bootstrap
     store = Store(db, create=False)
     try:
         docs = store.frame("SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, d.doc, d.rouge2 FROM documents d "
@@ -271,7 +271,7 @@ def _float(x) -> float | None:
 
 
 def _rec_line(r: dict) -> str:
-    from .evaluate import difference_text
+    from .rouge import difference_text
     where = f"{r['who']} · {r['dataset']}"
     reference = REFERENCE_NAMES.get(r["reference"], "the full model")
     impact = "" if r["impact_pct"] is None else f", {r['impact_pct']:+.2f}%"

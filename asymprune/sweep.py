@@ -186,7 +186,7 @@ def check_sections(spec: SweepSpec, where: str) -> None:
         VocabConfig(**spec.vocab).validate()
     check_fields({k: v for k, v in spec.bench.items() if k != "dataset"}, BenchConfig, f"{where}: bench",
                  skip=("dataset", "seed"))
-    from .importance import CalibrationConfig
+    from .prune.importance import CalibrationConfig
     from .prune import STRATEGIES
     if spec.strategy not in STRATEGIES:
         raise UsageError(f"{where}: unknown strategy '{spec.strategy}'; choose one of: {', '.join(STRATEGIES)}")
@@ -559,9 +559,10 @@ def _run_stage(stage: Stage) -> None:
     model = _resolve(stage) if "model" in stage.inputs else None
     inputs = stage.inputs
     if stage.name == "prune":
-        from .importance import CalibrationConfig, plan_calibrated
+        from .prune.importance import CalibrationConfig, plan_calibrated
         from .models import load_model, load_tokenizer
-        from .prune import apply_pruning, param_counts, save_pruned
+        from .models import param_counts
+        from .prune import apply_pruning, save_pruned
         m, tok = load_model(model, presets=True), load_tokenizer(model, presets=True)
         keep, scores = inputs.get("keep"), None
         if keep is None:
@@ -886,8 +887,8 @@ def _ray(address: str | None):
 
 
 def _chain_task(chain: Chain, log: str) -> list[Outcome]:
-    from .cli import _quiet_transformers
-    _quiet_transformers()
+    from .console import quiet_transformers
+    quiet_transformers()
     return run_chain(chain, Path(log))
 
 

@@ -165,10 +165,9 @@ def domain_tokens(model_src: str, dataset: str, cfg: VocabConfig, data=None, pro
 def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
                       overwrite: bool = False, progress=None, job: VocabJob | None = None) -> dict:
     """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json)."""
-    from . import __version__
     from .fsutil import atomic_dir, write_json
-    from .models import load_model, load_tokenizer
-    from .prune import param_counts
+    from .models import load_model, load_tokenizer, param_counts
+    from .version import __version__
     from .vocab_tokenizer import compare_tokenization
 
     job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_description, machine_name  # noqa: E402
 
 from asymprune.bench import BenchConfig, run_bench  # noqa: E402
-from asymprune.plan import build_shapes, coefficient_lines, measure, parse_grid, predict  # noqa: E402
+from asymprune.grid import parse_grid  # noqa: E402
+from asymprune.plan import build_shapes, coefficient_lines, measure, predict  # noqa: E402
 
 BAR = 10.0  # % mean absolute error of predicted speed-ups
 
@@ -47,8 +48,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "planner.md")
     args = ap.parse_args()
-    from asymprune.cli import _quiet_transformers
-    _quiet_transformers()
+    from asymprune.console import quiet_transformers
+    quiet_transformers()
     cfg = BenchConfig(batch_sizes=[int(b) for b in args.batch_sizes.split(",")], source_length=args.source_length,
                       new_tokens=args.new_tokens, runs=args.runs, warmup=args.warmup, threads=args.threads,
                       seed=args.seed)

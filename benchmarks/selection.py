@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from asymprune.data import DataConfig
-from asymprune.evaluate import EvalConfig, evaluate, lead_baseline, save_evaluation
-from asymprune.importance import CalibrationConfig, plan_calibrated, score_layers
+from asymprune.evaluate import EvalConfig, evaluate, save_evaluation
 from asymprune.models import load_model, load_tokenizer
-from asymprune.prune import apply_pruning, param_counts, save_pruned
+from asymprune.prune import CALIBRATED, CalibrationConfig, prune_folder, score_layers
+from asymprune.rouge import lead_baseline
 from asymprune.train import TrainConfig, train
 
 STRATEGIES = ["spread", "angular", "greedy-loss"]
@@ -92,13 +92,8 @@ def main() -> None:
             pruned_dir = work / f"pruned-{name}"
 
             def prune(o, strategy=strategy, enc=enc, dec=dec):
-                model, tok = load_model(str(base)), load_tokenizer(str(base))
-                keep, s = plan_calibrated(model, tok, enc, dec, strategy, cal)
-                before = param_counts(model)
-                apply_pruning(model, keep)
-                save_pruned(model, tok, o, {"source": str(base), "strategy": strategy, "kept": keep,
-                                            "params_before": before, "params_after": param_counts(model),
-                                            **({"scores": s} if s else {})})
+                prune_folder(str(base), o, encoder=enc, decoder=dec, strategy=strategy,
+                             calibration=cal if strategy in CALIBRATED else None)
             step(pruned_dir, prune)
             record = json.loads((pruned_dir / "asymprune.json").read_text())
             before = rouge2(pruned_dir, eval_cfg, work / f"eval-{name}-noretune")

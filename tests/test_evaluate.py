@@ -9,9 +9,9 @@ import torch
 from rouge_score import rouge_scorer
 
 from asymprune.data import DataConfig, load_dataset_spec
-from asymprune.evaluate import (ROUGE_KEYS, EvalConfig, evaluate, generation_config, impact, lead, lead_baseline,
-                                rouge, rouge_per_example, split_sentences)
+from asymprune.evaluate import EvalConfig, evaluate, generation_config
 from asymprune.models import build_preset
+from asymprune.rouge import ROUGE_KEYS, impact, lead, lead_baseline, rouge, rouge_per_example, split_sentences
 from tests.helpers import run_cli
 
 PAIRS = [json.loads(line) for line in (Path(__file__).parent / "fixtures" / "rouge_pairs.jsonl").open()]

@@ -9,10 +9,10 @@ from transformers import AutoModelForSeq2SeqLM
 
 from asymprune import prune_layers
 from asymprune.errors import UsageError
-from asymprune.importance import (CalibrationConfig, angular_scores, calibration_batches, calibration_loss,
-                                  greedy_loss_scores, keep_by_angular, keep_by_greedy_loss, without_layers)
 from asymprune.models import build_preset
 from asymprune.prune import select_layers
+from asymprune.prune.importance import (CalibrationConfig, angular_scores, calibration_batches, calibration_loss,
+                                        greedy_loss_scores, keep_by_angular, keep_by_greedy_loss, without_layers)
 from tests.helpers import make_t5_block_identity, run_cli
 
 CAL = ["--calibration", "synthetic", "--calibration-samples", "6"]

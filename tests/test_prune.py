@@ -5,8 +5,9 @@ import torch
 
 from asymprune import param_counts, plan_pruning, prune_layers
 from asymprune.errors import UsageError
+from asymprune.grid import parse_count
 from asymprune.models import build_preset
-from asymprune.prune import PAPER_MAPS, parse_count, select_layers
+from asymprune.prune import PAPER_MAPS, select_layers
 
 
 @pytest.mark.parametrize("num_layers,count", [(L, n) for L, maps in PAPER_MAPS.items() for n in maps])

@@ -14,7 +14,8 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from asymprune.data import DataConfig, load_dataset_spec
-from asymprune.evaluate import EvalConfig, evaluate, lead_baseline
+from asymprune.evaluate import EvalConfig, evaluate
+from asymprune.rouge import lead_baseline
 from asymprune.train import TrainConfig, last_checkpoint, train
 from tests.helpers import run_cli
 

@@ -46,6 +46,14 @@ def supported_types() -> str:
     return ", ".join(t for f in FAMILIES.values() for t in f.model_types)
 
 
+def param_counts(model) -> dict[str, int]:
+    """Total parameters, and those in each stack's layers (embeddings, norms and head are 'other')."""
+    family = family_for(model.config)
+    total = sum(p.numel() for p in model.parameters())
+    per_stack = {s: sum(p.numel() for p in family.layers(model, s).parameters()) for s in STACKS}
+    return {"total": total, **per_stack, "other": total - sum(per_stack.values())}
+
+
 class Family:
     """How to find, replace and describe the two layer stacks of one architecture family."""
 

@@ -11,12 +11,16 @@ flan-t5-base times like the real one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 from ..errors import UsageError
+from ..fsutil import atomic_dir, check_writable_out
+from .families import param_counts
+from .saving import save_model
 from .tokenizer import train_tokenizer
 
 
@@ -112,3 +116,16 @@ def build_preset(name: str, seed: int = 0):
     model.generation_config.decoder_start_token_id = config.decoder_start_token_id
     model.eval()
     return model, tokenizer
+
+
+def write_preset(name: str, out: Path, seed: int = 0, overwrite: bool = False) -> dict[str, int]:
+    """Save a preset with weights drawn from `seed`, and its tokenizer, to `out`; return its parameter counts.
+
+        write_preset("t5-tiny", Path("/tmp/m"), seed=1)   # {'total': ..., 'encoder': ..., ...}
+    """
+    get_preset(name)
+    check_writable_out(out, overwrite)
+    model, tokenizer = build_preset(name, seed=seed)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        save_model(model, tmp, tokenizer)
+    return param_counts(model)

@@ -14,7 +14,9 @@ Two scores, both computed with teacher forcing on a calibration set (no training
   least, until one layer is left. The encoder and the decoder are scored separately, each
   with the other stack whole. `--strategy greedy-loss` keeps what survives the first L-N steps.
 
-`asymprune layers MODEL --calibration SPEC` prints both without pruning.
+Both strategies register themselves here (`@register_strategy(..., calibrated=True)`), so the
+selection code in select.py never imports this module. `asymprune layers MODEL --calibration
+SPEC` prints both scores without pruning.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import copy
 import math
 from dataclasses import dataclass
 
-from .errors import UsageError
-from .models import STACKS, family_for
+from ..errors import UsageError
+from ..models import STACKS, family_for
+from .select import CALIBRATED, needs_calibration, plan_pruning, register_strategy
 
 
 @dataclass
@@ -50,15 +53,14 @@ def calibration_batches(model, tokenizer, cal: CalibrationConfig, data=None) -> 
     `data` (a DataConfig): split the SPEC exactly as training does (a sweep passes its own, so a
     single file's test rows never choose layers); None reads a single file whole.
     """
+    from dataclasses import replace
+
     from transformers import DataCollatorForSeq2Seq
 
-    from .data import load_rows, source_prefix, tokenize
+    from ..data import DataConfig, load_rows, source_prefix, tokenize
     cal.validate()
     if tokenizer is None:
         raise UsageError("the model has no tokenizer to encode the calibration set; save one next to the model")
-    from dataclasses import replace
-
-    from .data import DataConfig
     # Rows missing a source or target are skipped; a set left with none is a one-line error.
     config = replace(data or DataConfig(), drop_empty_rows=True)
     rows = load_rows(cal.spec, cal.split, cal.samples, config, whole_file=data is None)
@@ -205,10 +207,27 @@ def keep_by_greedy_loss(scores: dict, stack: str, count: int) -> list[int]:
     return [i for i in range(n) if i not in removed]
 
 
+def _scores_for(name: str, scores: dict | None) -> dict:
+    if not scores or name not in scores:
+        raise needs_calibration(name)
+    return scores
+
+
+@register_strategy("angular", calibrated=True)
+def angular(num_layers: int, count: int, stack: str = "stack", scores: dict | None = None, **_) -> list[int]:
+    """The layers that turn the hidden states most on the calibration set."""
+    return keep_by_angular(_scores_for("angular", scores), stack, count)
+
+
+@register_strategy("greedy-loss", calibrated=True)
+def greedy_loss(num_layers: int, count: int, stack: str = "stack", scores: dict | None = None, **_) -> list[int]:
+    """What survives greedy removal of the layer whose loss increase is smallest."""
+    return keep_by_greedy_loss(_scores_for("greedy-loss", scores), stack, count)
+
+
 def plan_calibrated(model, tokenizer, encoder, decoder, strategy: str, cal: CalibrationConfig | None,
                     progress=None, data=None) -> tuple[dict[str, list[int]], dict | None]:
     """Kept indices per stack for any strategy, scoring layers first when the strategy needs it."""
-    from .prune import CALIBRATED, needs_calibration, plan_pruning
     if strategy not in CALIBRATED:
         return plan_pruning(model.config, encoder, decoder, strategy), None
     if cal is None:

@@ -1,29 +1,25 @@
-"""Exact structured layer pruning of encoder-decoder models.
+"""Which layers a selection keeps: registered strategies, the paper's keep-maps, counts and indices.
 
-    from asymprune import prune_layers
-    kept = prune_layers(model, encoder=None, decoder=2, strategy="paper")   # in memory
-    kept = prune_layers(model, decoder="2/6")            # floor(L*2/6) layers, spread
-    kept = prune_layers(model, encoder=[0, 3, 7])        # explicit indices
+    plan_pruning(config, encoder=None, decoder=2, strategy="paper")   # {'encoder': [0..7], 'decoder': [0, 7]}
+    select_layers("2/6", 24, "spread", "decoder")                     # floor(24*2/6) = 8 evenly spaced
+    select_layers([0, 3, 7], 8, "spread", "encoder")                  # explicit indices, checked
 
-Kept layers are the source's modules, so their tensors are bit-for-bit the source's;
-embeddings, final norms and the lm_head are untouched. `save_pruned` writes a plain
-Hugging Face directory (safetensors + tokenizer + asymprune.json) atomically.
-
-Selection strategies are registered functions `fn(num_layers, count, **context) -> indices`;
-add one with `@register_strategy("name")`. Data-driven ones (`angular`, `greedy-loss`) read
-per-layer scores from `context["scores"]` (computed by importance.score_layers).
+A selection is None (keep all), a count (an int, "N" or the paper's sixths "a/b"), or a list
+of indices. Strategies are registered functions `fn(num_layers, count, **context) -> indices`;
+add one with `@register_strategy("name")`. The data-driven ones (`angular`, `greedy-loss`)
+register themselves from importance.py and read per-layer scores from `context["scores"]`.
+Nothing here needs weights: the config says how deep each stack is.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Callable, Union
 
-from .errors import UsageError
-from .fsutil import atomic_dir, write_json
-from .models import STACKS, family_for, save_model
+from ..errors import UsageError
+from ..grid import parse_count
+from ..models import STACKS, family_for
 
 Selection = Union[None, int, str, list[int]]  # None: keep all; int or "a/b": a count; list: indices
 
@@ -85,45 +81,6 @@ def needs_calibration(strategy: str) -> UsageError:
                       "synthetic) or choose paper, spread, first or last")
 
 
-def _scores_for(name: str, scores: dict | None) -> dict:
-    if not scores or name not in scores:
-        raise needs_calibration(name)
-    return scores
-
-
-@register_strategy("angular", calibrated=True)
-def angular(num_layers: int, count: int, stack: str = "stack", scores: dict | None = None, **_) -> list[int]:
-    """The layers that turn the hidden states most on the calibration set (see importance.py)."""
-    from .importance import keep_by_angular
-    return keep_by_angular(_scores_for("angular", scores), stack, count)
-
-
-@register_strategy("greedy-loss", calibrated=True)
-def greedy_loss(num_layers: int, count: int, stack: str = "stack", scores: dict | None = None, **_) -> list[int]:
-    """What survives greedy removal of the layer whose loss increase is smallest (see importance.py)."""
-    from .importance import keep_by_greedy_loss
-    return keep_by_greedy_loss(_scores_for("greedy-loss", scores), stack, count)
-
-
-def parse_count(value: int | str, num_layers: int, stack: str) -> int:
-    """A layer count: "N", or the paper's sixths "a/b" meaning floor(num_layers * a / b)."""
-    text = str(value).strip()
-    if m := re.fullmatch(r"(\d+)\s*/\s*(\d+)", text):
-        a, b = int(m[1]), int(m[2])
-        if b == 0 or a > b:
-            raise UsageError(f"--{stack}-layers {text}: a fraction must be a/b with 0 < a <= b, e.g. 2/6")
-        count = num_layers * a // b
-    elif re.fullmatch(r"\d+", text):
-        count = int(text)
-    else:
-        raise UsageError(f"--{stack}-layers {text!r} is not a count; pass a number like 4 or a fraction like 2/6")
-    if count < 1:
-        raise UsageError(f"--{stack}-layers {text} keeps 0 of {num_layers} {stack} layers; keep at least 1")
-    if count > num_layers:
-        raise UsageError(f"--{stack}-layers {text}: the {stack} has only {num_layers} layers; pass at most {num_layers}")
-    return count
-
-
 def parse_index_list(text: str, stack: str) -> list[int]:
     """"0,3,7" -> [0, 3, 7], as given to --keep-encoder / --keep-decoder."""
     parts = [p.strip() for p in text.split(",")]
@@ -166,35 +123,3 @@ def plan_pruning(config, encoder: Selection = None, decoder: Selection = None,
     counts = family_for(config).layer_counts(config)
     chosen = {"encoder": encoder, "decoder": decoder}
     return {s: select_layers(chosen[s], counts[s], strategy, s, **context) for s in STACKS}
-
-
-def apply_pruning(model, keep: dict[str, list[int]]) -> None:
-    """Drop every layer not in `keep` and update the config to match."""
-    family = family_for(model.config)
-    for stack in STACKS:
-        if len(keep[stack]) != len(family.layers(model, stack)):
-            family.replace_layers(model, stack, keep[stack])
-    family.set_layer_counts(model.config, {s: len(keep[s]) for s in STACKS})
-
-
-def prune_layers(model, encoder: Selection = None, decoder: Selection = None,
-                 strategy: str = "spread", **context) -> dict[str, list[int]]:
-    """Prune `model` in place; return the kept source indices per stack."""
-    keep = plan_pruning(model.config, encoder, decoder, strategy, **context)
-    apply_pruning(model, keep)
-    return keep
-
-
-def param_counts(model) -> dict[str, int]:
-    """Total parameters, and those in each stack's layers (embeddings, norms and head are 'other')."""
-    family = family_for(model.config)
-    total = sum(p.numel() for p in model.parameters())
-    per_stack = {s: sum(p.numel() for p in family.layers(model, s).parameters()) for s in STACKS}
-    return {"total": total, **per_stack, "other": total - sum(per_stack.values())}
-
-
-def save_pruned(model, tokenizer, out: Path, record: dict, overwrite: bool = False) -> None:
-    """Write model (safetensors), tokenizer and asymprune.json to `out`, all or nothing."""
-    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
-        save_model(model, tmp, tokenizer)
-        write_json(tmp / "asymprune.json", record)

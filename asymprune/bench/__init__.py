@@ -1,0 +1,16 @@
+"""Generation latency, measured so that models can be compared fairly (see run.py for how).
+
+    from asymprune.bench import BenchConfig, run_bench
+    report = run_bench(["flan-t5-small", "runs/pruned"], BenchConfig(batch_sizes=[1, 8], runs=7))
+
+    config.py  BenchConfig (what is timed) and its checks, the default thread count
+    worker.py  one model per fresh process, timed on request
+    run.py     check_bench, run_bench (the interleaved run), the environment, results_table
+"""
+
+from .config import BACKENDS, DTYPES, BenchConfig, default_threads
+from .run import check_bench, environment, results_table, run_bench
+from .worker import explicit_generation_config
+
+__all__ = ["BACKENDS", "DTYPES", "BenchConfig", "default_threads", "check_bench", "environment", "results_table",
+           "run_bench", "explicit_generation_config"]

@@ -1,0 +1,84 @@
+"""What a latency measurement times, and the checks that fail on impossible settings before any work.
+
+    cfg = BenchConfig(batch_sizes=[1, 8], source_length=512, new_tokens=64, runs=7)
+    cfg.validate()        # one-line UsageError naming the flag and the fix
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..assist import AssistConfig
+from ..errors import UsageError
+
+DTYPES = ("float32", "bfloat16", "float16")
+BACKENDS = ("hf", "ct2")
+
+
+def default_threads() -> int:
+    """Every core this process may run on: the CPU affinity mask, not OMP_NUM_THREADS."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@dataclass
+class BenchConfig:
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 16])  # paper: 1, 8 and 16
+    source_length: int = 1024      # source tokens per document (paper: 1024)
+    new_tokens: int = 256          # tokens generated per document; a cap when `dataset` is set (paper: 256)
+    dataset: str | None = None     # dataset SPEC: time real documents with natural stopping instead
+    split: str = "test"            # split of `dataset`
+    runs: int = 7                  # timed runs per model and batch size (paper: 7)
+    warmup: int = 2                # untimed runs first
+    device: str = "cpu"            # cpu or cuda
+    dtype: str = "float32"         # HF weights dtype: float32, bfloat16, float16
+    threads: int | None = None     # intra-op threads (torch and CTranslate2); None: every core this process may use
+    backend: str = "hf"            # hf (transformers generate) or ct2 (CTranslate2 translate_batch)
+    ct2_compute_type: str = "int8"  # CTranslate2 compute type (int8, int8_float32, float32, ...)
+    seed: int = 0                  # seed of the source ids and of preset weights
+    assistants: list[str] = field(default_factory=list)  # drafts: each adds the first MODEL assisted by it (batch 1)
+    assist: AssistConfig = field(default_factory=AssistConfig)  # draft settings of those rows (asymprune.assist)
+    compile: bool = False          # hf: static KV cache and torch.compile'd decoding steps (asymprune.compiled)
+
+    def __post_init__(self):
+        if isinstance(self.assist, dict):  # from JSON or a sweep spec
+            self.assist = AssistConfig(**self.assist)
+
+    def validate(self) -> None:
+        if not self.batch_sizes or min(self.batch_sizes) <= 0:
+            raise UsageError("--batch-sizes must be positive integers, e.g. 1,8,16")
+        if self.new_tokens <= 0:
+            raise UsageError(f"--new-tokens must be at least 1 (got {self.new_tokens})")
+        if self.source_length <= 1:
+            raise UsageError(f"--source-length must be at least 2 (got {self.source_length})")
+        if self.runs <= 0 or self.warmup < 0:
+            raise UsageError("--runs must be at least 1 and --warmup at least 0")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend '{self.backend}'; choose one of: {', '.join(BACKENDS)}")
+        if self.dtype not in DTYPES:
+            raise UsageError(f"unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}")
+        if self.device not in ("cpu", "cuda"):
+            raise UsageError(f"unknown device '{self.device}'; choose cpu or cuda")
+        if self.threads is not None and self.threads <= 0:
+            raise UsageError("--threads must be at least 1")
+        if self.device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+        if self.backend == "ct2":
+            from ..ct2 import check_compute_type
+            check_compute_type(self.ct2_compute_type, self.device)
+        if self.assistants:
+            self._validate_assistants()
+
+    def _validate_assistants(self) -> None:
+        from ..assist import check_batch_size
+        if self.backend != "hf":
+            raise UsageError("--assistant needs the hf backend (CTranslate2 has no assisted generation); pass "
+                             "--backend hf")
+        if 1 not in self.batch_sizes:
+            check_batch_size(min(self.batch_sizes), "--batch-sizes")
+        self.assist.validate()

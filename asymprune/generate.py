@@ -1,0 +1,85 @@
+"""Summaries of a few texts by one model: what `asymprune generate` runs.
+
+    done = summarize("runs/d2-ft", ["A long article ..."], max_new_tokens=32)
+    done.outputs[0], done.ids[0]                       # the summary and its generated token ids
+    done = summarize("runs/base", assistant="runs/d1-ft", assist=AssistConfig())   # lossless: base's own tokens
+    done.stats.acceptance_rate
+
+Plain `generate()` with the KV cache and the model's own generation config, with the lengths
+and beams given here. Without texts, one synthetic document is summarized. `compiled` uses a
+static cache and a compiled decoding step (asymprune.compiled); `assistant` drafts with a
+pruned variant and verifies with the model (asymprune.assist), one text at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from .assist import AssistConfig, DraftStats
+from .errors import UsageError
+
+
+@dataclass
+class Generated:
+    inputs: list[str]              # the texts as the model read them (T5: with the prefix)
+    outputs: list[str]             # the summaries, special tokens skipped
+    ids: list[list[int]]           # generated token ids, without the decoder-start token and padding
+    stats: DraftStats | None       # with an assistant: what the draft proposed and the model kept
+
+
+def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens: int = 32, num_beams: int = 1,
+              prefix: str = "summarize: ", assistant: str | None = None, assist: AssistConfig | None = None,
+              compiled: bool = False) -> Generated:
+    """Generate a summary of each text (default: a synthetic document) with `model_src`.
+
+    `prefix` goes before T5-family inputs ("" for none); every setting is checked before weights load.
+    """
+    import torch
+
+    from .models import load_config, load_model, load_tokenizer
+    from .synthetic import make_examples
+
+    if max_new_tokens <= 0:
+        raise UsageError("--max-new-tokens must be at least 1")
+    if num_beams <= 0:
+        raise UsageError(f"--num-beams {num_beams}: the beam size must be at least 1 (1 is greedy decoding)")
+    if compiled:
+        from .compiled import check_compile
+        check_compile(load_config(model_src, presets=True), assistant=assistant, num_beams=num_beams)
+    if assistant:
+        from .assist import check_draft_sources
+        assist = assist or AssistConfig()
+        assist.validate()
+        if num_beams > 1:
+            raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
+        check_draft_sources(model_src, assistant, assist.share_encoder)
+    model = load_model(model_src, presets=True)
+    tokenizer = load_tokenizer(model_src, presets=True)
+    if tokenizer is None:
+        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    texts = texts or [make_examples(1, seed=123)[0]["document"]]
+    if model.config.model_type in ("t5", "mt5"):
+        texts = [prefix + t for t in texts]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True)
+    gen = copy.deepcopy(model.generation_config)
+    gen.update(max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True)
+    if compiled:
+        from .compiled import compiled_generation_config
+        gen = compiled_generation_config(gen)
+    stats = None
+    if assistant:
+        from .assist import generate_one_by_one
+        draft, stats = load_model(assistant, presets=True), DraftStats()
+        out = generate_one_by_one(model, draft, batch.input_ids, batch.attention_mask, gen, assist, stats,
+                                  model.config.pad_token_id)
+    else:
+        with torch.inference_mode():
+            out = model.generate(**batch, generation_config=gen)
+    ids = []
+    for row in out:
+        generated = row.tolist()[1:]  # without the decoder-start token
+        while generated and generated[-1] == model.config.pad_token_id:
+            generated.pop()  # padding of a shorter output in the batch
+        ids.append(generated)
+    return Generated(texts, [tokenizer.decode(row, skip_special_tokens=True) for row in out], ids, stats)

@@ -1,0 +1,100 @@
+"""The paper's fine-tuning recipe as settings, and the checks that fail on impossible ones before any work.
+
+    config = TrainConfig(learning_rate=1e-3, batch_size=32, max_steps=600, eval_steps=100)
+    check_config(config)                         # one-line UsageError for an impossible setting
+    gradient_accumulation(config, world_size=2)  # per-device batches x accumulation x processes = batch_size
+
+Defaults are the paper's recipe (from its released code): effective batch 64 (per-device batch x
+gradient accumulation x processes), AdamW at a constant 1e-4, weight decay 0.01, sources up to
+1024 tokens and targets up to 256, prefix "summarize: " for T5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+
+CHECKPOINT_SUFFIX = ".checkpoints"
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 1e-4              # paper: 1e-4, held constant
+    lr_scheduler: str = "constant"           # any transformers scheduler name: constant, linear, cosine, ...
+    warmup_steps: int = 0                    # linear warm-up steps before the schedule
+    weight_decay: float = 0.01               # AdamW weight decay (paper: 0.01)
+    batch_size: int = 64                     # effective batch: per-device x accumulation x processes (paper: 64)
+    per_device_batch_size: int | None = None  # examples per forward pass (None: up to 8); accumulation does the rest
+    max_source_length: int = 1024            # source tokens kept (paper: 1024); longer sources are truncated
+    max_target_length: int = 256             # target tokens kept (paper: 256)
+    prefix: str | None = None                # None: "summarize: " for T5-family models, "" otherwise
+    epochs: float = 3.0                      # upper bound on passes over train when max_steps is not set
+    max_steps: int | None = None             # optimizer steps; overrides epochs
+    eval_steps: int = 500                    # validation loss and a checkpoint every N steps
+    eval_samples: int | None = None          # validation rows used for the loss; None: the whole split
+    patience: int = 3                        # evaluations without improvement before stopping; 0: never stop early
+    logging_steps: int = 10                  # train loss logged every N steps
+    save_total_limit: int = 2                # checkpoints kept (the best one is always kept too)
+    seed: int = 0                            # weights of presets, data order, dropout
+    bf16: bool = False                       # bfloat16 mixed precision (GPU)
+    fp16: bool = False                       # float16 mixed precision (GPU)
+    resume: bool = False                     # continue from the last checkpoint in the checkpoint dir
+    checkpoint_dir: str | None = None        # None: OUT.checkpoints next to OUT
+    distill_from: str | None = None          # teacher model: add Shleifer & Rush's distillation loss
+    distill_alpha: float = 0.8               # weight of the distillation loss (1 - alpha on cross-entropy)
+    distill_temperature: float = 2.0         # softmax temperature of teacher and student
+    freeze_encoder: bool = False             # train the decoder only: a draft keeps its full model's encoder
+
+
+def checkpoint_dir(out: Path, config: TrainConfig) -> Path:
+    return Path(config.checkpoint_dir) if config.checkpoint_dir else out.with_name(out.name + CHECKPOINT_SUFFIX)
+
+
+def per_device_batch(config: TrainConfig) -> int:
+    return config.per_device_batch_size or min(8, config.batch_size)
+
+
+def gradient_accumulation(config: TrainConfig, world_size: int) -> int:
+    """Accumulation steps that make per-device batches add up to the effective batch."""
+    per_step = per_device_batch(config) * world_size
+    if config.batch_size % per_step:
+        raise UsageError(f"--batch-size {config.batch_size} is not a multiple of --per-device-batch-size "
+                         f"{per_device_batch(config)} x {world_size} process(es); pass a per-device batch that "
+                         "divides it")
+    return config.batch_size // per_step
+
+
+def check_config(config: TrainConfig) -> None:
+    """Fail on impossible settings before any work."""
+    import torch
+    from transformers.trainer_utils import SchedulerType
+
+    for name in ("batch_size", "max_source_length", "max_target_length", "eval_steps",
+                 "logging_steps", "save_total_limit"):
+        if getattr(config, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(config, name)})")
+    if config.per_device_batch_size is not None and not 0 < config.per_device_batch_size <= config.batch_size:
+        raise UsageError(f"--per-device-batch-size {config.per_device_batch_size} must be between 1 and --batch-size "
+                         f"{config.batch_size}")
+    if config.max_steps is not None and config.max_steps < 1:
+        raise UsageError(f"--max-steps {config.max_steps}: train for at least 1 step")
+    if config.epochs <= 0:
+        raise UsageError(f"--epochs {config.epochs}: must be more than 0")
+    if config.learning_rate <= 0:
+        raise UsageError(f"--learning-rate {config.learning_rate}: must be more than 0")
+    if config.patience < 0:
+        raise UsageError(f"--patience {config.patience}: pass 0 to turn early stopping off, or a positive count")
+    if config.eval_samples is not None and config.eval_samples < 1:
+        raise UsageError(f"--eval-samples {config.eval_samples}: use at least 1 row, or leave it out for all")
+    schedulers = [s.value for s in SchedulerType]
+    if config.lr_scheduler not in schedulers:
+        raise UsageError(f"unknown --lr-scheduler '{config.lr_scheduler}'; choose one of: {', '.join(schedulers)}")
+    if config.bf16 and config.fp16:
+        raise UsageError("--bf16 and --fp16 both given; pass one of them")
+    if (config.bf16 or config.fp16) and not torch.cuda.is_available():
+        raise UsageError(f"--{'bf16' if config.bf16 else 'fp16'} needs a CUDA GPU and none is available; "
+                         "drop the flag to train in float32")
+    if not 0 <= config.distill_alpha <= 1 or config.distill_temperature <= 0:
+        raise UsageError("--distill-alpha must be in [0, 1] and --distill-temperature above 0")

@@ -1,0 +1,217 @@
+"""Fine-tune a seq2seq model on a summarization dataset: the paper's recipe on HF Seq2SeqTrainer.
+
+    from asymprune.train import TrainConfig, train
+    record = train("runs/pruned", Path("runs/pruned-ft"), "synthetic",
+                   TrainConfig(learning_rate=1e-3, batch_size=32, max_steps=600, eval_steps=100))
+    record["best_eval_loss"], record["steps"]
+
+"Until converged" is early stopping on validation loss: evaluate and checkpoint every
+`eval_steps`, stop after `patience` evaluations without improvement, and keep the best
+checkpoint's weights. OUT is written once, atomically, at the end: a plain HF model directory
+with the tokenizer and a `train.json` recording the recipe, steps, losses and time.
+`accelerate launch` and `torchrun` work unchanged: the Trainer picks up the processes, and the
+effective batch counts them; only the main process (RANK 0) checks OUT, writes it and talks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from .checkpoints import prepare_checkpoints
+from .config import TrainConfig, check_config, checkpoint_dir, gradient_accumulation, per_device_batch
+from .trainer import build_trainer
+
+
+def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None, *, data=None,
+          overwrite: bool = False, console=None, trust_remote_code: bool = False,
+          allow_pickle: bool = False) -> dict:
+    """Fine-tune `model_src` on `dataset` (a spec or a DatasetDict) and save it to `out`.
+
+    Returns the record written to OUT/train.json. `console` (a rich Console) turns on the
+    progress bar and messages; without it training is quiet, for in-process sweeps.
+    """
+    config, out = config or TrainConfig(), Path(out)
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set RANK
+    say = (lambda text: console.print(text, soft_wrap=True)) if console is not None and main_process \
+        else (lambda text: None)
+    run = _check_run(model_src, out, config, overwrite, main_process, trust_remote_code)
+    splits = _load_splits(dataset, data, config)
+    model, tokenizer, teacher = _load_models(model_src, config, trust_remote_code, allow_pickle)
+    frozen = _freeze_encoder(model, config, say)
+    prefix, tokenized, truncated = _tokenize(splits, model, tokenizer, config, say)
+    trainer, progress = build_trainer(model, tokenizer, *tokenized, config, run.checkpoints, run.accumulation,
+                                      teacher=teacher, console=console if main_process else None)
+    result, seconds, resumed_step = _fit(trainer, run, progress, say)
+    record = _record(model_src, dataset, data, config, run, splits, prefix, frozen, truncated, trainer.state,
+                     result, seconds, resumed_step)
+    _save(trainer, model_src, out, tokenizer, record, overwrite)
+    return record
+
+
+@dataclass
+class _Run:
+    checkpoints: Path          # OUT.checkpoints (or the config's checkpoint_dir)
+    world_size: int            # processes of a torchrun / accelerate launch
+    accumulation: int          # gradient accumulation steps that make the effective batch
+    resume_from: Path | None   # the checkpoint to continue from
+
+
+def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, main_process: bool,
+               trust_remote_code: bool) -> _Run:
+    """Every check that needs neither data nor weights: settings, outputs, configs, checkpoints."""
+    from ..fsutil import check_writable_out
+    from ..models import load_config
+
+    check_config(config)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    accumulation = gradient_accumulation(config, world_size)
+    ckpt = checkpoint_dir(out, config)
+    if main_process:  # under torchrun the other processes must not race it for OUT
+        check_writable_out(out, overwrite)
+        check_writable_out(ckpt, overwrite=True)
+    for src in (model_src, config.distill_from):  # cheap: config and weight headers, before the data
+        if src:
+            load_config(src, presets=True, trust_remote_code=trust_remote_code)
+    return _Run(ckpt, world_size, accumulation, prepare_checkpoints(ckpt, config, overwrite))
+
+
+@dataclass
+class _Splits:
+    spec: str                  # the dataset SPEC, or "<in-memory>"
+    train: object              # train rows (source, target)
+    validation: object         # validation rows, the first `eval_samples` of them
+
+
+def _load_splits(dataset, data, config: TrainConfig) -> _Splits:
+    from ..data import DataConfig, get_split, load_dataset_spec
+
+    spec = dataset if isinstance(dataset, str) else "<in-memory>"
+    ds = load_dataset_spec(dataset, data or DataConfig()) if isinstance(dataset, str) else dataset
+    train_rows, eval_rows = get_split(ds, "train", spec), get_split(ds, "validation", spec)
+    if config.eval_samples is not None:
+        eval_rows = eval_rows.select(range(min(config.eval_samples, len(eval_rows))))
+    return _Splits(spec, train_rows, eval_rows)
+
+
+def _load_models(model_src: str, config: TrainConfig, trust_remote_code: bool, allow_pickle: bool):
+    """(model, tokenizer, teacher or None)."""
+    from ..models import load_model, load_tokenizer
+
+    model = load_model(model_src, presets=True, seed=config.seed, trust_remote_code=trust_remote_code,
+                       allow_pickle=allow_pickle)
+    tokenizer = load_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
+    if tokenizer is None:
+        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    teacher = None
+    if config.distill_from:
+        teacher = load_model(config.distill_from, presets=True, trust_remote_code=trust_remote_code,
+                             allow_pickle=allow_pickle)
+        if teacher.config.vocab_size != model.config.vocab_size:
+            raise UsageError(f"teacher {config.distill_from} has a vocabulary of {teacher.config.vocab_size}, the "
+                             f"student {model.config.vocab_size}; distill from the unpruned model of the same family")
+    return model, tokenizer, teacher
+
+
+def _freeze_encoder(model, config: TrainConfig, say) -> int | None:
+    """With `freeze_encoder`: stop training the encoder; the count of frozen parameters."""
+    if not config.freeze_encoder:
+        return None
+    from ..assist import freeze_encoder
+    frozen = freeze_encoder(model)
+    say(f"encoder frozen: {frozen:,} parameters (embeddings it reads included) stay as they are")
+    return frozen
+
+
+def _tokenize(splits: _Splits, model, tokenizer, config: TrainConfig, say):
+    """(prefix, (train, validation) tokenized, truncation report per split)."""
+    from ..data import source_prefix, tokenize, truncation_line
+
+    prefix = source_prefix(model.config.model_type) if config.prefix is None else config.prefix
+    lengths = dict(prefix=prefix, max_source_length=config.max_source_length,
+                   max_target_length=config.max_target_length)
+    train_tok, train_report = tokenize(splits.train, tokenizer, **lengths)
+    eval_tok, eval_report = tokenize(splits.validation, tokenizer, **lengths)
+    for name, report in (("train", train_report), ("validation", eval_report)):
+        say(truncation_line(name, report, config.max_source_length, config.max_target_length))
+    return prefix, (train_tok, eval_tok), {"train": train_report, "validation": eval_report}
+
+
+def _fit(trainer, run: _Run, progress, say):
+    """Train (resuming when asked); (the Trainer's result, seconds, the step resumed from)."""
+    resumed_step = 0
+    if run.resume_from:
+        resumed_step = json.loads((run.resume_from / "trainer_state.json").read_text())["global_step"]
+        say(f"resuming from {run.resume_from} (step {resumed_step})")
+    started = time.perf_counter()
+    try:
+        result = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
+    except KeyboardInterrupt:
+        say(f"interrupted: checkpoints are in {run.checkpoints}; run the same command with --resume to continue")
+        raise
+    finally:
+        if progress is not None:
+            progress.close()
+    return result, time.perf_counter() - started, resumed_step
+
+
+def _last(log_history: list[dict], key: str):
+    values = [e[key] for e in log_history if key in e]
+    return values[-1] if values else None
+
+
+def _record(model_src: str, dataset, data, config: TrainConfig, run: _Run, splits: _Splits, prefix: str,
+            frozen: int | None, truncated: dict, state, result, seconds: float, resumed_step: int) -> dict:
+    """What OUT/train.json holds: the recipe as run, the data, steps, losses and time."""
+    from ..data import DataConfig
+    from ..version import __version__
+
+    return {
+        "asymprune_version": __version__,
+        "source": model_src,
+        "dataset": splits.spec,
+        "data": asdict(data or DataConfig()) if isinstance(dataset, str) else None,
+        "recipe": {**asdict(config), "prefix": prefix, "per_device_batch_size": per_device_batch(config),
+                   "gradient_accumulation_steps": run.accumulation,
+                   "world_size": run.world_size, "optimizer": "adamw_torch"},
+        "rows": {"train": len(splits.train), "validation": len(splits.validation)},
+        "frozen_params": frozen,
+        "truncated": truncated,
+        "steps": state.global_step,
+        "resumed_from_step": resumed_step if run.resume_from else None,
+        "steps_this_run": state.global_step - resumed_step,
+        "max_steps": state.max_steps,
+        "epochs": state.epoch,
+        "stopped_early": state.global_step < state.max_steps,
+        "best_step": int(Path(state.best_model_checkpoint).name.split("-")[-1]) if state.best_model_checkpoint
+        else None,
+        "best_eval_loss": state.best_metric,
+        "final_train_loss": _last(state.log_history, "loss"),
+        "final_eval_loss": _last(state.log_history, "eval_loss"),
+        "mean_train_loss": result.training_loss,
+        "seconds": seconds,
+        "checkpoints": str(run.checkpoints),
+    }
+
+
+def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite: bool) -> None:
+    """OUT, written by the main process: the best weights, the tokenizer, train.json, and the
+    source's pruning record (asymprune.json) when it has one."""
+    from ..fsutil import atomic_dir, write_json
+    from ..models import save_model
+
+    if trainer.is_world_process_zero():
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            # The best weights (load_best_model_at_end); not trainer.save_model, which adds a pickle
+            # of the training arguments.
+            save_model(trainer.accelerator.unwrap_model(trainer.model), tmp, tokenizer)
+            source_record = Path(model_src) / "asymprune.json"
+            if source_record.is_file():  # keep the pruning record with the model it describes
+                shutil.copy(source_record, tmp / "asymprune.json")
+            write_json(tmp / "train.json", record)
+    trainer.accelerator.wait_for_everyone()

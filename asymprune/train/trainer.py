@@ -1,0 +1,151 @@
+"""The Hugging Face Seq2SeqTrainer a training run uses: its arguments, distillation, a rich progress bar.
+
+    trainer, progress = build_trainer(model, tokenizer, train_tok, eval_tok, config, ckpt, accumulation)
+
+Built on first use, so that importing asymprune.train stays cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import TrainConfig, per_device_batch
+
+
+def _trainer_classes():
+    """Trainer subclasses, built on first use so that importing this module stays cheap."""
+    import torch
+    import torch.nn.functional as F
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+    from transformers import Seq2SeqTrainer, TrainerCallback
+
+    class DistillationTrainer(Seq2SeqTrainer):
+        """Cross-entropy plus KL to a teacher's softened token distributions (Shleifer & Rush's KD)."""
+
+        loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides by accumulation steps
+
+        def __init__(self, *args, teacher, alpha: float, temperature: float, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.teacher = teacher.to(self.args.device).eval()
+            self.alpha, self.temperature = alpha, temperature
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(**inputs)
+            with torch.no_grad():
+                teacher_logits = self.teacher(**inputs).logits
+            mask = inputs["labels"] != -100
+            t = self.temperature
+            student = F.log_softmax(outputs.logits[mask] / t, dim=-1)
+            teacher = F.softmax(teacher_logits[mask].to(student.dtype) / t, dim=-1)
+            kd = F.kl_div(student, teacher, reduction="batchmean") * t * t
+            loss = self.alpha * kd + (1 - self.alpha) * outputs.loss
+            return (loss, outputs) if return_outputs else loss
+
+    class RichProgress(TrainerCallback):
+        """A rich progress bar with the latest train loss, and a line per validation."""
+
+        def __init__(self, console):
+            self.console, self.progress, self.task, self.loss = console, None, None, None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            self.progress = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                     console=self.console, transient=False)
+            self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, loss="")
+            self.progress.start()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.progress is not None and logs and "loss" in logs:
+                self.progress.update(self.task, loss=f"loss {logs['loss']:.4f}")
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if self.progress is not None and metrics and "eval_loss" in metrics:
+                best = state.best_metric
+                best = min(best, metrics["eval_loss"]) if best is not None else metrics["eval_loss"]
+                self.progress.console.print(f"step {state.global_step:>6}: validation loss "
+                                            f"{metrics['eval_loss']:.4f} (best {best:.4f})")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.close()
+
+        def close(self):
+            # Also called when training is interrupted: the live display redirects stderr until stopped.
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+
+    return DistillationTrainer, RichProgress
+
+
+def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int):
+    """Seq2SeqTrainingArguments for the recipe: a validation and a checkpoint every `eval_steps`,
+    the best checkpoint's weights at the end (early stopping on validation loss)."""
+    import torch
+    from transformers import Seq2SeqTrainingArguments
+
+    return Seq2SeqTrainingArguments(
+        output_dir=str(ckpt),
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        optim="adamw_torch",
+        per_device_train_batch_size=per_device_batch(config),
+        per_device_eval_batch_size=per_device_batch(config),
+        gradient_accumulation_steps=accumulation,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        eval_strategy="steps",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.eval_steps,  # early stopping needs a checkpoint at every evaluation
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        restore_callback_states_from_checkpoint=True,  # the patience counter survives --resume
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        bf16=config.bf16,
+        fp16=config.fp16,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # Without use_cpu, torchrun on a machine without CUDA starts independent trainings instead of
+        # one distributed (gloo) run; with it, the processes share the work and the effective batch.
+        use_cpu=not torch.cuda.is_available(),
+    )
+
+
+def build_trainer(model, tokenizer, train_tok, eval_tok, config: TrainConfig, ckpt: Path, accumulation: int,
+                  teacher=None, console=None):
+    """(trainer, progress): a Seq2SeqTrainer (a distillation one with a teacher) with early stopping,
+    and the rich progress callback when a `console` is given (else None: quiet, for sweeps)."""
+    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, PrinterCallback, Seq2SeqTrainer
+
+    DistillationTrainer, RichProgress = _trainer_classes()
+    callbacks = [EarlyStoppingCallback(config.patience)] if config.patience else []
+    progress = RichProgress(console) if console is not None else None
+    if progress is not None:
+        callbacks.append(progress)
+    kwargs = dict(model=model, args=training_arguments(config, ckpt, accumulation), train_dataset=train_tok,
+                  eval_dataset=eval_tok, processing_class=tokenizer,
+                  data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=callbacks)
+    if teacher is not None:
+        trainer = DistillationTrainer(**kwargs, teacher=teacher, alpha=config.distill_alpha,
+                                      temperature=config.distill_temperature)
+    else:
+        trainer = Seq2SeqTrainer(**kwargs)
+    trainer.remove_callback(PrinterCallback)  # the rich bar (or silence) instead of raw log dicts
+    # T5 and BART accept **kwargs but ignore `num_items_in_batch`, so the Trainer would take their
+    # per-batch mean loss as already normalized and skip dividing it by the accumulation steps:
+    # the logged loss and the gradients would come out accumulation-times too large.
+    trainer.model_accepts_loss_kwargs = False
+    return trainer, progress
