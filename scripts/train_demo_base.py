@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ASSET = ROOT / "asymprune" / "assets" / "t5-tiny-synthetic"
 
-# The corpus and lengths the demo uses (asymprune/sweep.py DEMO_SPEC), with more training rows:
+# The corpus and lengths the demo uses (asymprune/sweep/demo.py DEMO_SPEC), with more training rows:
 # the variants re-tune on the first 10,000 of the same stream.
 TRAIN = ["--dataset", "synthetic", "--n", "20000", "--split-seed", "0", "--learning-rate", "1e-3",
          "--lr-scheduler", "linear", "--batch-size", "32", "--per-device-batch-size", "32",

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asymprune import sweep as sweep_module
 from asymprune.bench import default_threads
 from asymprune.data import DataConfig, load_dataset_spec
 from asymprune.fsutil import human_size
 from asymprune.store import Store
 from asymprune.sweep import PAPER_GRID, Stage, bench_groups, build_plan, execute, load_spec, run_sweep
+from asymprune.sweep import stages as sweep_module
 from asymprune.train import TrainConfig, train
 from tests.helpers import run_cli, run_cli_subprocess
 
