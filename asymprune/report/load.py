@@ -1,0 +1,148 @@
+"""A sweep's results.db as one pandas frame: a row per run, its test metrics, latency per batch size.
+
+    frame = load_runs("runs/demo/results.db")     # latency_ms_bs1, speedup_bs1, rouge2_delta, rouge2_low, ...
+    frame.attrs["latency_setup"]                  # 'hf / float32 / cpu': the one latency setup used
+    for label, rows in by_group(frame): ...         # per sweep x model x dataset, in the frame's order
+
+Quality is compared with the same model's re-tuned control (the full model given the variants'
+extra training; its full run when the sweep has none), with a paired bootstrap 95% interval over
+the test documents. Speed-up is the full run's latency over the variant's, from one interleaved
+measurement (the store's `summary` view compares nothing else).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UsageError
+from ..grid import variant_kind
+from ..rouge import paired_bootstrap
+from ..store import Store
+
+KEY = ["sweep", "model", "dataset", "variant"]
+GROUP = ["sweep", "model", "dataset"]
+KIND_ORDER = {"full": 0, "control": 0.5, "lossless": 0.7, "decoder": 1, "encoder": 2, "both": 3}
+
+
+def _pick_setup(summary: pd.DataFrame) -> tuple[str, str, str] | None:
+    """The (backend, dtype, device) with the most latency rows: one setup per report."""
+    lat = summary.dropna(subset=["backend", "mean_ms"])
+    if lat.empty:
+        return None
+    counts = lat.groupby(["backend", "dtype", "device"]).size().reset_index(name="n")
+    counts = counts.sort_values(["n", "backend", "dtype", "device"], ascending=[False, True, True, True])
+    return tuple(counts.iloc[0][["backend", "dtype", "device"]])
+
+
+def _infer_kind(r) -> str:
+    enc_cut = r.encoder_layers < r.encoder_total if pd.notna(r.encoder_total) else r.enc < 6
+    dec_cut = r.decoder_layers < r.decoder_total if pd.notna(r.decoder_total) else r.dec < 6
+    return variant_kind(enc_cut, dec_cut)
+
+
+def load_runs(db: str | Path) -> pd.DataFrame:
+    """Every run of `db` as one row: run fields, test metrics, impact, and per batch size
+    `latency_ms_bs{N}`, `std_ms_bs{N}`, `speedup_bs{N}` (one latency setup: see attrs)."""
+    store = Store(db, create=False)  # UsageError for a missing, foreign or newer-schema file
+    try:
+        runs = store.frame("SELECT sweep, model, dataset, variant, kind, encoder_layers, decoder_layers, "
+                           "encoder_total, decoder_total, params, status, error FROM runs")
+        summary = store.frame("SELECT * FROM summary")
+    finally:
+        store.close()
+    if runs.empty:
+        raise UsageError(f"{db} has no runs yet; run a sweep into it first")
+
+    quality = summary.drop_duplicates(KEY)[KEY + ["rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "reference",
+                                                  "rouge2_impact_pct", "rouge2_delta", "rouge2_impact_pct_base",
+                                                  "rouge2_delta_base"]]
+    frame = runs.merge(quality, on=KEY, how="left")
+    # SQL NULLs (an impact against a full model whose ROUGE-2 is 0, a run without metrics) arrive
+    # as None in object columns; as NaN they print as "–" and drop out of picks and plots.
+    numeric = [c for c in quality.columns if c not in KEY + ["reference"]] + ["params"]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    setup = _pick_setup(summary)
+    if setup is not None:
+        lat = summary[(summary.backend == setup[0]) & (summary.dtype == setup[1]) & (summary.device == setup[2])]
+        lat = lat.assign(batch_size=lat.batch_size.astype(int)).drop_duplicates(KEY + ["batch_size"])
+        wide = lat.pivot(index=KEY, columns="batch_size", values=["mean_ms", "std_ms", "speedup"])
+        cols = []
+        for bs in sorted(lat.batch_size.unique()):
+            cols += [("mean_ms", bs), ("std_ms", bs), ("speedup", bs)]
+        wide = wide[cols]
+        wide.columns = [f"{'latency_ms' if v == 'mean_ms' else v}_bs{bs}" for v, bs in cols]
+        frame = frame.merge(wide.reset_index(), on=KEY, how="left")
+
+    frame = frame.merge(_intervals(db), on=KEY, how="left") if len(frame) else frame
+    for col in ("rouge2_low", "rouge2_high"):
+        frame[col] = frame[col] if col in frame else float("nan")
+    frame["rouge2_ref"] = frame.rouge2 - frame.rouge2_delta     # the reference's ROUGE-2 (control, else full)
+    frame["rouge2_full"] = frame.rouge2 - frame.rouge2_delta_base
+    frame["rouge2_loss"] = 0.0 - frame.rouge2_delta  # points lost vs the reference; the budget's unit
+    # The variant names the layers kept, 'ENC/DEC' (sixths or counts); fall back to the counts.
+    parts = frame.variant.str.split("/", n=1, expand=True).reindex(columns=[0, 1])
+    frame["enc"] = pd.to_numeric(parts[0], errors="coerce").fillna(frame.encoder_layers)
+    frame["dec"] = pd.to_numeric(parts[1], errors="coerce").fillna(frame.decoder_layers)
+    missing = frame.kind.isna()
+    if missing.any():
+        frame.loc[missing, "kind"] = [_infer_kind(r) for r in frame[missing].itertuples()]
+
+    # Order like the paper: models by size, then full, decoder-only, encoder-only, both; deepest first.
+    size = frame.groupby("model").params.transform("max").fillna(float("inf"))
+    frame = frame.assign(_size=size, _kind=frame.kind.map(KIND_ORDER).fillna(9))
+    frame = frame.sort_values(["sweep", "dataset", "_size", "model", "_kind", "enc", "dec"],
+                              ascending=[True, True, True, True, True, False, False])
+    frame = frame.drop(columns=["_size", "_kind"]).reset_index(drop=True)
+    # How tables name a model: with several sweeps in one file, the same model can appear in each.
+    frame["who"] = frame.model if frame.sweep.nunique() == 1 else frame.sweep + ": " + frame.model
+    frame.attrs["latency_setup"] = " / ".join(setup) if setup else None
+    return frame
+
+
+def _intervals(db) -> pd.DataFrame:
+    """Per run: the paired bootstrap 95% interval of its ROUGE-2 difference with its reference run
+    (the control, else the full model), over the test documents both were scored on."""
+    store = Store(db, create=False)
+    try:
+        docs = store.frame("SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, d.doc, d.rouge2 FROM documents d "
+                           "JOIN runs r ON r.id = d.run_id WHERE d.split = 'test'")
+    finally:
+        store.close()
+    rows = []
+    for key, g in docs.groupby(GROUP, sort=False):
+        kinds = set(g.kind)
+        ref_kind = "control" if "control" in kinds else "full" if "full" in kinds else None
+        if ref_kind is None:
+            continue
+        ref = g[g.kind == ref_kind].set_index("doc").rouge2.sort_index()
+        for variant, v in g[g.kind != ref_kind].groupby("variant", sort=False):
+            v = v.set_index("doc").rouge2.sort_index()
+            if list(v.index) != list(ref.index):
+                continue  # not the same documents: no paired interval
+            ci = paired_bootstrap(v.to_numpy(), ref.to_numpy())
+            rows.append({**dict(zip(GROUP, key)), "variant": variant,
+                         "rouge2_low": ci["low"], "rouge2_high": ci["high"], "rouge2_docs": ci["n"]})
+    return pd.DataFrame(rows, columns=KEY + ["rouge2_low", "rouge2_high", "rouge2_docs"])
+
+
+def batch_sizes(frame: pd.DataFrame) -> list[int]:
+    """Batch sizes with latency columns in `frame`, ascending."""
+    return sorted(int(m.group(1)) for c in frame.columns if (m := re.fullmatch(r"latency_ms_bs(\d+)", c)))
+
+
+def check_batch_size(frame: pd.DataFrame, batch_size: int) -> None:
+    measured = batch_sizes(frame)
+    if measured and batch_size not in measured:
+        raise UsageError(f"no latency at batch size {batch_size} in this database (measured: "
+                         f"{', '.join(map(str, measured))}); pass one of those to --batch-size")
+
+
+def by_group(frame: pd.DataFrame):
+    """(label, rows) per sweep x model x dataset, in the frame's order."""
+    several_sweeps = frame.sweep.nunique() > 1
+    for key, rows in frame.groupby(GROUP, sort=False):
+        sweep, model, dataset = key
+        yield (f"{sweep}: " if several_sweeps else "") + f"{model} · {dataset}", rows

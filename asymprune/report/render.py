@@ -1,0 +1,171 @@
+"""The report itself: report.md, a self-contained report.html, the plots and a CSV per table.
+
+    written = write_report("runs/demo/results.db", Path("runs/demo/report"), min_speedup=2.0)
+    written["report"], written["html"], written["recommendations"]
+
+The report follows the paper's layouts: quality per variant across model sizes (Tables 5-7),
+ROUGE-2 impact vs speed-up per batch size (Tables 8-10), scale vs gain of the full models
+(Tables 2-4), speed-up vs impact (Figure 1), ROUGE-2 vs layers kept (Figure 3) and speed-up
+vs batch size (Figure 5), the Pareto frontier and a recommendation per model x dataset.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UsageError
+from ..fsutil import atomic_dir, check_writable_out
+from .choose import budget_text, check_budget, pareto, recommend_each, recommendation_line
+from .load import batch_sizes, check_batch_size, load_runs
+from .plots import plot_quality_vs_layers, plot_speedup_vs_batch, plot_speedup_vs_impact
+from .tables import pareto_table, quality_tables, runs_table, scale_tables, speedup_tables
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "data"
+
+
+def _inline_html(text: str) -> str:
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"\[(.+?)\]\((.+?)\)", r'<a href="\2">\1</a>', text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em;
+text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+code{background:#f3f3f3;padding:0 .2em}"""
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub markdown table of string cells (pandas' to_markdown needs tabulate)."""
+    def cell(x) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def render(blocks: list[tuple], out: Path) -> tuple[str, str]:
+    """(markdown, html) of blocks: (h1|h2|h3|p, text), (table, shown DataFrame, csv name), (img, png name, alt)."""
+    md, body = [], []
+    for kind, *args in blocks:
+        if kind in ("h1", "h2", "h3"):
+            md.append("#" * int(kind[1]) + " " + args[0])
+            body.append(f"<{kind}>{html.escape(args[0])}</{kind}>")
+        elif kind == "p":
+            md.append(args[0])
+            body.append(f"<p>{_inline_html(args[0])}</p>")
+        elif kind == "table":
+            shown, csv = args
+            md.append(markdown_table(shown) + f"\n\nCSV: [{csv}]({csv})")
+            body.append(shown.to_html(index=False, border=0, escape=True)
+                        + f'<p>CSV: <a href="{html.escape(csv)}">{html.escape(csv)}</a></p>')
+        elif kind == "img":
+            png, alt = args
+            md.append(f"![{alt}]({png})")
+            data = base64.b64encode((out / png).read_bytes()).decode()  # one self-contained HTML file
+            body.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+    page = (f'<!doctype html><html><head><meta charset="utf-8"><title>asymprune report</title>'
+            f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    return "\n\n".join(md) + "\n", page
+
+
+def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None, min_speedup: float | None = None,
+                 batch_size: int = 1, overwrite: bool = False) -> dict:
+    """Write report.md, report.html, PNG plots and one CSV per table into `out`, atomically.
+    Returns {'report': path, 'html': path, 'recommendations': [(label, rec or None), ...]}."""
+    max_loss, min_speedup = check_budget(max_rouge2_loss, min_speedup)
+    if batch_size <= 0:
+        raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
+    frame = load_runs(db)
+    done = frame[frame.status == "done"]
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(frame.status.value_counts().items(), key=lambda x: (-x[1], x[0])))
+    if done.empty:
+        raise UsageError(f"{db} has no finished runs yet ({counts}); wait for the sweep or rerun its failed runs")
+    check_batch_size(frame, batch_size)
+    check_writable_out(Path(out), overwrite)
+
+    sizes = batch_sizes(frame)
+    setup = frame.attrs.get("latency_setup")
+    recs = recommend_each(frame, max_loss, min_speedup, batch_size)
+    front = pareto(frame, batch_size)
+    reference = "control" if (frame.kind == "control").any() else "full"
+
+    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+        blocks: list[tuple] = [
+            ("h1", "asymprune report"),
+            ("p", f"Database `{db}`: {len(frame)} runs ({counts}). Written {time.strftime('%Y-%m-%d %H:%M')}."),
+            ("p", (f"Latency: {setup}, mean ms per batch at batch sizes {', '.join(map(str, sizes))}. "
+                   if setup else "Latency: none measured yet. ")
+             + "ROUGE-2 differences are taken against the same model's re-tuned control (the full model trained "
+               "again with the variants' recipe: the same extra training, no pruning), or its full run when the "
+               "sweep has no control, with a paired bootstrap 95% interval over the same test documents; an "
+               "interval that contains 0 is no measurable loss. Impact is that difference relative to the "
+               "reference (%). Speed-up is the full run's latency divided by the variant's at the same batch size, "
+               "both from one interleaved measurement."),
+            ("h2", "Recommendation"),
+            ("p", f"Budget: {budget_text(max_loss, min_speedup, batch_size, reference)}."),
+        ]
+        for label, rec in recs:
+            line = recommendation_line(label, rec, batch_size)
+            blocks.append(("p", f"**{line}**" if rec and rec["met"] else line))
+
+        def table(title: str, tables: dict, stem: str, note: str) -> None:
+            blocks.append(("h2", title))
+            blocks.append(("p", note))
+            for dataset, (raw, shown) in tables.items():
+                csv = f"{stem}-{_slug(dataset)}.csv"
+                raw.to_csv(tmp / csv, index=False)
+                blocks.extend([("h3", dataset), ("table", shown, csv)])
+
+        table("ROUGE-2 by variant and model size (paper Tables 5-7)", quality_tables(done), "quality",
+              "Variant = encoder/decoder layers kept; % of full = ROUGE-2 relative to the same model unpruned.")
+        if sizes:
+            table("ROUGE-2 impact vs speed-up by batch size (paper Tables 8-10)", speedup_tables(done), "speedup",
+                  "Pruned variants only; speed-up = full latency / variant latency at each batch size.")
+        table("Scale vs gain of the full models (paper Tables 2-4)", scale_tables(done), "scale",
+              "Gain = ROUGE-2 change vs the smallest model (by parameters); impact = latency ratio vs the smallest.")
+
+        blocks.append(("h2", f"Pareto frontier (batch size {batch_size})"))
+        if len(front):
+            raw, shown = pareto_table(front, batch_size)
+            raw.to_csv(tmp / "pareto.csv", index=False)
+            blocks += [("p", "Variants that no other variant of the same model and dataset beats on both latency "
+                             "and ROUGE-2; circled on the speed-up vs impact plot."), ("table", shown, "pareto.csv")]
+        else:
+            blocks.append(("p", f"No finished run has both ROUGE-2 and latency at batch size {batch_size}."))
+
+        blocks.append(("h2", "Plots"))
+        for png, alt, drawn in (
+            ("speedup_vs_impact.png", f"Speed-up (batch size {batch_size}) vs ROUGE-2 impact; Pareto frontier "
+             "circled (paper Figure 1)", lambda p: plot_speedup_vs_impact(done, front, batch_size, p)),
+            ("quality_vs_layers.png", "ROUGE-2 vs layers kept for encoder-only, decoder-only and both (paper "
+             "Figure 3)", lambda p: plot_quality_vs_layers(done, p)),
+            ("speedup_vs_batch.png", "Speed-up vs batch size per variant (paper Figure 5)",
+             lambda p: plot_speedup_vs_batch(done, p)),
+        ):
+            if drawn(tmp / png):
+                blocks.append(("img", png, alt))
+
+        unfinished = frame[frame.status != "done"]
+        if len(unfinished):
+            raw = unfinished[["who", "dataset", "variant", "kind", "status", "error"]].reset_index(drop=True)
+            raw = raw.rename(columns={"who": "model"})
+            raw.to_csv(tmp / "unfinished.csv", index=False)
+            blocks += [("h2", "Runs not finished"), ("table", raw.fillna("–"), "unfinished.csv")]
+
+        runs_table(frame).to_csv(tmp / "runs.csv", index=False)
+        blocks.append(("p", "Every run with all metrics: [runs.csv](runs.csv)."))
+        md, page = render(blocks, tmp)
+        (tmp / "report.md").write_text(md)
+        (tmp / "report.html").write_text(page)
+    return {"report": Path(out) / "report.md", "html": Path(out) / "report.html", "recommendations": recs}
