@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ..assist import DraftStats
 from ..errors import UsageError
+from ..fsutil import check_writable_out, write_json
 from .config import BenchConfig
 from .worker import Worker
 
@@ -165,12 +166,16 @@ def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
     return specs
 
 
-def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> dict:
+def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, json_path: Path | None = None,
+              overwrite: bool = False) -> dict:
     """Benchmark `models` (the first is the baseline) in one interleaved run; return {env, config, results}.
 
     `data` is the DataConfig of `cfg.dataset` (the split seed of a file, the synthetic corpus's n).
+    `json_path`: also write the report there (checked, with `overwrite`, before any work).
     """
     import tempfile
+    if json_path is not None:
+        check_writable_out(json_path, overwrite, file=True, flag="--json")
     specs = check_bench(models, cfg)
     body, texts = _source(specs, cfg, data)
     workers: list[Worker] = []
@@ -232,7 +237,11 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None) -> 
                 **w.info,
                 **(_assist_fields(drafted[(w.name, bs)], cfg) if "assistant" in w.info else {}),
             })
-    return {"env": environment(cfg, workers[0].info["threads"]), "config": asdict(cfg), "results": results}
+    report = {"env": environment(cfg, workers[0].info["threads"]), "config": asdict(cfg), "results": results}
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(json_path, report)
+    return report
 
 
 def _sizes(worker, cfg: BenchConfig) -> list[int]:

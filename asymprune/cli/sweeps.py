@@ -1,0 +1,109 @@
+"""Sweeps and their results: sweep, results, report, demo.
+
+    asymprune sweep configs/paper-flan-t5.yaml [--dry-run] [--executor ray]
+    asymprune results runs/demo/results.db [--csv runs.csv]
+    asymprune report runs/demo/results.db --out runs/demo/report --min-speedup 2
+    asymprune demo --out demo-out
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import quiet_datasets
+from .app import app, console
+
+
+@app.command()
+def sweep(
+    spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="Sweep spec (see configs/paper-flan-t5.yaml)."),
+    executor: str = typer.Option("local", help="local (sequential) or ray (one task per variant chain)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. auto; default: a local instance."),
+    dry_run: bool = typer.Option(False, help="List the stages that would run, and run nothing."),
+) -> None:
+    """Run a grid of pruned variants: fine-tune, prune, re-fine-tune, evaluate, bench; resumable."""
+    from ..sweep import dry_run_table, load_spec, run_counts, run_sweep
+
+    quiet_datasets()
+    spec = load_spec(spec_path)
+    try:
+        chains = run_sweep(spec, executor=executor, address=address, dry_run=dry_run, console=console)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"interrupted: finished stages are kept in {spec.output_dir}; run `asymprune sweep "
+                         f"{spec_path}{' --executor ' + executor if executor != 'local' else ''}` again to "
+                         "continue\n")
+        sys.exit(130)
+    if dry_run:
+        table, total = dry_run_table(spec, chains)
+        console.print(table)
+        console.print(total)
+        return
+    counts = run_counts(spec, chains)
+    failed = counts.get("failed", 0)
+    others = sum(n for status, n in counts.items() if status not in ("done", "failed", "skipped"))
+    db = Path(spec.output_dir) / "results.db"
+    print(f"{counts.get('done', 0)} runs done, {failed} failed, {counts.get('skipped', 0)} skipped"
+          + (f", {others} not finished" if others else "") + f"; results: {db}")
+    if failed or others:
+        sys.stderr.write(f"error: {failed + others} of {len(chains)} runs did not finish; see `asymprune results "
+                         f"{db}` for the errors, fix them and run the same command again (finished stages are "
+                         "kept)\n")
+        sys.exit(1)
+
+
+@app.command()
+def results(
+    db: Path = typer.Argument(..., help="The results.db a sweep wrote."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV here instead of printing it."),
+    overwrite: bool = typer.Option(False, help="Replace the --csv file if it exists."),
+) -> None:
+    """List every run: status, ROUGE-2, impact, and latency and speed-up per batch size; then the disk used."""
+    from ..report import disk_use_line, list_runs, results_table
+
+    frame = list_runs(db, csv=csv, overwrite=overwrite)
+    if csv is None:
+        console.print(results_table(frame))
+        console.print(disk_use_line(db), soft_wrap=True)
+    else:
+        console.print(f"wrote {csv} ({len(frame)} runs)", soft_wrap=True)
+
+
+@app.command()
+def report(
+    db: Path = typer.Argument(..., help="The results.db a sweep wrote."),
+    out: Path = typer.Option(..., "--out", help="Directory for report.md, report.html, plots and CSVs."),
+    max_rouge2_loss: Optional[float] = typer.Option(None, help="Budget: ROUGE-2 points you accept to lose vs "
+                                                    "the full model; picks the fastest (default 1.0)."),
+    min_speedup: Optional[float] = typer.Option(None, help="Budget: speed-up you need; picks the most accurate."),
+    batch_size: int = typer.Option(1, help="Batch size of the latency used for speed-up, Pareto and the pick."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Write the paper's tables, plots, the Pareto frontier and a recommendation (md + one-file HTML)."""
+    from ..report import recommendation_line, write_report
+
+    written = write_report(db, out, max_rouge2_loss=max_rouge2_loss, min_speedup=min_speedup,
+                           batch_size=batch_size, overwrite=overwrite)
+    console.print(f"wrote {written['report']} and {written['html']}", soft_wrap=True)
+    for label, rec in written["recommendations"]:  # plain print: one unwrapped line each
+        print(f"recommendation: {recommendation_line(label, rec, batch_size)}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), help="Working directory; a second run reuses finished stages."),
+    from_scratch: bool = typer.Option(False, help="Train the t5-tiny base too (tens of minutes on 2 cores) "
+                                      "instead of starting from the shipped converged one."),
+) -> None:
+    """The main job end to end on CPU: a converged t5-tiny, a reduced grid, a control, a report."""
+    from ..report import recommendation_line
+    from ..sweep import run_demo
+
+    quiet_datasets()
+    written = run_demo(out, from_scratch=from_scratch, console=console)
+    console.print(f"report: {written['report']} and {written['html']}", soft_wrap=True)
+    for label, rec in written["recommendations"]:
+        print(f"recommendation: {recommendation_line(label, rec, 1)}")
