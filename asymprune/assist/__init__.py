@@ -1,0 +1,41 @@
+"""Lossless draft-and-verify: a pruned variant drafts tokens, its full model verifies them.
+
+    from asymprune.assist import AssistConfig, assisted_generate
+    out = assisted_generate(full, draft, input_ids, attention_mask, generation_config,
+                            AssistConfig(draft_tokens=5))
+    out.sequences               # token for token full.generate(...)'s greedy output
+    out.stats.acceptance_rate   # draft tokens kept / draft tokens proposed
+    out.seconds                 # wall time of the call
+
+This is transformers' assisted generation (`generate(assistant_model=draft)`), greedy and batch 1
+only, as transformers has it. Two things are added without forking transformers:
+
+- Counting. `DraftStats` gets, per verification round, how many tokens the draft proposed and
+  how many the full model kept, from a subclass of transformers' `AssistedCandidateGenerator`.
+  transformers has no public hook that picks the candidate generator, so for the length of one
+  call the full model's `_get_candidate_generator` is shadowed on the instance.
+- A shared encoder (`share_encoder=True`). transformers runs the draft's own encoder once per
+  document. With the option, the draft reads the full model's encoder output instead: the
+  encoder runs once per document. The output stays the full model's own; the drafts stay the
+  draft's own exactly when its encoder equals the full model's (`asymprune train
+  --freeze-encoder` re-tunes a draft that way), otherwise only the acceptance rate changes.
+
+Expected speed-up (Leviathan et al., 2023): with per-token acceptance probability a, g draft
+tokens per round and cost ratio c (a draft step's time over a full step's), a round yields
+(1 - a^(g+1)) / (1 - a) tokens on average for the price of g*c + 1 full steps:
+`predicted_speedup(a, g, c)`.
+
+    config.py    AssistConfig, DraftStats, predicted_speedup, stats_summary
+    checks.py    check_draft(_sources), check_batch_size, check_greedy, encoders_equal, freeze_encoder
+    generate.py  assisted_generate, generate_one_by_one
+"""
+
+from .checks import (check_batch_size, check_draft, check_draft_sources, check_greedy, encoders_equal,
+                     freeze_encoder)
+from .config import (SCHEDULES, AssistConfig, AssistedOutput, DraftStats, expected_tokens_per_round,
+                     predicted_speedup, stats_summary)
+from .generate import assisted_generate, generate_one_by_one
+
+__all__ = ["check_batch_size", "check_draft", "check_draft_sources", "check_greedy", "encoders_equal",
+           "freeze_encoder", "SCHEDULES", "AssistConfig", "AssistedOutput", "DraftStats", "expected_tokens_per_round",
+           "predicted_speedup", "stats_summary", "assisted_generate", "generate_one_by_one"]

@@ -1,0 +1,68 @@
+"""Can this draft verify losslessly against this model? One-line errors before any weights load.
+
+    check_draft_sources("runs/base", "runs/d1-ft")   # same family, vocabulary, special tokens, tokenizer
+    check_batch_size(8, "--batch-sizes")             # transformers' assisted generation runs batch 1 only
+    freeze_encoder(model)                            # re-tune a draft whose encoder stays the full model's
+"""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+
+def check_draft(full_config, draft_config, full: str = "the full model", draft: str = "the draft",
+                full_tokenizer=None, draft_tokenizer=None, share_encoder: bool = False) -> None:
+    """One-line errors for a draft that cannot verify losslessly against `full` (configs, tokenizers)."""
+    if full_config.model_type != draft_config.model_type:
+        raise UsageError(f"draft {draft} is a {draft_config.model_type} model and {full} a {full_config.model_type} "
+                         "model; the draft must be a pruned variant of the same model")
+    if full_config.vocab_size != draft_config.vocab_size:
+        raise UsageError(f"draft {draft} has a vocabulary of {draft_config.vocab_size} tokens and {full} "
+                         f"{full_config.vocab_size}; the draft must use the full model's tokenizer")
+    for name in ("decoder_start_token_id", "eos_token_id", "pad_token_id"):
+        if getattr(full_config, name, None) != getattr(draft_config, name, None):
+            raise UsageError(f"draft {draft} has {name} {getattr(draft_config, name, None)} and {full} "
+                             f"{getattr(full_config, name, None)}; the draft must use the full model's tokenizer")
+    if full_tokenizer is not None and draft_tokenizer is not None \
+            and full_tokenizer.get_vocab() != draft_tokenizer.get_vocab():
+        raise UsageError(f"draft {draft} has a different tokenizer vocabulary than {full}; use a draft pruned from "
+                         "the full model, with its tokenizer")
+    if share_encoder and getattr(full_config, "d_model", None) != getattr(draft_config, "d_model", None):
+        raise UsageError(f"--share-encoder: draft {draft} has d_model {draft_config.d_model} and {full} "
+                         f"{full_config.d_model}; the draft must read the full model's encoder output")
+
+
+def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> None:
+    """`check_draft` on two MODEL arguments (hub ids, directories or presets), before loading weights."""
+    from ..models import load_config, load_tokenizer
+    check_draft(load_config(full, presets=True), load_config(draft, presets=True), full, draft,
+                load_tokenizer(full, presets=True), load_tokenizer(draft, presets=True), share_encoder)
+
+
+def check_batch_size(batch_size: int, flag: str = "--batch-size") -> None:
+    if batch_size > 1:
+        raise UsageError(f"{flag} {batch_size}: transformers' assisted generation (--assistant) runs one document "
+                         f"at a time; pass {flag} 1")
+
+
+def check_greedy(generation_config) -> None:
+    if (generation_config.num_beams or 1) > 1 or generation_config.do_sample:
+        raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1 (and no sampling)")
+
+
+def encoders_equal(full, draft) -> bool:
+    """Whether the draft's encoder (embeddings included) has exactly the full model's weights."""
+    import torch
+    a, b = full.get_encoder().state_dict(), draft.get_encoder().state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k].to(a[k].device)) for k in a)
+
+
+def freeze_encoder(model) -> int:
+    """Stop training the encoder, and the embeddings it reads (shared with the decoder in T5 and BART).
+
+    Re-tuning a decoder-pruned draft this way keeps its encoder equal to its full model's, so the
+    draft can read the full model's encoder output (`share_encoder`). Returns the frozen count.
+    """
+    params = list(model.get_encoder().parameters())  # a shared embedding is the same Parameter object
+    for p in params:
+        p.requires_grad_(False)
+    return sum(p.numel() for p in params)
