@@ -45,8 +45,7 @@ def build_variant(arch: str, decoder: str, size: str, root: Path, seed: int = 0)
     from asymprune import prune_layers
     from asymprune.errors import UsageError
     from asymprune.models import build_preset, family_for
-    from asymprune.vocab_model import shrink_model
-    from asymprune.vocab_tokenizer import RebuildableTokenizer
+    from asymprune.vocab import RebuildableTokenizer, shrink_model
 
     model, tokenizer = build_preset(arch, seed=seed)
     layers = family_for(model.config).layer_counts(model.config)

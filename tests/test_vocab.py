@@ -211,7 +211,7 @@ def test_the_tokenizer_check_catches_a_wrong_rebuild(t5_dir):
     """Without its merges a BPE splits in-domain words differently: the check must say so."""
     from transformers import PreTrainedTokenizerFast
 
-    from asymprune.vocab_tokenizer import RebuildableTokenizer, compare_tokenization
+    from asymprune.vocab import RebuildableTokenizer, compare_tokenization
     tok = AutoTokenizer.from_pretrained(t5_dir)
     rt = RebuildableTokenizer(tok)
     kept = list(range(len(tok)))

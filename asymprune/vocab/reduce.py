@@ -1,7 +1,9 @@
-"""A domain vocabulary: keep the tokens a dataset uses, drop every other embedding and lm_head row.
+"""The `asymprune vocab` job: choose the tokens, rebuild the tokenizer, shrink the model, record it.
 
+    job = prepare_vocabulary("runs/d2", Path("runs/d2-v8k"), "synthetic", VocabConfig(size=8000))  # checks only
     record = reduce_vocabulary("runs/d2", Path("runs/d2-v8k"), "synthetic", VocabConfig(size=8000))
     record["kept"], record["coverage"], record["params_after"]      # also written to OUT/vocab.json
+    tokens = domain_tokens("runs/d2", "synthetic", VocabConfig())   # for a CTranslate2 vocabulary map
 
 What is kept: every token the train split's sources (with the model's source prefix) and
 targets tokenize to, every special token the model or tokenizer needs (pad, eos, unk, bos,
@@ -10,12 +12,6 @@ and, with `size`, the most frequent other tokens up to `size` in total: by frequ
 data, then by the tokenizer's own order (BPE: merge rank, i.e. id; Unigram: piece score).
 T5's sentinels (<extra_id_N>) exist for span-corruption pre-training and a summarizer never
 sees them, so they are dropped unless the data uses them or `keep_sentinels` is set.
-
-The output is a plain HF folder: rows are gathered, not changed, so over the kept tokens the
-logits equal the original's bit for bit wherever the kernel is the same (see README: MKL's
-one-row matrix-vector product sums a row differently depending on where it falls in the
-matrix, so batch-1 decoding steps can differ in the last bit; teacher forcing and batches
-of two or more are bit-exact). `vocab.json` maps every new id to its old id (`kept_ids`).
 """
 
 from __future__ import annotations
@@ -24,9 +20,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .vocab_model import model_required_ids, shrink_model
-from .vocab_tokenizer import CHUNK
+from ..errors import UsageError
+from .model import model_required_ids, shrink_model
+from .tokenizer import CHUNK, RebuildableTokenizer, compare_tokenization
 
 @dataclass
 class VocabConfig:
@@ -111,10 +107,9 @@ def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: Voca
     """Every check that needs no weights: OUT (unless None), the tokenizer, --size, the dataset."""
     from transformers import GenerationConfig
 
-    from .data import DataConfig, get_split, load_dataset_spec, source_prefix
-    from .fsutil import check_writable_out
-    from .models import load_config, load_tokenizer
-    from .vocab_tokenizer import RebuildableTokenizer
+    from ..data import DataConfig, get_split, load_dataset_spec, source_prefix
+    from ..fsutil import check_writable_out
+    from ..models import load_config, load_tokenizer
 
     cfg.validate()
     if out is not None:
@@ -165,10 +160,9 @@ def domain_tokens(model_src: str, dataset: str, cfg: VocabConfig, data=None, pro
 def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
                       overwrite: bool = False, progress=None, job: VocabJob | None = None) -> dict:
     """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json)."""
-    from .fsutil import atomic_dir, write_json
-    from .models import load_model, load_tokenizer, param_counts
-    from .version import __version__
-    from .vocab_tokenizer import compare_tokenization
+    from ..fsutil import atomic_dir, write_json
+    from ..models import load_model, load_tokenizer, param_counts
+    from ..version import __version__
 
     job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)
     rows, tokenizer = job.splits[cfg.split], job.tokenizer
@@ -207,7 +201,7 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
 
 
 def _write_tie_flag(folder: Path, tied: bool) -> None:
-    from .fsutil import write_json
+    from ..fsutil import write_json
     path = folder / "config.json"
     config = json.loads(path.read_text())
     config["tie_word_embeddings"] = tied
@@ -216,7 +210,7 @@ def _write_tie_flag(folder: Path, tied: bool) -> None:
 
 def _write_asymprune_record(src: Path, folder: Path, record: dict) -> None:
     """Carry the source's asymprune.json (layers kept, ...), if it has one, with a `vocab` summary added."""
-    from .fsutil import write_json
+    from ..fsutil import write_json
     if not (src / "asymprune.json").is_file():
         return
     base = json.loads((src / "asymprune.json").read_text())

@@ -22,7 +22,8 @@ Other model types (WordPiece, WordLevel, ...) get a one-line error.
 from __future__ import annotations
 
 import json
-from .errors import UsageError
+
+from ..errors import UsageError
 
 REBUILDABLE = ("BPE", "Unigram")
 ROLE_TOKENS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")

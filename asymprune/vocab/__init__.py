@@ -1,0 +1,24 @@
+"""A domain vocabulary: keep the tokens a dataset uses, drop every other embedding and lm_head row.
+
+    record = reduce_vocabulary("runs/d2", Path("runs/d2-v8k"), "synthetic", VocabConfig(size=8000))
+    record["kept"], record["coverage"], record["params_after"]      # also written to OUT/vocab.json
+
+    reduce.py     the job: VocabConfig, which tokens to keep, reduce_vocabulary, its record, vmap
+    tokenizer.py  rebuilding BPE/Unigram tokenizers with a subset of ids, and checking them
+    model.py      fewer embedding/lm_head rows and renumbered config ids
+
+The output is a plain HF folder: rows are gathered, not changed, so over the kept tokens the
+logits equal the original's bit for bit wherever the kernel is the same (see README: MKL's
+one-row matrix-vector product sums a row differently depending on where it falls in the
+matrix, so batch-1 decoding steps can differ in the last bit; teacher forcing and batches
+of two or more are bit-exact). `vocab.json` maps every new id to its old id (`kept_ids`).
+"""
+
+from .model import model_required_ids, shrink_model
+from .reduce import (VocabConfig, VocabJob, count_tokens, domain_tokens, prepare_vocabulary, reduce_vocabulary,
+                     select_ids, summary_table, write_vmap)
+from .tokenizer import RebuildableTokenizer, compare_tokenization
+
+__all__ = ["model_required_ids", "shrink_model", "VocabConfig", "VocabJob", "count_tokens", "domain_tokens",
+           "prepare_vocabulary", "reduce_vocabulary", "select_ids", "summary_table", "write_vmap",
+           "RebuildableTokenizer", "compare_tokenization"]
