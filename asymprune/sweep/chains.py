@@ -96,7 +96,8 @@ class BenchGroup:
                                "variants": [c.variant for c in models + assisted]}, self.root)
 
 
-def model_ref(stage: Stage | None, src: str) -> str:
+def input_ref(stage: Stage | None, src: str) -> str:
+    """How a stage's inputs name a model: `stage:<folder>` of the stage that made it, or `src:<model>`."""
     return f"stage:{stage.out.name}" if stage else f"src:{src}"
 
 
@@ -119,9 +120,9 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
         for dataset in spec.datasets:
             drafts = {}  # variant label -> its re-tuned model, before any vocabulary reduction
             common = {"dataset": dataset, "data": spec.data}
-            trained = Stage("train", {"model": model_ref(None, model), **common, "train": train_cfg}, root) \
+            trained = Stage("train", {"model": input_ref(None, model), **common, "train": train_cfg}, root) \
                 if spec.finetune_base else None
-            ref = model_ref(trained, model)
+            ref = input_ref(trained, model)
             base_stages = [s for s in (trained,) if s] + [
                 Stage("evaluate", {"model": ref, **common, "evaluate": spec.evaluate}, root)]
             full = {"encoder": list(range(totals["encoder"])), "decoder": list(range(totals["decoder"]))}
@@ -132,7 +133,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                                 model_ref=ref))
             if spec.control:  # the full model with the variants' extra training: what pruning is judged against
                 retuned = Stage("train", {"model": ref, **common, "train": retrain_cfg}, root)
-                cref = model_ref(retuned, model)
+                cref = input_ref(retuned, model)
                 chains.append(Chain(model, dataset, CONTROL, dict(kind="control", **full_fields), [
                     retuned, Stage("evaluate", {"model": cref, **common, "evaluate": spec.evaluate}, root)],
                     model_ref=cref))
@@ -146,11 +147,11 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                                              "calibration": {"spec": dataset, **spec.calibration}}, root)
                 else:
                     pruned = Stage("prune", {"model": ref, "keep": keep}, root)
-                retrained = Stage("train", {"model": model_ref(pruned, model), **common, "train": retrain_cfg}, root)
-                vref = drafts[v.label] = model_ref(retrained, model)  # a draft keeps the full vocabulary
+                retrained = Stage("train", {"model": input_ref(pruned, model), **common, "train": retrain_cfg}, root)
+                vref = drafts[v.label] = input_ref(retrained, model)  # a draft keeps the full vocabulary
                 shrunk = Stage("vocab", {"model": vref, **common, "vocab": spec.vocab}, root) if spec.vocab is not None \
                     else None
-                vref = model_ref(shrunk, model) if shrunk else vref
+                vref = input_ref(shrunk, model) if shrunk else vref
                 chains.append(Chain(model, dataset, v.label, dict(
                     kind=kind_of(keep, totals), encoder_layers=len(keep["encoder"]),
                     decoder_layers=len(keep["decoder"]), encoder_total=totals["encoder"],

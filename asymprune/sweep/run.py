@@ -18,7 +18,7 @@ from ..bench import BenchConfig
 from ..errors import UsageError
 from ..fsutil import atomic_dir, unwritable_reason, write_json
 from ..store import Store
-from .chains import CONTROL, Chain, bench_groups, build_plan, model_ref
+from .chains import CONTROL, Chain, bench_groups, build_plan, input_ref
 from .executors import bench_local, bench_ray, connect_ray, run_local, run_ray
 from .record import Recorder
 from .spec import SweepSpec
@@ -26,6 +26,7 @@ from .stages import Stage
 
 
 def check_output_dir(path: Path) -> None:
+    """A sweep's output_dir must be a directory, or creatable, with room for results.db."""
     path = Path(path)
     reason = "it is not a directory" if path.exists() and not path.is_dir() else unwritable_reason(path / "results.db")
     if reason:
@@ -89,7 +90,7 @@ def skip_slow_variants(spec: SweepSpec, chains: list[Chain], say) -> None:
     root = Path(spec.output_dir) / "stages"
     bench = {**spec.bench, "batch_sizes": BenchConfig(**spec.bench).batch_sizes[:1], "seed": spec.seed}
     for model in dict.fromkeys(c.model for c in chains):
-        stage = Stage("plan", {"model": model_ref(None, model), "bench": bench}, root)
+        stage = Stage("plan", {"model": input_ref(None, model), "bench": bench}, root)
         if not stage.done:
             say(f"planner: timing {model} full, decoder cut and encoder cut for min_speedup {spec.min_speedup:g}×")
             fitted = measure(model, BenchConfig(**bench))
@@ -143,4 +144,5 @@ def dry_run_table(spec: SweepSpec, chains: list[Chain]):
     todo = sum(not s.done for c in chains if not c.skipped for s in c.stages) + sum(not s.done for s in benches)
     done = sum(s.done for c in chains for s in c.stages) + sum(s.done for s in benches)
     skipped = sum(bool(c.skipped) for c in chains)
-    return table, f"{todo} stages to run, {done} done" + (f", {skipped} variants skipped by min_speedup" if skipped else "")
+    total = f"{todo} stages to run, {done} done" + (f", {skipped} variants skipped by min_speedup" if skipped else "")
+    return table, total
