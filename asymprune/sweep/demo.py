@@ -21,12 +21,13 @@ DEMO_BASE = Path(__file__).resolve().parent.parent / "assets" / "t5-tiny-synthet
 DEMO_SPEC = dict(
     name="demo", models=[str(DEMO_BASE)], datasets=["synthetic"], finetune_base=False,
     grid=["6/6", "6/3", "6/1", "3/6", "1/6", "3/3"],
-    data={"n": 10_000},
+    data={"n": 2_000},  # re-tuning sees 1,920 of them: 120 steps of 16
     train={"learning_rate": 1e-3, "batch_size": 32, "per_device_batch_size": 32, "max_source_length": 256,
            "max_target_length": 64, "eval_samples": 100},
-    retrain={"max_steps": 150, "learning_rate": 5e-4, "eval_steps": 75},
+    retrain={"max_steps": 120, "learning_rate": 5e-4, "batch_size": 16, "per_device_batch_size": 16,
+             "eval_steps": 120},
     evaluate={"max_new_tokens": 64, "batch_size": 50, "max_source_length": 256},
-    bench={"batch_sizes": [1, 8], "source_length": 256, "new_tokens": 32, "runs": 5, "warmup": 1},
+    bench={"batch_sizes": [1, 8], "source_length": 256, "new_tokens": 32, "runs": 10, "warmup": 2},
 )
 # `asymprune demo --from-scratch`: the base is trained here, as scripts/train_demo_base.py does.
 DEMO_SCRATCH = dict(models=["t5-tiny"], finetune_base=True, data={"n": 20_000},
