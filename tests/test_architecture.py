@@ -45,25 +45,44 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
     return {name: imports_of(name, path, modules) for name, path in modules.items()}
 
 
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One closed path (first module repeated at the end) per group of modules that import each other."""
-    found, seen = [], set()
-    for start in sorted(graph):
-        if start in seen:
-            continue
-        paths, reached = [[start]], {start}  # breadth first: the shortest way back to `start`
-        while paths:
-            path = paths.pop(0)
-            nxt = sorted(graph[path[-1]])
-            if start in nxt:
-                found.append(path + [start])
-                seen |= set(path)
-                break
-            for m in nxt:
-                if m not in reached:
-                    reached.add(m)
-                    paths.append(path + [m])
-    return found
+def cycles(graph: dict[str, set[str]]) -> list[tuple[list[str], list[str]]]:
+    """(members, a shortest closed path through the first) per group of modules that import each
+    other: a strongly connected component of the graph, found with Tarjan's algorithm."""
+    index, low, stack, found = {}, {}, [], []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return [(group, _shortest_cycle(graph, group)) for group in sorted(found)]
+
+
+def _shortest_cycle(graph: dict[str, set[str]], group: list[str]) -> list[str]:
+    start, paths, reached = group[0], [[group[0]]], {group[0]}
+    while paths:  # breadth first, inside the group
+        path = paths.pop(0)
+        for w in sorted(graph[path[-1]] & set(group)):
+            if w == start:
+                return path + [start]
+            if w not in reached:
+                reached.add(w)
+                paths.append(path + [w])
+    return []
 
 
 def cli_importers(graph: dict[str, set[str]], package: str = "asymprune") -> list[str]:
@@ -75,7 +94,8 @@ def cli_importers(graph: dict[str, set[str]], package: str = "asymprune") -> lis
 
 def test_no_import_cycle_inside_asymprune():
     found = cycles(import_graph())
-    assert not found, "import cycles (lazy imports included): " + "; ".join(" -> ".join(c) for c in found)
+    assert not found, "modules that import each other (lazy imports included): " + "; ".join(
+        f"{', '.join(group)} (e.g. {' -> '.join(path)})" for group, path in found)
 
 
 def test_nothing_outside_the_cli_imports_it():
@@ -93,5 +113,5 @@ def test_the_checks_see_lazy_imports(tmp_path):
     (pkg / "high.py").write_text("from . import low\n")
     (pkg / "rogue.py").write_text("def h():\n    from .cli import main\n")
     graph = import_graph(pkg)
-    assert cycles(graph) == [["house.high", "house.low", "house.high"]]
+    assert cycles(graph) == [(["house.high", "house.low"], ["house.high", "house.low", "house.high"])]
     assert cli_importers(graph, "house") == ["house.rogue -> house.cli"]
