@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,7 +93,8 @@ CREATE TABLE IF NOT EXISTS latency (
 
 # Quality is compared with the re-tuned control when the sweep has one (it had the same extra
 # training as the variants), else with the full model; `*_base` columns always use the full model.
-# Speed-up is defined only between rows of one interleaved measurement (same bench_id).
+# Speed-up is defined only between rows of one interleaved measurement (same bench_id), as a ratio
+# of medians (a mean lets one disturbed run decide); `runs_ms`/`runs_ms_full` give its interval.
 VIEW = """
 CREATE VIEW IF NOT EXISTS summary AS
 SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decoder_layers,
@@ -105,9 +106,11 @@ SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decod
        m.rouge2 - COALESCE(cm.rouge2, fm.rouge2) AS rouge2_delta,
        100.0 * (m.rouge2 - fm.rouge2) / NULLIF(fm.rouge2, 0) AS rouge2_impact_pct_base,
        m.rouge2 - fm.rouge2 AS rouge2_delta_base,
-       l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms, l.gen_len AS bench_gen_len,
-       l.bench_id, l.hardware, l.threads,
-       CASE WHEN fl.bench_id = l.bench_id THEN fl.mean_ms / l.mean_ms END AS speedup
+       l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms, l.median_ms, l.gen_len AS bench_gen_len,
+       l.bench_id, l.hardware, l.threads, l.runs_ms,
+       CASE WHEN fl.bench_id = l.bench_id THEN fl.runs_ms END AS runs_ms_full,
+       CASE WHEN fl.bench_id = l.bench_id
+            THEN COALESCE(fl.median_ms, fl.mean_ms) / COALESCE(l.median_ms, l.mean_ms) END AS speedup
 FROM runs r
 LEFT JOIN metrics m ON m.run_id = r.id AND m.split = 'test'
 LEFT JOIN runs f ON f.sweep = r.sweep AND f.model = r.model AND f.dataset = r.dataset AND f.kind = 'full'
@@ -166,7 +169,8 @@ class Store:
             self._upgrade()
 
     def _upgrade(self) -> None:
-        """Schema 1 -> 2: per-document scores, where and with what each latency row was measured."""
+        """Schema 1 -> 2: per-document scores, where and with what each latency row was measured.
+        2 -> 3: the summary view's speed-up from medians, with the runs behind it (the view only)."""
         with self.db:
             have = {row[1] for row in self.db.execute("PRAGMA table_info(latency)")}
             for column in LATENCY_V2:

@@ -11,6 +11,7 @@ import pytest
 from ctranslate2.converters import transformers as ct2_transformers
 
 from asymprune.bench import default_threads, explicit_generation_config
+from asymprune.bench.speedup import speedup, speedup_interval, speedup_text
 from asymprune.ct2 import cached_conversion, compare_with_hf
 from tests.helpers import run_cli
 
@@ -54,7 +55,8 @@ def test_several_models_report_speedups_against_the_first(models, tmp_path, caps
                     "--json", str(out)]) == 0
     base, pruned = json.loads(out.read_text())["results"]
     assert base["speedup"] == 1.0 and base["model"] == str(models["t5"])
-    assert pruned["speedup"] == pytest.approx(base["mean_ms"] / pruned["mean_ms"])
+    assert pruned["speedup"] == pytest.approx(base["median_ms"] / pruned["median_ms"])  # medians: robust to a stall
+    assert pruned["speedup_low"] is None  # 2 runs: too few rounds for an honest interval
     assert pruned["layers"] == {"encoder": 3, "decoder": 2}
     assert "speed-up" in capsys.readouterr().out
     assert run_cli(["bench", "t5-tiny", "--batch-sizes", "1", *SMALL, "--json", str(out)]) == 2  # no overwrite
@@ -193,3 +195,15 @@ def test_dataset_mode_tokenizes_each_batch_and_reports_gen_len(t5_dir, tmp_path)
         # Per step over the longest output of the batch, not over the mean output.
         assert r["decode_ms_per_token"] == pytest.approx((r["mean_ms"] - r["prefill_ms"])
                                                          / max(r["decoder_steps_mean"] - 1, 1))
+
+
+def test_speedup_is_a_ratio_of_medians_with_an_interval_over_paired_rounds():
+    base = [100.0, 101.0, 99.0, 100.0, 300.0, 100.0, 102.0, 98.0]   # one stalled round
+    pruned = [50.0, 50.5, 49.5, 50.0, 150.0, 50.0, 51.0, 49.0]     # the stall hit it too
+    assert speedup(base, pruned) == pytest.approx(2.0)
+    ci = speedup_interval(base, pruned)
+    assert ci["low"] <= 2.0 <= ci["high"] and ci["high"] - ci["low"] < 0.05 and ci["runs"] == 8
+    assert speedup_interval(base, pruned[:7]) is None and speedup_interval(base[:2], pruned[:2]) is None
+    assert speedup_text(2.0, ci["low"], ci["high"]).startswith("2.00× [")
+    assert speedup_text(1.01, 0.97, 1.06) == "1.01× (no measurable speed-up) [0.97, 1.06]"
+    assert speedup_text(1.3) == "1.30×" and speedup_text(float("nan")) == "–"

@@ -158,6 +158,9 @@ def test_demo_end_to_end_and_rerun_reuses_everything(tmp_path, capsys):
     assert run_cli(["demo", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "recommendation: " in text and (out / "report" / "report.html").is_file()
+    md = (out / "report" / "report.md").read_text()
+    assert "re-tuned control" in md and "| control | control |" in md  # the yardstick, with the same extra training
+    assert "95% CI" in md and "speed-up BS1 [95% CI]" in md  # both differences carry their noise band
     executed = (out / "executions.jsonl").read_text()
     assert run_cli(["demo", "--out", str(out)]) == 0
     assert (out / "executions.jsonl").read_text() == executed  # nothing ran twice

@@ -3,6 +3,7 @@
 import csv
 import sqlite3
 
+import pandas as pd
 import pytest
 
 from asymprune.errors import UsageError
@@ -201,7 +202,7 @@ def _text(tmp_path):
 @pytest.mark.parametrize("make_db, extra, message", [
     (lambda t: t / "missing.db", [], "missing.db not found; pass the results.db a sweep wrote"),
     (_text, [], "notes.db is not a results database (file is not a database)"),
-    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 2); upgrade asymprune"),
+    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 3); upgrade asymprune"),
     (_unfinished, [], "has no finished runs yet (12 running, 1 failed, 1 pending); wait for the sweep"),
     (None, ["--max-rouge2-loss", "1", "--min-speedup", "2"], "--max-rouge2-loss and --min-speedup both given"),
     (None, ["--max-rouge2-loss", "-1"], "--max-rouge2-loss must be 0 or more ROUGE-2 points (got -1.0)"),
@@ -242,6 +243,15 @@ def test_quality_against_the_control_with_intervals(tmp_path, capsys):
     assert recommend(frame, max_rouge2_loss=5.0)["line"].split(": ", 1)[1].startswith("6/1 (decoder)")
     assert "measurable loss (-4.00, 95% CI -4." in recommend(frame, max_rouge2_loss=5.0)["line"]
     assert list(pareto(frame, 1).variant) == ["6/1", "3/3"]  # 3/3 beats 6/3 and 6/6 on both; no control
+    # Speed-ups are ratios of medians: 3/3's stalled round moves its mean, not its 2.00x.
+    assert by.loc["3/3", "speedup_bs1"] == pytest.approx(2.0, abs=0.02)
+    assert by.loc["3/3", "speedup_low_bs1"] <= by.loc["3/3", "speedup_bs1"] <= by.loc["3/3", "speedup_high_bs1"]
+    assert "2.00× [" in rec["line"] and pd.isna(by.loc["6/6", "speedup_low_bs1"])  # no interval against itself
+    assert by.loc["control", "speedup_low_bs1"] < 1 < by.loc["control", "speedup_high_bs1"]
+    # Only the full model within budget: the answer is to keep it, and the closest pruned variant is named.
+    keep = recommend(frame[frame.variant.isin(["6/6", "control", "6/1"])], max_rouge2_loss=1.0)["line"]
+    assert "no pruned variant is within 1.00 ROUGE-2 points of the re-tuned control; keep the full model; " \
+           "closest: 6/1 (decoder): ROUGE-2 17.99" in keep
 
     out = tmp_path / "rep"
     assert run_cli(["report", str(db), "--out", str(out)]) == 0
@@ -250,3 +260,11 @@ def test_quality_against_the_control_with_intervals(tmp_path, capsys):
     assert "| t5-tiny | control | control |" in md and "| reference | reference |" in md
     verdicts = {r["variant"]: r["verdict"] for r in _rows(out / "pareto.csv")}
     assert verdicts == {"6/1": "measurable loss", "3/3": "no measurable loss"}
+    assert "0.99× (no measurable speed-up) [" in md  # the control: same shape, same speed
+
+
+def test_tables_name_local_folders_by_their_last_part_where_unambiguous():
+    from asymprune.console import display_names
+    got = display_names(["/a/b/t5", "/c/t5", "/x/y/base", "./runs/small", "google/flan-t5-small", "t5-tiny"])
+    assert got == {"/a/b/t5": "/a/b/t5", "/c/t5": "/c/t5", "/x/y/base": "base", "./runs/small": "small",
+                   "google/flan-t5-small": "google/flan-t5-small", "t5-tiny": "t5-tiny"}

@@ -129,7 +129,7 @@ def test_a_schema_1_file_is_upgraded_in_place(tmp_path):
     db.commit()
     db.close()
     store = Store(path, create=False)
-    assert store._version() == SCHEMA_VERSION == 2
+    assert store._version() == SCHEMA_VERSION == 3
     rows = store.frame("SELECT variant, mean_ms, bench_id, speedup FROM summary")
     assert list(rows.variant) == ["6/6"] and rows.mean_ms[0] == 9.0
     assert rows.bench_id.isna().all() and rows.speedup.isna().all()  # measured apart: no ratio is claimed

@@ -6,11 +6,13 @@
     config.py  BenchConfig (what is timed) and its checks, the default thread count
     worker.py  one model per fresh process, timed on request
     run.py     check_bench, run_bench (the interleaved run), the environment, results_table
+    speedup.py speed-up as a ratio of medians, its paired bootstrap interval, how it is printed
 """
 
 from .config import BACKENDS, DTYPES, BenchConfig, default_threads
 from .run import check_bench, environment, results_table, run_bench
+from .speedup import speedup, speedup_interval, speedup_text
 from .worker import explicit_generation_config
 
 __all__ = ["BACKENDS", "DTYPES", "BenchConfig", "default_threads", "check_bench", "environment", "results_table",
-           "run_bench", "explicit_generation_config"]
+           "run_bench", "explicit_generation_config", "speedup", "speedup_interval", "speedup_text"]

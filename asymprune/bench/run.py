@@ -22,6 +22,8 @@ How the measurement stays honest:
   inherited OMP_NUM_THREADS, which Ray sets to a task's num_cpus), for torch and CTranslate2 alike.
 - With `dataset`, each batch is tokenized on its own (padded to its own longest document).
 - On CUDA the device is synchronised before the clock is read.
+- Speed-up is the ratio of medians over the same rounds, with a paired bootstrap 95% interval
+  over the rounds (speedup.py); a mean lets one disturbed run decide the ordering.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..assist import DraftStats
 from ..errors import UsageError
 from ..fsutil import check_writable_out, write_json
 from .config import BenchConfig
+from .speedup import speedup, speedup_interval, speedup_text
 from .worker import Worker
 
 
@@ -233,7 +236,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
                 # Per step, not per mean output: a batch runs until its longest output ends.
                 "decode_ms_per_token": (total["mean_ms"] - prefill) / max(steps - 1, 1),
                 "peak_memory_mb": memory[(w.name, bs)],
-                "speedup": (base["mean_ms"] / total["mean_ms"]) if base else 1.0,
+                **_speedup_fields(base, total),
                 **w.info,
                 **(_assist_fields(drafted[(w.name, bs)], cfg) if "assistant" in w.info else {}),
             })
@@ -242,6 +245,15 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
         json_path.parent.mkdir(parents=True, exist_ok=True)
         write_json(json_path, report)
     return report
+
+
+def _speedup_fields(base: dict | None, total: dict) -> dict:
+    """Speed-up over the first model from the medians of the same rounds, with its interval."""
+    if base is None:
+        return {"speedup": 1.0, "speedup_low": None, "speedup_high": None}
+    ci = speedup_interval(base["runs_ms"], total["runs_ms"]) or {}
+    return {"speedup": speedup(base["runs_ms"], total["runs_ms"]), "speedup_low": ci.get("low"),
+            "speedup_high": ci.get("high")}
 
 
 def _sizes(worker, cfg: BenchConfig) -> list[int]:
@@ -261,16 +273,19 @@ def results_table(report: dict):
     length = f"{cfg['new_tokens']} new tokens" if cfg["dataset"] is None else f"{cfg['dataset']}:{cfg['split']}"
     env = report["env"]
     table = Table(title=f"latency: {env['backend']} {env['dtype']} on {env['device']}, {env['threads']} threads, "
-                        f"source {cfg['source_length']}, {length}, {cfg['runs']} runs", title_justify="left")
+                        f"source {cfg['source_length']}, {length}, {cfg['runs']} runs", title_justify="left",
+                  caption="median ± std ms; speed-up: ratio of medians over the first model, [95% CI] over the "
+                          "paired rounds (3 or more); a CI holding 1 is no measurable speed-up", caption_justify="left")
     # Narrow enough for an 80-column terminal; the JSON has every field.
     natural = cfg["dataset"] is not None
-    cols = ["model", "enc/dec", "bs", "mean ± std ms", "prefill ms", "ms/token", "tok/s", "speed-up"]
+    cols = ["model", "enc/dec", "bs", "median ms", "prefill ms", "ms/token", "tok/s", "speed-up"]
     for col in cols[:3] + (["gen len"] if natural else []) + cols[3:]:
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in report["results"]:
         cells = [r["model"], f"{r['layers']['encoder']}/{r['layers']['decoder']}", str(r["batch_size"])]
         cells += [f"{r['generated_tokens_mean']:.1f}"] if natural else []
-        cells += [f"{r['mean_ms']:.0f} ± {r['std_ms']:.0f}", f"{r['prefill_ms']:.0f}",
-                  f"{r['decode_ms_per_token']:.1f}", f"{r['tokens_per_s']:.0f}", f"{r['speedup']:.2f}×"]
+        cells += [f"{r['median_ms']:.0f} ± {r['std_ms']:.0f}", f"{r['prefill_ms']:.0f}",
+                  f"{r['decode_ms_per_token']:.1f}", f"{r['tokens_per_s']:.0f}",
+                  speedup_text(r["speedup"], r.get("speedup_low"), r.get("speedup_high"), short=True)]
         table.add_row(*cells)
     return table

@@ -45,7 +45,7 @@ def bench(
     compiled: bool = typer.Option(False, "--compile", help="hf: static KV cache and torch.compile'd decoding steps; "
                                  "warm-up runs absorb the compilation."),
 ) -> None:
-    """Time generation: mean ± std over interleaved runs, prefill and per-token decode, speed-ups."""
+    """Time generation: median and std over interleaved runs, prefill, per-token decode, speed-ups with 95% CIs."""
     from ..bench import BenchConfig, results_table, run_bench
 
     cfg = BenchConfig(batch_sizes=int_list(batch_sizes, "--batch-sizes"), source_length=source_length,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..bench.speedup import speedup_text
 from ..errors import UsageError
 from ..rouge import difference_text
 from .load import GROUP, by_group, check_batch_size
@@ -109,32 +110,50 @@ def recommend(frame: pd.DataFrame, max_rouge2_loss: float | None = None, min_spe
         ok = cand[cand[spd] >= min_speedup - EPS]
         pick = (ok.sort_values(["rouge2", spd], ascending=[False, False]) if len(ok)
                 else cand.sort_values([spd, "rouge2"], ascending=[False, False])).iloc[0]
-    rec = {k: pick[k] for k in ("sweep", "model", "who", "dataset", "variant", "kind", "reference")}
-    interval = None if pd.isna(pick.rouge2_low) else {"delta": float(pick.rouge2_delta), "low": float(pick.rouge2_low),
-                                                      "high": float(pick.rouge2_high), "confidence": 0.95}
-    rec.update(rouge2=float(pick.rouge2), rouge2_full=float(pick.rouge2_full), rouge2_ref=float(pick.rouge2_ref),
-               rouge2_loss=float(pick.rouge2_loss), impact_pct=_float(pick.rouge2_impact_pct),
-               interval=interval, latency_ms=float(pick[lat]), speedup=float(pick[spd]),
-               batch_size=batch_size, met=bool(len(ok)), max_rouge2_loss=max_loss, min_speedup=min_speedup,
-               budget=budget_text(max_loss, min_speedup, batch_size, rec["reference"]))
+    # The full model "within budget" of its own control is no answer to "what should I prune?":
+    # say so, and name the pruned variant that came closest.
+    closest = None
+    if pick.kind == "full" and (pruned := cand[cand.kind != "full"]).shape[0]:
+        closest = _summary(pruned.sort_values(["rouge2_loss", lat]).iloc[0], lat, spd, batch_size)
+    rec = {k: pick[k] for k in ("sweep", "model", "who", "dataset")}
+    rec.update(_summary(pick, lat, spd, batch_size), rouge2_full=float(pick.rouge2_full), met=bool(len(ok)),
+               max_rouge2_loss=max_loss, min_speedup=min_speedup, closest=closest,
+               budget=budget_text(max_loss, min_speedup, batch_size, pick.reference))
     rec["line"] = _rec_line(rec)
     return rec
+
+
+def _summary(r, lat: str, spd: str, batch_size: int) -> dict:
+    """The numbers a recommendation line quotes for one run."""
+    interval = None if pd.isna(r.rouge2_low) else {"delta": float(r.rouge2_delta), "low": float(r.rouge2_low),
+                                                   "high": float(r.rouge2_high), "confidence": 0.95}
+    return dict(variant=r.variant, kind=r.kind, reference=r.reference, rouge2=float(r.rouge2),
+                rouge2_ref=float(r.rouge2_ref), rouge2_loss=float(r.rouge2_loss),
+                impact_pct=_float(r.rouge2_impact_pct), interval=interval, latency_ms=float(r[lat]),
+                speedup=float(r[spd]), speedup_low=_float(r.get(f"speedup_low_bs{batch_size}")),
+                speedup_high=_float(r.get(f"speedup_high_bs{batch_size}")), batch_size=batch_size)
 
 
 def _float(x) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
+def _numbers(r: dict) -> str:
+    """'ROUGE-2 21.0 vs 22.0 for the re-tuned control: measurable loss (...); 2.00× [1.9, 2.1] faster ...'"""
+    reference = REFERENCE_NAMES.get(r["reference"], "the full model")
+    impact = "" if r["impact_pct"] is None else f", {r['impact_pct']:+.2f}%"
+    speed = (f"{speedup_text(r['speedup'], r['speedup_low'], r['speedup_high'])} faster at batch size "
+             f"{r['batch_size']} ({r['latency_ms']:.1f} ms)")
+    if r["interval"] is not None:  # say whether the difference is measurable at all
+        return (f"ROUGE-2 {r['rouge2']:.2f} vs {r['rouge2_ref']:.2f} for {reference}: "
+                f"{difference_text(r['interval'])}; {speed}")
+    return f"ROUGE-2 {r['rouge2']:.2f} ({0.0 - r['rouge2_loss']:+.2f} points{impact}), {speed}"
+
+
 def _rec_line(r: dict) -> str:
     where = f"{r['who']} · {r['dataset']}"
     reference = REFERENCE_NAMES.get(r["reference"], "the full model")
-    impact = "" if r["impact_pct"] is None else f", {r['impact_pct']:+.2f}%"
-    speed = f"{r['speedup']:.2f}× faster at batch size {r['batch_size']} ({r['latency_ms']:.1f} ms)"
-    if r["interval"] is not None:  # say whether the difference is measurable at all
-        numbers = (f"ROUGE-2 {r['rouge2']:.2f} vs {r['rouge2_ref']:.2f} for {reference}: "
-                   f"{difference_text(r['interval'])}; {speed}")
-    else:
-        numbers = f"ROUGE-2 {r['rouge2']:.2f} ({0.0 - r['rouge2_loss']:+.2f} points{impact}), {speed}"
+    numbers = _numbers(r)
     if r["min_speedup"] is not None:
         goal = f"at least {r['min_speedup']:.2f}× faster at batch size {r['batch_size']}"
         best = "the most accurate"
@@ -142,6 +161,10 @@ def _rec_line(r: dict) -> str:
         goal = f"within {r['max_rouge2_loss']:.2f} ROUGE-2 points of {reference}"
         best = "the fastest"
     pick = f"{r['variant']} ({r['kind']})"
+    if r["kind"] == "full" and r["min_speedup"] is None:
+        closest = r.get("closest")
+        tail = f"; closest: {closest['variant']} ({closest['kind']}): {_numbers(closest)}" if closest else ""
+        return f"{where}: no pruned variant is {goal}; keep the full model{tail}"
     if r["met"]:
         return f"{where}: {pick} is {best} {goal}: {numbers}"
     return f"{where}: no variant is {goal}; closest: {pick}: {numbers}"

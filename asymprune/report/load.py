@@ -1,22 +1,26 @@
 """A sweep's results.db as one pandas frame: a row per run, its test metrics, latency per batch size.
 
-    frame = load_runs("runs/demo/results.db")     # latency_ms_bs1, speedup_bs1, rouge2_delta, rouge2_low, ...
+    frame = load_runs("runs/demo/results.db")     # latency_ms_bs1, speedup_bs1 (_low, _high), rouge2_low, ...
     frame.attrs["latency_setup"]                  # 'hf / float32 / cpu': the one latency setup used
     for label, rows in by_group(frame): ...         # per sweep x model x dataset, in the frame's order
 
 Quality is compared with the same model's re-tuned control (the full model given the variants'
 extra training; its full run when the sweep has none), with a paired bootstrap 95% interval over
-the test documents. Speed-up is the full run's latency over the variant's, from one interleaved
-measurement (the store's `summary` view compares nothing else).
+the test documents. Speed-up is the full run's median latency over the variant's, from one
+interleaved measurement (the store's `summary` view compares nothing else), with a paired
+bootstrap 95% interval over that measurement's rounds.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from ..bench.speedup import speedup_interval
+from ..console import display_names
 from ..errors import UsageError
 from ..grid import variant_kind
 from ..rouge import paired_bootstrap
@@ -45,7 +49,8 @@ def _infer_kind(r) -> str:
 
 def load_runs(db: str | Path) -> pd.DataFrame:
     """Every run of `db` as one row: run fields, test metrics, impact, and per batch size
-    `latency_ms_bs{N}`, `std_ms_bs{N}`, `speedup_bs{N}` (one latency setup: see attrs)."""
+    `latency_ms_bs{N}` (median), `std_ms_bs{N}`, `speedup_bs{N}` and its interval `speedup_low_bs{N}`,
+    `speedup_high_bs{N}` (one latency setup: see attrs)."""
     store = Store(db, create=False)  # UsageError for a missing, foreign or newer-schema file
     try:
         runs = store.frame("SELECT sweep, model, dataset, variant, kind, encoder_layers, decoder_layers, "
@@ -68,12 +73,12 @@ def load_runs(db: str | Path) -> pd.DataFrame:
     if setup is not None:
         lat = summary[(summary.backend == setup[0]) & (summary.dtype == setup[1]) & (summary.device == setup[2])]
         lat = lat.assign(batch_size=lat.batch_size.astype(int)).drop_duplicates(KEY + ["batch_size"])
-        wide = lat.pivot(index=KEY, columns="batch_size", values=["mean_ms", "std_ms", "speedup"])
-        cols = []
-        for bs in sorted(lat.batch_size.unique()):
-            cols += [("mean_ms", bs), ("std_ms", bs), ("speedup", bs)]
+        lat = lat.assign(latency_ms=lat.median_ms.fillna(lat.mean_ms), **_speedup_intervals(lat))
+        values = ["latency_ms", "std_ms", "speedup", "speedup_low", "speedup_high"]
+        wide = lat.pivot(index=KEY, columns="batch_size", values=values)
+        cols = [(v, bs) for bs in sorted(lat.batch_size.unique()) for v in values]
         wide = wide[cols]
-        wide.columns = [f"{'latency_ms' if v == 'mean_ms' else v}_bs{bs}" for v, bs in cols]
+        wide.columns = [f"{v}_bs{bs}" for v, bs in cols]
         frame = frame.merge(wide.reset_index(), on=KEY, how="left")
 
     frame = frame.merge(_intervals(db), on=KEY, how="left") if len(frame) else frame
@@ -97,9 +102,23 @@ def load_runs(db: str | Path) -> pd.DataFrame:
                               ascending=[True, True, True, True, True, False, False])
     frame = frame.drop(columns=["_size", "_kind"]).reset_index(drop=True)
     # How tables name a model: with several sweeps in one file, the same model can appear in each.
-    frame["who"] = frame.model if frame.sweep.nunique() == 1 else frame.sweep + ": " + frame.model
+    names = display_names(frame.model.unique())
+    shown = frame.model.map(names)
+    frame["who"] = shown if frame.sweep.nunique() == 1 else frame.sweep + ": " + shown
     frame.attrs["latency_setup"] = " / ".join(setup) if setup else None
     return frame
+
+
+def _speedup_intervals(lat: pd.DataFrame) -> dict:
+    """`speedup_low`/`speedup_high` per latency row: the paired bootstrap interval over the rounds
+    of the interleaved run it shares with the full model (NaN where there is none)."""
+    low, high = [], []
+    for runs, full, kind in zip(lat.runs_ms, lat.runs_ms_full, lat.kind):
+        measured = isinstance(runs, str) and isinstance(full, str) and kind != "full"  # not the full run itself
+        ci = speedup_interval(json.loads(full), json.loads(runs)) if measured else None
+        low.append(ci["low"] if ci else float("nan"))
+        high.append(ci["high"] if ci else float("nan"))
+    return {"speedup_low": low, "speedup_high": high}
 
 
 def _intervals(db) -> pd.DataFrame:

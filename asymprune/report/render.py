@@ -104,14 +104,15 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
         blocks: list[tuple] = [
             ("h1", "asymprune report"),
             ("p", f"Database `{db}`: {len(frame)} runs ({counts}). Written {time.strftime('%Y-%m-%d %H:%M')}."),
-            ("p", (f"Latency: {setup}, mean ms per batch at batch sizes {', '.join(map(str, sizes))}. "
+            ("p", (f"Latency: {setup}, median ms per batch at batch sizes {', '.join(map(str, sizes))}. "
                    if setup else "Latency: none measured yet. ")
              + "ROUGE-2 differences are taken against the same model's re-tuned control (the full model trained "
                "again with the variants' recipe: the same extra training, no pruning), or its full run when the "
                "sweep has no control, with a paired bootstrap 95% interval over the same test documents; an "
                "interval that contains 0 is no measurable loss. Impact is that difference relative to the "
-               "reference (%). Speed-up is the full run's latency divided by the variant's at the same batch size, "
-               "both from one interleaved measurement."),
+               "reference (%). Speed-up is the full run's median latency divided by the variant's at the same "
+               "batch size, both from one interleaved measurement, with a paired bootstrap 95% interval over its "
+               "rounds; an interval that contains 1 is no measurable speed-up."),
             ("h2", "Recommendation"),
             ("p", f"Budget: {budget_text(max_loss, min_speedup, batch_size, reference)}."),
         ]

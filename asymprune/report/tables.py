@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..bench.speedup import speedup_text
 from ..fsutil import atomic_file, check_writable_out, disk_usage, human_size
 from .choose import verdict
 from .load import KIND_ORDER, batch_sizes, by_group, load_runs
@@ -35,7 +36,8 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
     cols = ["sweep", "model", "dataset", "variant", "kind", "status", "params", "rouge1", "rouge2", "rougeL",
             "rougeLsum", "rouge2_impact_pct", "rouge2_loss", "gen_len"]
     for bs in batch_sizes(frame):
-        cols += [f"latency_ms_bs{bs}", f"std_ms_bs{bs}", f"speedup_bs{bs}"]
+        cols += [f"latency_ms_bs{bs}", f"std_ms_bs{bs}", f"speedup_bs{bs}", f"speedup_low_bs{bs}",
+                 f"speedup_high_bs{bs}"]
     return frame[cols + ["error"]].round(4).astype({"params": "Int64"})
 
 
@@ -128,10 +130,17 @@ def speedup_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataF
                               "Δ vs base": rows.rouge2_delta_base.map(lambda x: _num(x, 2) if pd.isna(x)
                                                                        else f"{x:+.2f}")})
         for bs in sizes:
-            raw[f"speedup_bs{bs}"] = rows[f"speedup_bs{bs}"]
-            shown[f"speed-up BS{bs}"] = rows[f"speedup_bs{bs}"].map(lambda x: _num(x, 2, "×"))
+            for col in (f"speedup_bs{bs}", f"speedup_low_bs{bs}", f"speedup_high_bs{bs}"):
+                raw[col] = rows[col]
+            shown[f"speed-up BS{bs} [95% CI]"] = _speedup_cells(rows, bs)
         out[dataset] = (raw.round(4).reset_index(drop=True), shown.reset_index(drop=True))
     return out
+
+
+def _speedup_cells(rows: pd.DataFrame, bs: int) -> list[str]:
+    """'1.56× [1.49, 1.63]', with 'no measurable speed-up' where the interval holds 1."""
+    return [speedup_text(s, lo, hi) for s, lo, hi in
+            zip(rows[f"speedup_bs{bs}"], rows[f"speedup_low_bs{bs}"], rows[f"speedup_high_bs{bs}"])]
 
 
 def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
@@ -159,14 +168,14 @@ def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFra
 def pareto_table(front: pd.DataFrame, batch_size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     lat, spd = f"latency_ms_bs{batch_size}", f"speedup_bs{batch_size}"
     raw = front[["who", "dataset", "variant", "kind", "rouge2", "rouge2_delta", "rouge2_low", "rouge2_high",
-                 "rouge2_impact_pct", lat, spd]].round(4)
+                 "rouge2_impact_pct", lat, spd, f"speedup_low_bs{batch_size}", f"speedup_high_bs{batch_size}"]].round(4)
     raw = raw.rename(columns={"who": "model"}).assign(verdict=[verdict(r) for r in front.itertuples()])
     shown = pd.DataFrame({"model": front.who, "dataset": front.dataset, "variant": front.variant,
                           "kind": front.kind, "R-2": front.rouge2.map(_num),
                           "Δ R-2 vs reference [95% CI]": [_delta_cell(r) for r in front.itertuples()],
                           "verdict": raw.verdict.values,
                           f"BS{batch_size} ms": front[lat].map(lambda x: _num(x, 1)),
-                          "speed-up": front[spd].map(lambda x: _num(x, 2, "×"))})
+                          "speed-up [95% CI]": _speedup_cells(front, batch_size)})
     return raw.reset_index(drop=True), shown.reset_index(drop=True)
 
 

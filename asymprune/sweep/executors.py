@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..console import display_names
 from ..errors import UsageError
 from .chains import BenchGroup, Chain
 from .record import Recorder
@@ -44,6 +45,12 @@ def run_chain(chain: Chain, log: Path, on_outcome=None) -> list[Outcome]:
     return outcomes
 
 
+def _label(item) -> str:
+    """'t5-tiny-synthetic synthetic': a chain's or group's model and dataset, local paths shortened."""
+    names = display_names([item.model, item.dataset])
+    return f"{names[item.model]} {names[item.dataset]}"
+
+
 def _skip_reason(chain: Chain, failed_bases: set) -> str | None:
     """Why a chain must not run (the planner ruled it out, or its base failed); None: it runs."""
     if chain.skipped:
@@ -60,7 +67,7 @@ def run_local(chains: list[Chain], recorder: Recorder, log: Path, say) -> None:
             recorder.skip(chain, reason)
             continue
         todo = [s.name for s in chain.stages if not s.done]
-        say(f"[{i}/{len(chains)}] {chain.model} {chain.dataset} {chain.variant}: "
+        say(f"[{i}/{len(chains)}] {_label(chain)} {chain.variant}: "
             + (f"running {', '.join(todo)}" if todo else "done already"))
         recorder.run_id(chain)
         recorder.start(chain)
@@ -78,7 +85,7 @@ def _bench_members(group: BenchGroup, say) -> list[Chain] | None:
         return None
     missing = [c.variant for c in group.chains if not c.skipped and not c.finished]
     if missing:
-        say(f"  bench {group.model} {group.dataset}: without {', '.join(missing)} (not finished); "
+        say(f"  bench {_label(group)}: without {', '.join(missing)} (not finished); "
             "they are benched with the group once they finish")
     return members
 
@@ -90,7 +97,7 @@ def bench_local(groups: list[BenchGroup], recorder: Recorder, log: Path, say) ->
         if members is None:
             continue
         stage = group.stage(members)
-        say(f"bench {group.model} {group.dataset}: {', '.join(c.variant for c in members)} "
+        say(f"bench {_label(group)}: {', '.join(c.variant for c in members)} "
             + ("done already" if stage.done else "in one interleaved run"))
         outcome = run_chain(Chain(group.model, group.dataset, "bench", {}, [stage]), log)[-1]
         recorder.bench(members, outcome)
@@ -140,7 +147,7 @@ def bench_ray(ray, groups: list[BenchGroup], recorder: Recorder, log: Path, say,
         chain = Chain(group.model, group.dataset, "bench", {}, [stage])
         outcome = _task_outcomes(ray, task.remote(chain, str(log.resolve())), chain, time.time())[-1]
         recorder.bench(members, outcome)
-        say(f"bench {group.model} {group.dataset}: {outcome.status}")
+        say(f"bench {_label(group)}: {outcome.status}")
 
 
 def _task_outcomes(ray, ref, chain: Chain, submitted: float) -> list[Outcome]:
@@ -190,6 +197,6 @@ def run_ray(ray, chains: list[Chain], recorder: Recorder, log: Path, say, resour
             outcomes = _task_outcomes(ray, ready[0], chain, submitted.pop(ready[0]))
             for outcome in outcomes:
                 recorder(chain, outcome)
-            say(f"{chain.model} {chain.dataset} {chain.variant}: {outcomes[-1].status}")
+            say(f"{_label(chain)} {chain.variant}: {outcomes[-1].status}")
             if chain.base and outcomes[-1].status != "done":
                 failed_bases.add((chain.model, chain.dataset))
