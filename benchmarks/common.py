@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
 import re
 from pathlib import Path
@@ -58,3 +59,15 @@ def bf16_supported(device: str) -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def add_timing_args(ap: argparse.ArgumentParser, runs: int = 3, source_length: int = 512,
+                    new_tokens: int = 64) -> None:
+    """The timing options the CPU benchmark scripts share: batch sizes, lengths, runs, threads, device."""
+    ap.add_argument("--batch-sizes", default="1,8")
+    ap.add_argument("--source-length", type=int, default=source_length)
+    ap.add_argument("--new-tokens", type=int, default=new_tokens)
+    ap.add_argument("--runs", type=int, default=runs)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")

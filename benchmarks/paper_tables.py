@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bf16_supported, machine_description, machine_name, make_variants  # noqa: E402
+from common import add_timing_args, bf16_supported, machine_description, machine_name, make_variants  # noqa: E402
 
 from asymprune.bench import BenchConfig, run_bench  # noqa: E402
 
@@ -39,13 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="flan-t5-small,flan-t5-base")
     ap.add_argument("--configs", default=",".join(CONFIGS))
-    ap.add_argument("--batch-sizes", default="1,8")
-    ap.add_argument("--source-length", type=int, default=512)
-    ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cpu")
+    add_timing_args(ap)
     ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>.md")
     ap.add_argument("--reuse", type=Path, default=None,
                     help="JSON of an earlier run: its sizes not in --sizes are reported from it, not re-measured")

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_description, machine_name  # noqa: E402
+from common import add_timing_args, machine_description, machine_name  # noqa: E402
 
 from asymprune.bench import BenchConfig, run_bench  # noqa: E402
 
@@ -77,13 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="full,16000,8000,4000", help="vocabulary rows kept; full: all")
     ap.add_argument("--decoder-layers", default="full,2,1")
     ap.add_argument("--backends", default=",".join(BACKENDS))
-    ap.add_argument("--batch-sizes", default="1,8")
-    ap.add_argument("--source-length", type=int, default=512)
-    ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cpu")
+    add_timing_args(ap)
     ap.add_argument("--per-architecture", action="store_true", help="one interleaved run per architecture")
     ap.add_argument("--smoke", action="store_true", help="a tiny model and settings: checks the script in seconds")
     ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/vocab.md")

@@ -17,7 +17,7 @@ from ..console import quiet_datasets
 from ..errors import UsageError
 from .app import app, console, millions, progress
 from .options import (ASSISTANT_HELP, DATASET_HELP, DRAFT_CONFIDENCE_OPTION, DRAFT_TOKENS_OPTION, DROP_EMPTY,
-                      N_OPTION, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN, data_config,
+                      N_OPTION, PREFIX, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN, data_config,
                       draft_line)
 
 
@@ -195,7 +195,7 @@ def vocab(
     split: str = typer.Option("train", help="Split whose tokens are kept."),
     keep_sentinels: bool = typer.Option(False, help="Also keep special tokens with no role in summarization "
                                         "(T5's <extra_id_N> sentinels)."),
-    prefix: Optional[str] = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise)."),
+    prefix: Optional[str] = PREFIX,
     source_column: Optional[str] = SOURCE_COLUMN,
     target_column: Optional[str] = TARGET_COLUMN,
     n: Optional[int] = N_OPTION,

@@ -34,6 +34,7 @@ N_OPTION = typer.Option(None, "--n", help="synthetic: training rows (default 10,
 SPLIT_SEED = typer.Option(None, help="Seed of the synthetic corpus and of splitting a single file (default: 0); "
                                      "use the same value for train and evaluate.")
 DROP_EMPTY = typer.Option(False, help="Skip rows with an empty or null source/target instead of failing.")
+PREFIX = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise).")
 
 
 def assist_config(draft_tokens: int, draft_confidence: float, share_encoder: bool):

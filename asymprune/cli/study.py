@@ -20,7 +20,7 @@ from ..evaluate import EvalConfig  # dataclasses only; the heavy imports are laz
 from ..train import TrainConfig
 from .app import app, console
 from .options import (ASSISTANT_HELP, DATASET_HELP, DRAFT_CONFIDENCE_OPTION, DRAFT_TOKENS_OPTION, DROP_EMPTY,
-                      N_OPTION, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN, assist_config,
+                      N_OPTION, PREFIX, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN, assist_config,
                       data_config, default, draft_line, given)
 
 
@@ -42,7 +42,7 @@ def train(
     per_device_batch_size: Optional[int] = typer.Option(None, help="Examples per forward pass (default: up to 8)."),
     max_source_length: Optional[int] = typer.Option(None, help="Source tokens kept." + default(TrainConfig, "max_source_length")),
     max_target_length: Optional[int] = typer.Option(None, help="Target tokens kept." + default(TrainConfig, "max_target_length")),
-    prefix: Optional[str] = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise)."),
+    prefix: Optional[str] = PREFIX,
     epochs: Optional[float] = typer.Option(None, help="Passes over train, at most." + default(TrainConfig, "epochs")),
     max_steps: Optional[int] = typer.Option(None, help="Optimizer steps; overrides --epochs."),
     eval_steps: Optional[int] = typer.Option(None, help="Validation loss and a checkpoint every N steps." + default(TrainConfig, "eval_steps")),
@@ -103,7 +103,7 @@ def evaluate(
     min_new_tokens: Optional[int] = typer.Option(None, help="Generated tokens at least (default: the model's)."),
     length_penalty: Optional[float] = typer.Option(None, help="Beam length penalty (default: the model's)."),
     max_source_length: Optional[int] = typer.Option(None, help="Source tokens kept." + default(EvalConfig, "max_source_length")),
-    prefix: Optional[str] = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise)."),
+    prefix: Optional[str] = PREFIX,
     source_column: Optional[str] = SOURCE_COLUMN,
     target_column: Optional[str] = TARGET_COLUMN,
     n: Optional[int] = N_OPTION,
