@@ -242,8 +242,20 @@ def shrink_then_fine_tune(root, seed: int = 0) -> dict:
     return r2
 
 
+@pytest.fixture
+def two_threads():
+    """Torch on exactly 2 threads, whatever the machine or OMP_NUM_THREADS says: the order of float
+    sums depends on the thread count, and 600 steps of a tiny model drift apart from it (seed 0
+    re-tunes to 15.7 ROUGE-2 on 2 threads, 13.2 on 1). The margins below were sized on 2 threads."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.slow
-def test_shrink_then_fine_tune_recovers_rouge2(tmp_path):
+def test_shrink_then_fine_tune_recovers_rouge2(tmp_path, two_threads):
     r2 = shrink_then_fine_tune(tmp_path, seed=0)
     # Trained from scratch, the model reads the document: far above copying the lead sentence
     # (which never holds a key fact), and above copying the first three.
