@@ -74,3 +74,17 @@ def test_torchrun_two_processes_train_once_on_cpu(tmp_path):
     assert record["recipe"]["world_size"] == 2 and record["recipe"]["gradient_accumulation_steps"] == 1
     assert record["steps"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.checkpoints"]
+
+
+@pytest.mark.slow  # two processes start torch: about 20 s
+def test_torchrun_usage_error_is_one_line_from_the_main_process(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "asymprune", "--", "train", "t5-tiny-2-2",
+                           str(tmp_path / "out"), "--dataset", "synthetic", "--n", "64", "--batch-size", "8"],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path,
+                          timeout=600)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: --batch-size 8 is not a multiple of --per-device-batch-size 8 x 2 process(es); "
+                      "pass a per-device batch that divides it"]
+    assert not (tmp_path / "out").exists()

@@ -17,6 +17,7 @@ Every user mistake is a `UsageError`: one line on stderr, exit code 2, no traceb
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
@@ -34,7 +35,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     try:
         app(args=argv)
     except UsageError as e:
-        sys.stderr.write(f"error: {e}\n")
+        # Under torchrun every process meets the same mistake; one line is enough (the main one's).
+        if os.environ.get("RANK", "0") == "0":
+            sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
