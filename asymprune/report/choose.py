@@ -85,10 +85,12 @@ def budget_text(max_rouge2_loss: float | None, min_speedup: float | None, batch_
 def recommend(frame: pd.DataFrame, max_rouge2_loss: float | None = None, min_speedup: float | None = None,
               batch_size: int = 1) -> dict | None:
     """The pick for one model x dataset: the fastest variant within `max_rouge2_loss` ROUGE-2
-    points of the full model, or the most accurate at least `min_speedup` times faster.
+    points of the reference (the re-tuned control, else the full model), or the most accurate at
+    least `min_speedup` times faster.
 
-    `met` is False when nothing meets the budget; the pick is then the closest. None when no
-    finished run has ROUGE-2 and latency at `batch_size` next to a finished full model.
+    `met` is False when nothing meets the budget; the pick is then the closest. When the pick is
+    the full model itself, the line says to keep it and `closest` names the nearest pruned variant.
+    None when no finished run has ROUGE-2 and latency at `batch_size` next to a finished full model.
     """
     max_loss, min_speedup = check_budget(max_rouge2_loss, min_speedup)
     done = frame[(frame.status == "done") & (frame.kind != "control")]  # the control is the yardstick
