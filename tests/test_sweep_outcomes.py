@@ -124,7 +124,10 @@ def test_ctrl_c_of_a_sweep_says_how_to_continue(tmp_path):
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    # 130 from sys.exit(130); or killed by SIGINT, which a shell also reads as 130: CPython 3.11 exits
+    # that way, after our handler has run, when the interrupt landed inside an exec() of a string (as
+    # dataclasses does while transformers imports), even though the KeyboardInterrupt was handled.
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (f"interrupted: finished stages are kept in {tmp_path / 'out'}; run "
                                             f"`asymprune sweep {spec}` again to continue")
