@@ -8,7 +8,8 @@ The mapping is the inverse of ctranslate2's WhisperLoader:
   no bias, and CTranslate2 writes zeros there (a bias on the keys adds the same q·b to every
   score of a query, which softmax cancels, so it carries nothing);
 - cross-attention `linear_0` is q and `linear_1` is k and v stacked; `linear_2` is out_proj;
-- `decoder/projection` is an alias of `decoder/embeddings`: the output projection is tied;
+- `decoder/projection` is an alias of `decoder/embeddings` (ctranslate2 stores equal tensors once,
+  under aliases): the output projection is tied;
 - layer norms are gamma (weight) and beta (bias).
 """
 
@@ -149,7 +150,9 @@ def _attention(out: dict, prefix: str, qkv: torch.Tensor | None, q_kv: tuple | N
 
 def whisper_state_dict(weights: CT2Model, config) -> dict[str, torch.Tensor]:
     """transformers' names -> float32 tensors, for every weight of WhisperForConditionalGeneration."""
-    t = lambda name: weights.tensor(name).to(torch.float32)  # noqa: E731
+    # copy=True: ctranslate2 stores equal tensors once, under aliases (all-ones norms of a fresh model);
+    # transformers must get a tensor of its own for each name, or safetensors refuses the shared memory
+    t = lambda name: weights.tensor(name).to(torch.float32, copy=True)  # noqa: E731
     out = {}
 
     def norm(dst, src):
@@ -197,12 +200,12 @@ def whisper_from_ct2(ct2: CT2Whisper):
     except KeyError as e:
         raise UsageError(f"{ct2.weights.path} has no variable {e.args[0]}; it is damaged or not a Whisper "
                          "model written by ctranslate2's converter") from None
-    head = ct2.weights.aliases.get("decoder/projection/weight")
-    if head != "decoder/embeddings/weight" and "decoder/projection/weight" in ct2.weights.variables:
-        if not torch.equal(ct2.weights.variables["decoder/projection/weight"], ct2.weights.tensor(
-                "decoder/embeddings/weight")):
-            raise UsageError(f"{ct2.weights.path}: the output projection is not the decoder embeddings; "
-                             "transformers' Whisper ties them, so this model cannot be represented")
+    # ctranslate2 stores the projection as an alias of the embeddings when they are equal (tied)
+    w = ct2.weights
+    if "decoder/projection/weight" in w.variables or "decoder/projection/weight" in w.aliases:
+        if not torch.equal(w.tensor("decoder/projection/weight"), w.tensor("decoder/embeddings/weight")):
+            raise UsageError(f"{w.path}: the output projection is not the decoder embeddings; transformers' Whisper "
+                             "ties them, so this model cannot be represented")
     with torch.device("meta"):
         model = WhisperForConditionalGeneration(config)
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
