@@ -82,7 +82,10 @@ def whisper_generation_config(ct2: CT2Whisper, config):
     multilingual = len(ct2.tokens) >= MULTILINGUAL_VOCAB
     extra = {}
     if multilingual:
-        extra["lang_to_id"] = {ct2.tokens[i]: i for i in ct2.settings.get("lang_ids") or []}
+        # Whisper's language tokens are those between <|startoftranscript|> and <|translate|>
+        # (config.json's lang_ids may leave some out: tiny.en's omits <|en|>)
+        first, end = config.decoder_start_token_id + 1, ct2.token_id("<|translate|>")
+        extra["lang_to_id"] = {ct2.tokens[i]: i for i in range(first, end)}
         extra["task_to_id"] = {task: tokens[f"<|{task}|>"] for task in ("transcribe", "translate")}
     no_timestamps = ct2.token_id("<|notimestamps|>")
     return GenerationConfig(
