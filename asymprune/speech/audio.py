@@ -54,6 +54,8 @@ def _info(path: Path, where: str):
                                 "that lists them)")
     if not path.is_file():
         raise _bad(where, path, "is not a file; give the path of an audio file")
+    if path.stat().st_size == 0:
+        raise _bad(where, path, "the audio file is empty (0 bytes); remove the row or replace the file")
     try:
         return sf.info(str(path))
     except Exception as e:  # libsndfile says "Format not recognised", "unknown format", ...
