@@ -156,3 +156,10 @@ def test_the_cache_root_follows_the_environment(monkeypatch, tmp_path):
 def test_bad_settings_are_one_line(tmp_path, change, message):
     with pytest.raises(UsageError, match=message):
         synthetic_speech(SpeechCorpusConfig(**{**SMALL, **change}, cache_dir=tmp_path))
+
+
+def test_the_number_of_workers_does_not_change_a_byte(tmp_path):
+    one = synthetic_speech(SpeechCorpusConfig(**SMALL, cache_dir=tmp_path / "one", workers=1))
+    two = synthetic_speech(SpeechCorpusConfig(**SMALL, cache_dir=tmp_path / "two", workers=2))
+    for split in one:
+        assert [r.audio.read_bytes() for r in one[split]] == [r.audio.read_bytes() for r in two[split]]

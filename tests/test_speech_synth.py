@@ -67,3 +67,20 @@ def test_one_synthesizer_serves_threads_one_request_at_a_time():
         for t in threads:
             t.join()
     assert all(np.array_equal(results[i], expected[i % 4]) for i in range(8))
+
+
+def _speak_in_child(queue):
+    queue.put(synthesize(TEXT, "en-us", 175).tobytes())
+
+
+def test_a_forked_process_starts_its_own_server():
+    import multiprocessing
+    here = synthesize(TEXT, "en-us", 175)   # the parent's server is running now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_speak_in_child, args=(queue,))
+    child.start()
+    data = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0 and np.array_equal(np.frombuffer(data, np.float32), here)
+    assert np.array_equal(synthesize(TEXT, "en-us", 175), here)   # the parent's server still answers
