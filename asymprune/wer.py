@@ -121,7 +121,8 @@ def paired_bootstrap(stats, baseline, key: str = "wer", samples: int = 1000, see
 
 def difference_text(ci: dict, digits: int = 2) -> str:
     """'no measurable loss (+0.31, 95% CI -0.40 to +1.02)', or the measured loss (more errors) or gain."""
-    numbers = f"{ci['delta']:+.{digits}f}, {100 * ci['confidence']:.0f}% CI {ci['low']:+.{digits}f} to {ci['high']:+.{digits}f}"
+    numbers = (f"{ci['delta']:+.{digits}f}, {100 * ci['confidence']:.0f}% CI "
+               f"{ci['low']:+.{digits}f} to {ci['high']:+.{digits}f}")
     if ci["low"] <= 0 <= ci["high"]:  # within the noise: never presented as a gain, whatever the sign
         return f"no measurable loss ({numbers})"
     return f"{'measurable loss' if ci['low'] > 0 else 'measurable gain'} ({numbers})"

@@ -1,6 +1,6 @@
 """The on-disk cache of synthesized utterances: one FLAC file per (text, voice, rate, library versions).
 
-    root = cache_root()                       # $ASYMPRUNE_CACHE, else $XDG_CACHE_HOME/asymprune, else ~/.cache/asymprune
+    root = cache_root()                       # $ASYMPRUNE_CACHE, $XDG_CACHE_HOME/asymprune or ~/.cache/asymprune
     key = utterance_key("Hello.", "en-us", 175, "1.52.0")
     path = utterance_path(root, key)          # root/speech/utterances/3f/3f9c....flac
     write_utterance(path, audio)              # atomic; returns the file's sha256
