@@ -1,4 +1,4 @@
-"""Speech datasets on disk (audiofolder, JSONL/CSV rows): good audio read at 16 kHz, bad audio one line naming the row."""
+"""Speech datasets on disk (audiofolder, JSONL/CSV rows): audio read at 16 kHz; bad audio is one line naming the row."""
 
 from __future__ import annotations
 
