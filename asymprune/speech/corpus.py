@@ -13,7 +13,8 @@ or test appears in train. Utterance i of a split is spoken by voice i mod V at r
 Sizes (defaults): a re-tune of Whisper needs thousands of distinct training utterances (training
 loss reaches ~0.05 on 800 in 200 steps, and more steps then do not help), and a test set of a
 few hundred utterances (~5,000 words at 400) gives WER intervals of about a point.
-Synthesis costs ~20 ms an utterance, reading it back is ~2 ms; features (~25-60 ms) are not cached here.
+On 2 busy cores synthesis costs 13-20 ms an utterance (2 workers), reading it back 3 ms; log-mel
+features (70-105 ms) are not cached here (benchmarks/speech_data.py).
 
 The cache (see `cache.py`) holds one FLAC per utterance, shared by every corpus that speaks the
 same sentence with the same voice and rate, and per corpus a manifest folder with one JSON
