@@ -6,8 +6,9 @@
 
 What the figures are:
 - A read is `torch.sum` over a float32 buffer of the size asked for (rounded up to two
-  significant figures of MiB), with the thread count asked for, repeated: the median pass
-  after a warm-up. It is how a decoding step reads its weights: the same bytes, again and
+  significant figures of MiB), with the thread count asked for, repeated for about a second
+  after a warm-up: the figure is the best pass (as STREAM reports), the median and the load
+  average are kept beside it. It is how a decoding step reads its weights: the same bytes, again and
   again. On CUDA the buffer is in device memory and each pass is timed between syncs.
 - Two regimes. A working set that the caches hold between passes streams faster than one
   that must come from DRAM (twice as fast or more on these machines). So a read is measured
@@ -18,7 +19,7 @@ What the figures are:
   $ASYMPRUNE_CACHE/machine-limits.json (default ~/.cache/asymprune), written atomically under
   a lock. A cache file that cannot be read is an error naming it, never trusted or replaced.
 - Each measurement takes about a second. Measure on a quiet machine: other processes on the
-  same cores lower every figure.
+  same cores lower every figure (`Bandwidth.load` says how busy the cores were).
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ MIB = 2 ** 20
 
 class Figure(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rate: confloat(gt=0, allow_inf_nan=False)     # GB/s (read) or GFLOP/s (matmul): the median sample
+    rate: confloat(gt=0, allow_inf_nan=False)     # GB/s (read) or GFLOP/s (matmul): the best sample
+    median: confloat(gt=0, allow_inf_nan=False)   # the median sample
     spread: confloat(ge=0, allow_inf_nan=False)   # (75th - 25th percentile) / median of the samples
     samples: conint(ge=1)
+    load: confloat(ge=0, allow_inf_nan=False)     # 1-minute load average per core while measuring: > 1 is busy
     measured_at: str                              # UTC, ISO 8601
     torch: str                                    # torch version that measured it
 
@@ -77,6 +80,7 @@ class Bandwidth:
     dram_bytes: int      # the size that was measured at
     machine: str         # what the figures are cached under
     source: str          # how they were measured, for a report
+    load: float          # highest 1-minute load average per core while the two were measured (> 1: busy)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class FlopRate:
     gflops: float        # GFLOP/s
     machine: str
     source: str          # how it was measured, for a report
+    load: float          # 1-minute load average per core while it was measured (> 1: busy)
 
 
 # ---------------------------------------------------------------- the machine
@@ -181,10 +186,13 @@ def _time(work, device: str, seconds: float) -> list[float]:
 
 
 def _figure(rates: list[float]) -> dict:
+    """The best sample is the figure, as STREAM reports it: a limit is what the machine is seen to
+    do, and other work on its cores only ever slows a pass. The median and the load say how busy it was."""
     import torch
     q = statistics.quantiles(rates, n=4)
     median = statistics.median(rates)
-    return {"rate": median, "spread": (q[2] - q[0]) / median, "samples": len(rates),
+    return {"rate": max(rates), "median": median, "spread": (q[2] - q[0]) / median, "samples": len(rates),
+            "load": os.getloadavg()[0] / (os.cpu_count() or 1),
             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__}
 
 
@@ -278,7 +286,8 @@ def read_bandwidth(nbytes: int, device: str = "cpu", threads: int | None = None,
         here, _ = remembered("read", size, lambda: measure_read(size, device, threads), machine, cache_dir, refresh)
     regime = "cache" if here.rate >= CACHE_RATIO * dram.rate else "dram"
     return Bandwidth(gb_s=here.rate, bytes=size, regime=regime, dram_gb_s=dram.rate, dram_bytes=big,
-                     machine=machine, source=f"torch.sum over float32 buffers, median of {here.samples} passes")
+                     machine=machine, source=f"torch.sum over float32 buffers, best of {here.samples} passes",
+                     load=max(here.load, dram.load))
 
 
 def matmul_rate(dtype: str, device: str = "cpu", threads: int | None = None, cache_dir: Path | None = None,
@@ -287,4 +296,5 @@ def matmul_rate(dtype: str, device: str = "cpu", threads: int | None = None, cac
     machine = machine_key(device, threads)
     fig, _ = remembered("matmul", dtype, lambda: measure_matmul(dtype, device, threads), machine, cache_dir, refresh)
     n = 8192 if device == "cuda" else 2048
-    return FlopRate(gflops=fig.rate, machine=machine, source=f"torch.matmul {n}x{n} {dtype}, median of {fig.samples}")
+    return FlopRate(gflops=fig.rate, machine=machine, source=f"torch.matmul {n}x{n} {dtype}, best of {fig.samples}",
+                    load=fig.load)

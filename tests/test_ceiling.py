@@ -160,9 +160,9 @@ def test_an_unresolved_compute_type_is_refused(compute):
         backend_precision("ct2", ct2_compute_type=compute)
 
 
-def _bandwidth(gb_s, regime="dram"):
+def _bandwidth(gb_s, regime="dram", load=0.0):
     return Bandwidth(gb_s=gb_s, bytes=2 ** 27, regime=regime, dram_gb_s=gb_s, dram_bytes=2 ** 30,
-                     machine="test", source="given")
+                     machine="test", source="given", load=load)
 
 
 def test_the_ceiling_and_the_fraction_reached():
@@ -173,13 +173,22 @@ def test_the_ceiling_and_the_fraction_reached():
     assert result["ceiling_ms_per_token"] == result["memory_ms_per_token"] and result["bound"] == "memory"
     assert result["fraction_of_ceiling"] == pytest.approx(0.5)
     assert result["flop_ms_per_token"] is None and result["regime"] == "dram"
+    assert result["warnings"] == []
     assert ceiling(step, _bandwidth(10.0))["fraction_of_ceiling"] is None
+
+
+def test_busy_figures_and_a_decode_above_its_ceiling_are_flagged():
+    config, _ = preset_config("flan-t5-small")
+    step = step_cost(config, 1, 512, 64, backend_precision("hf"))
+    busy, above = ceiling(step, _bandwidth(10.0, load=4.8), measured_ms_per_token=8.0)["warnings"]
+    assert "busy cores (load 4.8 per core)" in busy
+    assert "ran at 209% of its ceiling" in above
 
 
 def test_a_slow_matmul_makes_the_step_compute_bound():
     config, _ = preset_config("flan-t5-small")
     step = step_cost(config, 16, 512, 64, backend_precision("hf"))
-    result = ceiling(step, _bandwidth(1000.0), 100.0, FlopRate(gflops=1.0, machine="test", source="given"))
+    result = ceiling(step, _bandwidth(1000.0), 100.0, FlopRate(gflops=1.0, machine="test", source="given", load=0.0))
     assert result["bound"] == "compute"
     assert result["ceiling_ms_per_token"] == result["flop_ms_per_token"] == pytest.approx(step.flops / 1e9 * 1e3)
 

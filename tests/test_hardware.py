@@ -24,7 +24,8 @@ def small_read():
 def test_a_read_has_a_positive_finite_rate():
     figure = small_read()
     assert figure["rate"] > 0 and math.isfinite(figure["rate"])
-    assert figure["samples"] >= 5 and figure["spread"] >= 0
+    assert figure["rate"] >= figure["median"] > 0  # the best sample, and the median beside it
+    assert figure["samples"] >= 5 and figure["spread"] >= 0 and figure["load"] >= 0
 
 
 def test_sizes_round_up_to_two_significant_figures_of_mib():
@@ -74,11 +75,11 @@ def _fake_figure():
     ('{"format": "asymprune machine limits v1", "machines": {', "damaged"),   # cut short
     ("", "damaged"),
     ('{"format": "asymprune machine limits v1", "machines": {"m": {"read": {"1048576": {"rate": -3, "spread": 0, '
-     '"samples": 5, "measured_at": "x", "torch": "2"}}}}}', "greater than 0"),
+     '"median": 1, "samples": 5, "load": 0, "measured_at": "x", "torch": "2"}}}}}', "greater than 0"),
     ('{"format": "asymprune machine limits v1", "machines": {"m": {"read": {"1048576": {"rate": NaN, "spread": 0, '
-     '"samples": 5, "measured_at": "x", "torch": "2"}}}}}', "damaged"),
+     '"median": 1, "samples": 5, "load": 0, "measured_at": "x", "torch": "2"}}}}}', "damaged"),
     ('{"format": "asymprune machine limits v1", "machines": {"m": {"read": {"big": {"rate": 3, "spread": 0, '
-     '"samples": 5, "measured_at": "x", "torch": "2"}}}}}', "damaged"),
+     '"median": 1, "samples": 5, "load": 0, "measured_at": "x", "torch": "2"}}}}}', "damaged"),
     ('{"format": "something else", "machines": {}}', "of format 'something else'"),
 ])
 def test_a_damaged_cache_file_is_an_error_and_is_left_alone(tmp_path, text, says):
@@ -100,7 +101,7 @@ def _slow_figure():
     """A figure made slowly, so the two children overlap; the lock is what is tested, not a read."""
     import time
     time.sleep(0.5)
-    return {"rate": 1.0, "spread": 0.0, "samples": 5, "measured_at": "now", "torch": "none"}
+    return {"rate": 1.0, "median": 1.0, "spread": 0.0, "samples": 5, "load": 0.0, "measured_at": "now", "torch": "none"}
 
 
 def _measure_in_child(folder: str, queue) -> None:

@@ -48,6 +48,8 @@ from ..hardware import Bandwidth, FlopRate, matmul_rate, read_bandwidth
 from ..models.shapes import DecoderShape, Matrix
 from .config import BenchConfig
 
+BUSY_LOAD = 1.0  # load average per core above which the machine's figures are marked as taken on busy cores
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -154,25 +156,36 @@ def ceiling(step: StepCost, bandwidth: Bandwidth, measured_ms_per_token: float |
             peak: FlopRate | None = None) -> dict:
     """The step's limit in ms per token, and the fraction of it `measured_ms_per_token` reaches.
 
-    Keys: bytes_per_step, weight_bytes, flops_per_step, bandwidth_gb_s (at bandwidth_bytes),
-    regime, dram_gb_s, memory_ms_per_token, peak_gflops, flop_ms_per_token (None without a
-    peak), ceiling_ms_per_token (the larger), bound ("memory" or "compute"),
-    measured_ms_per_token, fraction_of_ceiling (None without a measurement), machine, sources.
+    Keys: bytes_per_step, weight_bytes, bytes_by_part, flops_per_step; bandwidth_gb_s (at
+    bandwidth_bytes), regime, dram_gb_s, bandwidth_load; peak_gflops, peak_load (None without a
+    peak); memory_ms_per_token, flop_ms_per_token (None without a peak), ceiling_ms_per_token
+    (the larger), bound ("memory" or "compute"); measured_ms_per_token, fraction_of_ceiling
+    (None without a measurement); machine, bandwidth_source, peak_source; warnings (sentences
+    for the user: figures taken on busy cores, a decode faster than its ceiling).
     """
     memory_ms = step.total_bytes / (bandwidth.gb_s * 1e9) * 1e3
     flop_ms = step.flops / (peak.gflops * 1e9) * 1e3 if peak is not None else None
     limit = max(memory_ms, flop_ms or 0.0)
+    fraction = limit / measured_ms_per_token if measured_ms_per_token else None
+    load = max(bandwidth.load, peak.load if peak else 0.0)
+    warnings = []
+    if load > BUSY_LOAD:
+        warnings.append(f"the machine's limits were measured on busy cores (load {load:.1f} per core), so they are "
+                        "too low; measure again on a quiet machine")
+    if fraction is not None and fraction > 1:
+        warnings.append(f"the decode ran at {fraction:.0%} of its ceiling: the bandwidth figure is too low for this "
+                        "step (a busy machine when measured, or a working set the caches hold better than a read)")
     return {
         "precision": step.precision, "batch_size": step.batch_size,
         "bytes_per_step": step.total_bytes, "weight_bytes": step.weight_bytes, "bytes_by_part": dict(step.bytes),
         "flops_per_step": step.flops, "bandwidth_gb_s": bandwidth.gb_s, "bandwidth_bytes": bandwidth.bytes,
-        "regime": bandwidth.regime, "dram_gb_s": bandwidth.dram_gb_s,
-        "memory_ms_per_token": memory_ms, "peak_gflops": peak.gflops if peak else None,
-        "flop_ms_per_token": flop_ms, "ceiling_ms_per_token": limit,
+        "regime": bandwidth.regime, "dram_gb_s": bandwidth.dram_gb_s, "bandwidth_load": bandwidth.load,
+        "peak_gflops": peak.gflops if peak else None, "peak_load": peak.load if peak else None,
+        "memory_ms_per_token": memory_ms, "flop_ms_per_token": flop_ms, "ceiling_ms_per_token": limit,
         "bound": "compute" if flop_ms is not None and flop_ms > memory_ms else "memory",
-        "measured_ms_per_token": measured_ms_per_token,
-        "fraction_of_ceiling": limit / measured_ms_per_token if measured_ms_per_token else None,
+        "measured_ms_per_token": measured_ms_per_token, "fraction_of_ceiling": fraction,
         "machine": bandwidth.machine, "bandwidth_source": bandwidth.source, "peak_source": peak.source if peak else None,
+        "warnings": warnings,
     }
 
 
