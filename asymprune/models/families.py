@@ -17,6 +17,7 @@ import copy
 from torch import nn
 
 from ..errors import UsageError
+from .shapes import DecoderShape, Matrix
 
 STACKS = ("encoder", "decoder")
 FAMILIES: dict[str, "Family"] = {}
@@ -76,6 +77,11 @@ class Family:
     def adopt_first_layer(self, new_first: nn.Module, old_first: nn.Module) -> None:
         """Called when layer 0 was dropped: give the new first layer what only layer 0 owned."""
 
+    def decoder_shape(self, config) -> DecoderShape:
+        """What one decoding step reads, from the config alone (asymprune.bench.ceiling uses it)."""
+        raise UsageError(f"asymprune cannot yet count what a '{config.model_type}' decoding step reads; "
+                         "its family has no decoder_shape")
+
     def replace_layers(self, model, which: str, keep: list[int]) -> None:
         """Keep only the layers `keep` (sorted, unique) of one stack, renumbering cache indices."""
         old = self.layers(model, which)
@@ -117,6 +123,24 @@ class T5Family(Family):
         dst.relative_attention_bias = copy.deepcopy(src.relative_attention_bias)
         dst.has_relative_attention_bias = True
 
+    def decoder_shape(self, config):
+        d, inner = config.d_model, config.num_heads * config.d_kv  # inner: T5 heads need not span d_model
+        ff = (Matrix("feed-forward wi_0", config.d_ff, d), Matrix("feed-forward wi_1", config.d_ff, d)) \
+            if config.is_gated_act else (Matrix("feed-forward wi", config.d_ff, d),)
+        return DecoderShape(
+            layers=config.num_decoder_layers, d_model=d,
+            step_matrices=(Matrix("self-attention q", inner, d), Matrix("self-attention k", inner, d),
+                           Matrix("self-attention v", inner, d), Matrix("self-attention o", d, inner),
+                           Matrix("cross-attention q", inner, d), Matrix("cross-attention o", d, inner),
+                           *ff, Matrix("feed-forward wo", d, config.d_ff)),
+            prefill_matrices=(Matrix("cross-attention k", inner, d), Matrix("cross-attention v", inner, d)),
+            layer_norm_params=3 * d,  # RMS norms (weight only) before self-attention, cross-attention, feed-forward
+            # The final norm, and the relative-position table that only the first block owns.
+            stack_vectors=d + config.relative_attention_num_buckets * config.num_heads,
+            head=Matrix("lm_head", config.vocab_size, d),  # tied (T5) or not (FLAN-T5): read once a step
+            position_row=0, self_kv_width=inner, cross_kv_width=inner,
+        )
+
     def replace_layers(self, model, which, keep):
         super().replace_layers(model, which, keep)
         # Each T5 stack keeps its own copy of the config with its own `num_layers`.
@@ -137,3 +161,22 @@ class BartFamily(Family):
     def set_layer_counts(self, config, counts):
         config.encoder_layers = counts["encoder"]
         config.decoder_layers = counts["decoder"]
+
+    # Norms of the decoder stack outside its layers, per model type: (after the embeddings, at the end).
+    STACK_NORMS = {"bart": (True, False), "mbart": (True, True), "pegasus": (False, True), "marian": (False, False)}
+
+    def decoder_shape(self, config):
+        d, ffn = config.d_model, config.decoder_ffn_dim
+        vocab = getattr(config, "decoder_vocab_size", None) or config.vocab_size  # Marian may have its own
+        return DecoderShape(
+            layers=config.decoder_layers, d_model=d,
+            step_matrices=(*(Matrix(f"self-attention {p}", d, d, bias=True) for p in "qkvo"),
+                           Matrix("cross-attention q", d, d, bias=True), Matrix("cross-attention o", d, d, bias=True),
+                           Matrix("fc1", ffn, d, bias=True), Matrix("fc2", d, ffn, bias=True)),
+            prefill_matrices=(Matrix("cross-attention k", d, d, bias=True), Matrix("cross-attention v", d, d, bias=True)),
+            layer_norm_params=3 * 2 * d,  # LayerNorms (weight and bias) of self-attention, cross-attention, fc
+            stack_vectors=2 * d * sum(self.STACK_NORMS[config.model_type]),
+            head=Matrix("lm_head", vocab, d, bias=True),  # tied to the embeddings; final_logits_bias is its bias
+            position_row=d,  # learned (BART, mBART) or sinusoidal (PEGASUS, Marian) table: one row per step
+            self_kv_width=d, cross_kv_width=d,
+        )
