@@ -9,9 +9,10 @@
 
 The output is a plain HF folder: rows are gathered, not changed, so over the kept tokens the
 logits equal the original's bit for bit wherever the kernel is the same (see README: MKL's
-one-row matrix-vector product sums a row differently depending on where it falls in the
-matrix, so batch-1 decoding steps can differ in the last bit; teacher forcing and batches
-of two or more are bit-exact). `vocab.json` maps every new id to its old id (`kept_ids`).
+one-row kernel sums a row differently depending on where it falls in the matrix and where
+the matrix starts in memory, so batch-1 decoding steps can differ in the last bit; teacher
+forcing and batches of 4 or more are bit-exact). `vocab.json` maps every new id to its old
+id (`kept_ids`).
 """
 
 from .model import model_required_ids, shrink_model
