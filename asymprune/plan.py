@@ -187,7 +187,7 @@ def check_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: 
     depths = _depths(model)
     shapes = parse_grid(cfg.grid, model, depths)
     if out is not None:
-        check_writable_out(out, overwrite)
+        check_writable_out(out, overwrite, inputs=[model])
     return depths, shapes
 
 
