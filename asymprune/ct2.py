@@ -143,7 +143,10 @@ def export_model(model_src: str, out: Path, format: str = "ct2", quantize: str |
         raise UsageError(f"unknown export format '{format}'; the supported format is: ct2")
     if vmap_size is not None and vmap is None:
         raise UsageError("--vmap-size needs --vmap SPEC, the dataset whose tokens the map keeps")
-    check_writable_out(out, overwrite)
+    if vmap is not None:
+        from .vocab import VocabConfig
+        VocabConfig(size=vmap_size).validate("--vmap-size")
+    check_writable_out(out, overwrite, inputs=[model_src, vmap])
     load_config(model_src)
     if not Path(model_src).is_dir():
         raise UsageError(f"export needs a local model directory; download '{model_src}' first "
@@ -153,7 +156,7 @@ def export_model(model_src: str, out: Path, format: str = "ct2", quantize: str |
         vmap_file = None
         if vmap is not None:
             from .vocab import VocabConfig, domain_tokens, write_vmap
-            tokens = domain_tokens(model_src, vmap, VocabConfig(size=vmap_size))
+            tokens = domain_tokens(model_src, vmap, VocabConfig(size=vmap_size), size_flag="--vmap-size")
             vmap_file = Path(tmp) / "vmap.txt"
             write_vmap(tokens, vmap_file)
         export_ct2(model_src, out, quantize=quantize, overwrite=overwrite, vmap=vmap_file)
