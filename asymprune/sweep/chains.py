@@ -109,7 +109,7 @@ def check_distinct(model: str, entries: list, variants: list[Variant], plans: di
         keep = plans[v.label][0]
         shape = (tuple(keep["encoder"]), tuple(keep["decoder"]))
         if shape in seen:
-            hint = "" if isinstance(entry, dict) and isinstance(seen[shape], dict) else \
+            hint = "" if isinstance(entry, dict) or isinstance(seen[shape], dict) else \
                 " (sixths round down, so on a shallow model several keep the same layers: list layer counts like " \
                 "{encoder: 2, decoder: 1} instead)"
             raise UsageError(f"grid: {shown(seen[shape])} and {shown(entry)} keep the same layers of {model} "
