@@ -162,6 +162,8 @@ CASES = {
                      ["--size 0 must be a positive number"]),
     "export-vmap-size-0": (lambda p: ["export", p.t5, p.out, "--vmap", "synthetic", "--vmap-size", "0"],
                            ["error: --vmap-size 0 must be a positive number"]),
+    "export-quantize-unknown": (lambda p: ["export", p.t5, p.out, "--quantize", "int4"],
+                                ["--quantize int4 is not a CTranslate2 weight type; choose one of: int8"]),
     "export-vmap-size-above-the-tokenizer": (lambda p: ["export", p.t5, p.out, "--vmap", "synthetic",
                                                         "--vmap-size", "100000"],
                                              ["error: --vmap-size 100000 is more than", "pass --vmap-size"]),

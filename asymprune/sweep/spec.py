@@ -134,7 +134,7 @@ def check_sections(spec: SweepSpec, where: str) -> None:
                              "generation runs one document at a time")
     if spec.vocab is not None:
         check_fields(spec.vocab, VocabConfig, f"{where}: vocab")
-        VocabConfig(**spec.vocab).validate()
+        VocabConfig(**spec.vocab).validate(f"{where}: vocab.size")
     check_fields({k: v for k, v in spec.bench.items() if k != "dataset"}, BenchConfig, f"{where}: bench",
                  skip=("dataset", "seed"))
     if spec.strategy not in STRATEGIES:

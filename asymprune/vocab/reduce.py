@@ -197,13 +197,17 @@ def domain_tokens(model_src: str, dataset: str, cfg: VocabConfig, data=None, pro
 
 
 def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
-                      overwrite: bool = False, progress=None, job: VocabJob | None = None) -> dict:
-    """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json)."""
+                      overwrite: bool = False, progress=None, job: VocabJob | None = None,
+                      size_flag: str = "--size") -> dict:
+    """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json).
+
+    `size_flag` names `cfg.size` in messages as the user gave it (a sweep's vocab.size).
+    """
     from ..fsutil import atomic_dir, write_json
     from ..models import load_model, load_tokenizer, param_counts
     from ..version import __version__
 
-    job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)
+    job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite, size_flag)
     rows, tokenizer = job.splits[cfg.split], job.tokenizer
     counts, kept = _choose(job, progress)
     used = counts > 0
