@@ -87,6 +87,14 @@ def not_utf8(p) -> str:
     return str(path)
 
 
+def damaged(p, name: str) -> str:
+    """A copy of the tiny T5 whose `name` holds invalid JSON."""
+    path = p.tmp / "damaged"
+    shutil.copytree(p.t5, path, ignore=shutil.ignore_patterns(".ct2"))
+    (path / name).write_text('{"kept": [0, 1')
+    return str(path)
+
+
 SIX_THREE = {"encoder": 6, "decoder": 3}  # on t5-tiny (6/6 layers), the same variant as "6/3"
 
 
@@ -162,6 +170,10 @@ CASES = {
                      ["--size 0 must be a positive number"]),
     "export-vmap-size-0": (lambda p: ["export", p.t5, p.out, "--vmap", "synthetic", "--vmap-size", "0"],
                            ["error: --vmap-size 0 must be a positive number"]),
+    "vocab-damaged-asymprune-json": (lambda p: ["vocab", damaged(p, "asymprune.json"), p.out, "--dataset", "synthetic"],
+                                     ["asymprune.json cannot be read", "restore it"]),
+    "vocab-damaged-generation-config": (lambda p: ["vocab", damaged(p, "generation_config.json"), p.out, "--dataset",
+                                                   "synthetic"], ["generation_config.json"]),
     "export-quantize-unknown": (lambda p: ["export", p.t5, p.out, "--quantize", "int4"],
                                 ["--quantize int4 is not a CTranslate2 weight type; choose one of: int8"]),
     "export-vmap-size-above-the-tokenizer": (lambda p: ["export", p.t5, p.out, "--vmap", "synthetic",

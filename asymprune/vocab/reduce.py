@@ -50,7 +50,8 @@ def count_tokens(tokenizer, rows, prefix: str, progress=None):
     for start in range(0, len(rows), CHUNK):
         batch = rows[start:start + CHUNK]
         for texts in ([prefix + s for s in batch["source"]], batch["target"]):
-            ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in tokenizer(texts)["input_ids"]])
+            encoded = tokenizer(texts, verbose=False)["input_ids"]  # whole texts: no warning that they are long
+            ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in encoded])
             counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
         if progress:
             progress.advance(task, len(batch["source"]))
@@ -105,6 +106,7 @@ class VocabJob:
     excluded: set             # ids --size never adds unless the data uses them (sentinels)
     prefix: str               # source prefix used when counting
     splits: object            # the dataset's DatasetDict
+    record: dict | None = None  # the source's asymprune.json (layers kept, ...), carried over; None: it has none
 
 
 def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: VocabConfig, data=None,
@@ -140,7 +142,22 @@ def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: Voca
     get_split(splits, cfg.split, dataset)
     prefix = cfg.prefix if cfg.prefix is not None else source_prefix(config.model_type)
     return VocabJob(model_src, out and Path(out), dataset, cfg, overwrite, config, tokenizer, rt, required,
-                    byte_ids, excluded, prefix, splits)
+                    byte_ids, excluded, prefix, splits, _source_record(Path(model_src)))
+
+
+def _source_record(src: Path) -> dict | None:
+    """The source's asymprune.json, read before any work: a damaged one is an error, not an absent one."""
+    path = src / "asymprune.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} cannot be read ({str(e)[:100]}); restore it from the model's source, or "
+                         "delete it to reduce the vocabulary without carrying the pruning record") from None
+    if not isinstance(record, dict):
+        raise UsageError(f"{path} is not a JSON object; restore it from the model's source, or delete it")
+    return record
 
 
 def load_generation_config(model_src: str):
@@ -239,7 +256,7 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
         record["params_after"] = param_counts(model)
         model.save_pretrained(tmp)
         _write_tie_flag(tmp, record["tied_lm_head"])
-        _write_asymprune_record(Path(model_src), tmp, record)
+        _write_asymprune_record(job.record, tmp, record)
         write_json(tmp / "vocab.json", {**record, "kept_ids": kept})
     return record
 
@@ -252,12 +269,12 @@ def _write_tie_flag(folder: Path, tied: bool) -> None:
     write_json(path, config)
 
 
-def _write_asymprune_record(src: Path, folder: Path, record: dict) -> None:
+def _write_asymprune_record(base: dict | None, folder: Path, record: dict) -> None:
     """Carry the source's asymprune.json (layers kept, ...), if it has one, with a `vocab` summary added."""
     from ..fsutil import write_json
-    if not (src / "asymprune.json").is_file():
+    if base is None:
         return
-    base = json.loads((src / "asymprune.json").read_text())
+    base = dict(base)
     base["vocab"] = {k: v for k, v in record.items() if k != "asymprune_version"} | {"record": "vocab.json"}
     write_json(folder / "asymprune.json", base)
 
@@ -272,35 +289,3 @@ def write_vmap(tokens: list[str], path: Path) -> None:
     if bad:
         raise UsageError(f"token {bad[0]!r} contains white space, which a CTranslate2 vocabulary map cannot hold")
     path.write_text("\t" + " ".join(tokens) + "\n", encoding="utf-8")
-
-
-def summary_table(record: dict):
-    """A rich table of what `reduce_vocabulary` kept, its coverage and the parameters saved."""
-    from rich.table import Table
-
-    def millions(n: int) -> str:
-        return f"{n / 1e6:,.2f}M"
-
-    table = Table("", "value", title=f"vocabulary of {record['source']} on {record['dataset']}:{record['split']}",
-                  title_justify="left")
-    table.add_row("tokens kept", f"{record['kept']:,} of {record['original_tokens']:,} "
-                                 f"({record['original_rows']:,} embedding rows before)")
-    table.add_row("special tokens", f"{record['special']:,}")
-    if record.get("byte_tokens"):
-        table.add_row("byte tokens (any text encodes)", f"{record['byte_tokens']:,}")
-    table.add_row(f"used by {record['split']}", f"{record['used']:,} ({record['used_kept']:,} kept)")
-    cover = record.get("coverage")
-    if cover:
-        pct = 100 * cover["rows_changed"] / max(cover["rows"], 1)
-        table.add_row(f"{cover['split']}: rows tokenized differently", f"{cover['rows_changed']:,} of "
-                                                                      f"{cover['rows']:,} ({pct:.1f}%)")
-        table.add_row(f"{cover['split']}: tokens outside the kept set", f"{cover['tokens_outside']:,} of "
-                                                                       f"{cover['tokens']:,}")
-        table.add_row(f"{cover['split']}: unknown tokens", f"{cover['unk_before']:,} → {cover['unk_after']:,}")
-        if cover.get("chars_dropped"):
-            table.add_row(f"{cover['split']}: characters dropped (no token, no <unk>)", f"{cover['chars_dropped']:,}")
-    before, after = record["params_before"], record["params_after"]
-    removed = 100 * (1 - after["total"] / before["total"])
-    table.add_row("parameters", f"{millions(before['total'])} → {millions(after['total'])} ({removed:.1f}% removed)")
-    table.add_row("embeddings + lm_head + norms", f"{millions(before['other'])} → {millions(after['other'])}")
-    return table

@@ -250,7 +250,8 @@ def compare_tokenization(old_tok, new_tok, kept: list[int], rows, prefix: str, p
         batch = rows[start:start + CHUNK]
         changed = np.zeros(len(batch["source"]), dtype=bool)
         for texts in ([prefix + s for s in batch["source"]], batch["target"]):
-            old_enc, new_enc = old_tok(texts, return_offsets_mapping=True), new_tok(texts, return_offsets_mapping=True)
+            # Whole texts, longer than the model's inputs: verbose=False spares the warning about it.
+            old_enc, new_enc = (tok(texts, return_offsets_mapping=True, verbose=False) for tok in (old_tok, new_tok))
             for r, (old, new) in enumerate(zip(old_enc["input_ids"], new_enc["input_ids"])):
                 old, mapped = np.array(old), kept_arr[np.array(new, dtype=np.int64)]
                 stats["tokens"] += len(old)
