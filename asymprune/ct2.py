@@ -62,13 +62,24 @@ def supported_compute_types(device: str) -> set[str]:
     return set(ctranslate2.get_supported_compute_types(device))
 
 
-def check_compute_type(compute_type: str, device: str) -> None:
+def check_compute_type(compute_type: str, device: str, flag: str = "--ct2-compute-type") -> None:
+    """`flag`: the option the user gave it with (bench's --ct2-compute-type, export's --quantize)."""
     if compute_type in ("default", "auto"):
         return
     supported = supported_compute_types(device)
     if compute_type not in supported:
-        raise UsageError(f"CTranslate2 cannot run compute type '{compute_type}' on this {device}; "
-                         f"use one of: {', '.join(sorted(supported))}")
+        raise UsageError(f"{flag} {compute_type}: CTranslate2 cannot run compute type '{compute_type}' on this "
+                         f"{device}; use one of: {', '.join(sorted(supported))}")
+
+
+def check_quantization(quantize: str) -> None:
+    """export's --quantize: a type CTranslate2's converter knows, and (int8) one this CPU runs."""
+    from ctranslate2.specs.model_spec import ACCEPTED_MODEL_TYPES
+    if quantize not in ACCEPTED_MODEL_TYPES:
+        raise UsageError(f"--quantize {quantize} is not a CTranslate2 weight type; choose one of: "
+                         f"{', '.join(ACCEPTED_MODEL_TYPES)}")
+    if quantize.startswith("int8"):
+        check_compute_type(quantize, "cpu", "--quantize")
 
 
 def content_key(model_dir: Path) -> str:
@@ -124,7 +135,7 @@ def export_ct2(model_dir: str | Path, out: Path, quantize: str | None = None, ov
     """
     model_dir = Path(model_dir)
     if quantize:
-        check_compute_type(quantize, "cpu") if quantize.startswith("int8") else None
+        check_quantization(quantize)
     _convert(model_dir, Path(out), quantize=quantize, overwrite=overwrite, vmap=vmap)
 
 
@@ -143,7 +154,12 @@ def export_model(model_src: str, out: Path, format: str = "ct2", quantize: str |
         raise UsageError(f"unknown export format '{format}'; the supported format is: ct2")
     if vmap_size is not None and vmap is None:
         raise UsageError("--vmap-size needs --vmap SPEC, the dataset whose tokens the map keeps")
-    check_writable_out(out, overwrite)
+    if vmap is not None:
+        from .vocab import VocabConfig
+        VocabConfig(size=vmap_size).validate("--vmap-size")
+    if quantize:
+        check_quantization(quantize)
+    check_writable_out(out, overwrite, inputs=[model_src, vmap])
     load_config(model_src)
     if not Path(model_src).is_dir():
         raise UsageError(f"export needs a local model directory; download '{model_src}' first "
@@ -153,7 +169,7 @@ def export_model(model_src: str, out: Path, format: str = "ct2", quantize: str |
         vmap_file = None
         if vmap is not None:
             from .vocab import VocabConfig, domain_tokens, write_vmap
-            tokens = domain_tokens(model_src, vmap, VocabConfig(size=vmap_size))
+            tokens = domain_tokens(model_src, vmap, VocabConfig(size=vmap_size), size_flag="--vmap-size")
             vmap_file = Path(tmp) / "vmap.txt"
             write_vmap(tokens, vmap_file)
         export_ct2(model_src, out, quantize=quantize, overwrite=overwrite, vmap=vmap_file)

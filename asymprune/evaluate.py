@@ -259,7 +259,7 @@ def evaluate_and_save(model_src: str, dataset, config: EvalConfig | None = None,
     """
     config = config or EvalConfig()
     out = Path(out) if out is not None else default_out(model_src, dataset, config.split)
-    check_writable_out(out, overwrite)
+    check_writable_out(out, overwrite, inputs=[model_src, dataset, config.assistant, baseline])
     if baseline is not None:
         load_baseline(baseline)  # fail before generating, not after
     result = evaluate(model_src, dataset, config, data=data, progress=progress,

@@ -2,6 +2,7 @@
 
     check_writable_out(Path("out"), overwrite=False)            # a directory OUT, before the work
     check_writable_out(Path("r.json"), overwrite=False, file=True)  # a file, e.g. --json
+    check_writable_out(Path("out"), overwrite=True, inputs=["runs/m", "news.jsonl"])  # never an input
     with atomic_dir(Path("out"), overwrite=False) as tmp:
         model.save_pretrained(tmp)
     # "out" now exists, complete, or not at all, with the permissions the user's umask gives.
@@ -71,14 +72,48 @@ def unwritable_reason(path: Path) -> str | None:
     return None
 
 
-def check_writable_out(out: Path, overwrite: bool, *, file: bool = False, flag: str = "") -> None:
-    """Fail before any work if OUT exists (without --overwrite), is the wrong kind, or cannot be created.
+def real_path(path) -> Path:
+    """`path` with `~`, `..` and every symbolic link resolved (for a path that does not exist yet:
+    as far as it exists)."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def check_not_input(out: Path, inputs, name: str = "") -> None:
+    """Refuse an output that is an input or holds one: writing it, or replacing it with --overwrite,
+    would destroy the input. Paths are compared after resolving links; inputs that are not
+    local paths (hub ids, preset and dataset names, None) are skipped. An output inside an
+    input folder is allowed (evaluate's default is MODEL/eval-...): nothing of the input is lost.
+    """
+    target, name = real_path(out), name or str(out)
+    for src in inputs:
+        if not isinstance(src, (str, os.PathLike)) or not str(src):
+            continue  # None, or a dataset given as a DatasetDict
+        try:
+            if not Path(src).expanduser().exists():
+                continue
+        except OSError:  # a name too long to be a path: a hub id or a dataset spec
+            continue
+        real = real_path(str(src))
+        same = "" if os.path.normpath(str(src)) == os.path.normpath(str(out)) else " (the same path)"
+        if real == target:
+            raise UsageError(f"{name} is the input {src}{same}; write to another path (an input is never "
+                             "replaced, with or without --overwrite)")
+        if target in real.parents:
+            raise UsageError(f"{name} contains the input {src}; replacing it would delete the input, so choose an "
+                             "output path outside it")
+
+
+def check_writable_out(out: Path, overwrite: bool, *, file: bool = False, flag: str = "", inputs=()) -> None:
+    """Fail before any work if OUT is or holds one of `inputs`, exists (without --overwrite), is the
+    wrong kind, or cannot be created.
 
     `file=True` for a single output file (--json, --csv); otherwise OUT is a directory.
-    `flag` names the option in messages, e.g. "--json". Every command checks its outputs with this.
+    `flag` names the option in messages, e.g. "--json". `inputs`: the paths the command reads
+    (model folders, dataset files, databases). Every command checks its outputs with this.
     """
     out = Path(out).expanduser()
     name = f"{flag} {out}" if flag else str(out)
+    check_not_input(out, inputs, name)
     if out.exists() and not overwrite:
         raise UsageError(f"{name} already exists; pass --overwrite to replace it or choose another path")
     if file and out.is_dir():

@@ -180,6 +180,14 @@ def meeting(predictions: list[dict], min_speedup: float, batch_size: int) -> lis
                                        -r["encoder_layers"]))
 
 
+def default_out(model: str) -> Path:
+    """plan-<name>: a local folder's real name (`plan .` inside runs/d2 gives plan-d2), else the last
+    part of the hub id or the preset name."""
+    from .fsutil import real_path
+    name = real_path(model).name if Path(model).expanduser().exists() else model.rstrip("/").split("/")[-1]
+    return Path(f"plan-{name or 'model'}")
+
+
 def check_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: bool = False):
     """Every check that needs no measurement: settings, the grid against the model, the output."""
     cfg.validate()
@@ -187,7 +195,7 @@ def check_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: 
     depths = _depths(model)
     shapes = parse_grid(cfg.grid, model, depths)
     if out is not None:
-        check_writable_out(out, overwrite)
+        check_writable_out(out, overwrite, inputs=[model])
     return depths, shapes
 
 

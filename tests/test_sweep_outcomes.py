@@ -28,11 +28,10 @@ LEARNS_NOTHING = {
 
 
 def broken_dataset(tmp_path) -> str:
-    """A dataset file whose 3rd row has an empty summary: the base's train stage fails on it."""
-    path = tmp_path / "broken.jsonl"
-    good = '{"document": "Storms closed 3 roads.", "summary": "3 roads closed."}\n'
-    path.write_text(good * 2 + '{"document": "A fire.", "summary": ""}\n' + good * 30)
-    return str(path)
+    """A dataset that only the base's train stage finds it cannot load: a hub dataset (the spec check
+    loads local files up front, and refuses a broken one; tests run with the hub offline, and the
+    name does not exist on it)."""
+    return "hf:asymprune-tests/no-such-dataset"
 
 
 def write_spec(tmp_path, **overrides) -> str:

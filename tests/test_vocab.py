@@ -101,9 +101,29 @@ def test_vocab_keeps_logits_bit_for_bit_and_greedy_output(trained_t5, tmp_path, 
     assert seen["compared_tokens"] == seen["rows"] * seen["length"] > seen["rows"] * 8
 
 
+def _at_address_of(src: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A copy of `src` whose data starts at the same address as `like`'s, modulo 64 bytes.
+
+    MKL's one-row matrix-vector kernel (AVX-512) sums a row in an order that depends on where
+    the matrix starts in memory (measured: its address mod 16 bytes). A weight loaded from
+    model.safetensors starts wherever the file's header puts it (here 56 mod 64); a fresh
+    tensor (a gather, a clone) starts 64-byte aligned.
+    """
+    pad = 64 // src.element_size()
+    buffer = torch.empty(src.numel() + pad, dtype=src.dtype)
+    start = ((like.data_ptr() - buffer.data_ptr()) % 64) // src.element_size()
+    out = buffer[start:start + src.numel()].view_as(src)
+    out.copy_(src)
+    assert out.data_ptr() % 64 == like.data_ptr() % 64
+    return out
+
+
 def test_batch_one_decoding_differs_only_by_the_kernel(trained_t5, tmp_path):
     """One query row goes through MKL's matrix-vector product, whose sum for a row depends on
-    where the row falls in the matrix; with the same rows and path the logits are equal."""
+    where the row falls in the matrix and where the matrix starts in memory; with the same
+    rows at the same address the logits are equal. Eight rows go through the matrix-matrix
+    product, whose sum for a row depends on neither (on AVX-512, 1 to 3 rows still take the
+    small-matrix kernels)."""
     out = tmp_path / "v"
     assert run_cli(["vocab", str(trained_t5), str(out), "--dataset", "synthetic", "--n", str(N_TRAIN)]) == 0
     (orig, tok_o), (new, tok_n) = _load(trained_t5), _load(out)
@@ -116,9 +136,11 @@ def test_batch_one_decoding_differs_only_by_the_kernel(trained_t5, tmp_path):
         step_n = new(**_encode(tok_n, source), **args)
         hidden = step_o.decoder_hidden_states[-1]
         assert torch.equal(hidden, step_n.decoder_hidden_states[-1])  # everything before lm_head is identical
-        assert torch.equal(step_n.logits, linear(hidden, orig.lm_head.weight[kept]))  # same rows, same path
-        two_rows = torch.cat([hidden, hidden])  # the matrix-matrix path: a row's sum does not depend on the others
-        assert torch.equal(linear(two_rows, orig.lm_head.weight)[..., kept], linear(two_rows, new.lm_head.weight))
+        same_rows = _at_address_of(orig.lm_head.weight[kept], new.lm_head.weight)
+        assert torch.equal(step_n.logits, linear(hidden, same_rows))  # same rows, same address, same path
+        others = torch.randn(7, *hidden.shape[1:], generator=torch.Generator().manual_seed(0))
+        batch = torch.cat([hidden, others])  # the matrix-matrix path: a row's sum does not depend on the others
+        assert torch.equal(linear(batch, orig.lm_head.weight)[..., kept], linear(batch, new.lm_head.weight))
 
 
 def _write_jsonl(path: Path, rows: int = 60) -> Path:
@@ -207,6 +229,127 @@ def test_bart_like_byte_level_bpe(tmp_path):
     assert seen["compared_tokens"] >= seen["rows"]
 
 
+def test_byte_level_bpe_keeps_every_byte_so_any_text_round_trips(tmp_path):
+    """A byte-level BPE has no <unk>: a byte whose token was dropped would vanish from the text."""
+    src = bart_like(tmp_path / "bart")
+    out = tmp_path / "v"
+    assert run_cli(["vocab", str(src), str(out), "--dataset", "synthetic", "--n", str(N_TRAIN), "--size", "400"]) == 0
+    record = json.loads((out / "vocab.json").read_text())
+    assert record["kept"] == 400 and record["byte_tokens"] == 256 and record["special"] == 5
+    old, new = AutoTokenizer.from_pretrained(src), AutoTokenizer.from_pretrained(out)
+    for text in ["Ærøskøbing's café costs 3½ €", "the café cat costs 5€", "日本語 ✓ \t tabs\nand lines"]:
+        ids = new(text, add_special_tokens=False)["input_ids"]
+        assert new.decode(ids) == text
+        assert len(ids) >= len(old(text, add_special_tokens=False)["input_ids"])  # longer, never lossy
+    # Test text outside the kept set: more tokens, no <unk>, nothing dropped.
+    cover = record["coverage"]
+    assert cover["tokens_outside"] > 0 and cover["rows_changed"] > 0
+    assert cover["unk_after"] == cover["chars_dropped"] == 0
+    assert run_cli(["vocab", str(src), str(tmp_path / "small"), "--dataset", "synthetic", "--size", "100"]) == 2
+
+
+def test_coverage_counts_what_a_bpe_without_unk_drops(tmp_path):
+    """Without some byte tokens a byte-level BPE silently drops text: the report must count it."""
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerFast
+
+    from asymprune.vocab import RebuildableTokenizer, compare_tokenization
+    tok = AutoTokenizer.from_pretrained(bart_like(tmp_path / "bart"))
+    rt = RebuildableTokenizer(tok)
+    gone = set("".join(piece for piece, _ in tok.backend_tokenizer.pre_tokenizer.pre_tokenize_str("é€")))
+    kept = [i for i in sorted(rt.tokens) if not gone & set(rt.tokens[i])]
+    broken = PreTrainedTokenizerFast(tokenizer_object=rt.rebuild_backend(kept))
+    rows = Dataset.from_dict({"source": ["the café cat costs 5€"], "target": ["a cat"]})
+    stats = compare_tokenization(tok, broken, kept, rows, "")
+    assert stats["unk_after"] == 0 and stats["chars_dropped"] == 2  # é and €, with no <unk> to show for them
+    assert stats["rows_changed"] == 1 and stats["word_mismatches"] == 0
+
+
+def _write_split_folder(folder: Path) -> Path:
+    """train.jsonl in words without the letters j, q, x; test.jsonl with them, and with the
+    kind of text no train row has (Ærøskøbing's café, 3½ €)."""
+    folder.mkdir()
+    words = ["the", "city", "council", "met", "on", "day", "and", "voted", "harbour", "budget", "for", "new",
+             "roads", "parks", "schools", "with", "members", "present", "after", "long", "debate"]
+    rng = __import__("random").Random(0)
+    with open(folder / "train.jsonl", "w", encoding="utf-8") as f:
+        for i in range(60):
+            doc = " ".join(rng.choice(words) for _ in range(14)) + "."
+            f.write(json.dumps({"document": doc, "summary": " ".join(doc.split()[:5]) + "."}) + "\n")
+    with open(folder / "test.jsonl", "w", encoding="utf-8") as f:
+        for i in range(6):
+            doc = f"The quiz jury in Ærøskøbing's café fixed {i} jukebox taxes: 3½ million €."
+            f.write(json.dumps({"document": doc, "summary": "A quiz jury fixed jukebox taxes."}, ensure_ascii=False)
+                    + "\n")
+    return folder
+
+
+def test_unigram_size_keeps_the_data_characters_and_counts_unknowns(tmp_path):
+    src = flan_like(tmp_path / "flan")
+    data = _write_split_folder(tmp_path / "news")
+    out = tmp_path / "v"
+    assert run_cli(["vocab", str(src), str(out), "--dataset", str(data), "--size", "30"]) == 0
+    record = json.loads((out / "vocab.json").read_text())
+    assert record["kept"] == 30 and record["byte_tokens"] == 0 and record["used_kept"] < record["used"]
+    old, new = AutoTokenizer.from_pretrained(src), AutoTokenizer.from_pretrained(out)
+    # Every single character the train rows are made of is kept, before any longer token.
+    splits = load_dataset_spec(str(data), DataConfig())
+    train_texts = ["summarize: " + s for s in splits["train"]["source"]] + list(splits["train"]["target"])
+    pieces = {p for ids in old(train_texts)["input_ids"] for p in old.convert_ids_to_tokens(ids)}
+    chars = {c for p in pieces if p not in old.all_special_tokens for c in p} & set(old.get_vocab())
+    assert len(chars) > 15 and chars <= set(new.get_vocab())
+    assert not {"j", "q", "x"} & set(new.get_vocab()) and {"j", "q", "x"} <= set(old.get_vocab())
+    # Test text outside the kept set: its new characters become <unk>, and the report counts them.
+    texts = ["summarize: " + s for s in splits["test"]["source"]] + list(splits["test"]["target"])
+    unk_after = sum(ids.count(new.unk_token_id) for ids in new(texts)["input_ids"])
+    unk_before = sum(ids.count(old.unk_token_id) for ids in old(texts)["input_ids"])
+    cover = record["coverage"]
+    assert cover["unk_after"] == unk_after > cover["unk_before"] == unk_before
+    assert cover["chars_dropped"] == 0 and cover["rows_changed"] == cover["rows"] == 6
+    # Beyond the tokenizer, or beyond it without the sentinels: one line, exit 2, nothing written.
+    for size in ("100000", "701"):  # 800 tokens, 100 of them sentinels
+        bad = tmp_path / f"bad-{size}"
+        assert run_cli(["vocab", str(src), str(bad), "--dataset", str(data), "--size", size]) == 2
+        assert not bad.exists()
+
+
+def test_generation_config_ids_are_renumbered_or_dropped(t5_dir, tmp_path):
+    """Every id field of generation_config.json: kept ones renumbered, moot ones (a dropped token
+    that is suppressed, banned or biased) removed, required ones (forced, eos lists) kept."""
+    import shutil
+
+    from transformers import GenerationConfig
+    src = tmp_path / "m"
+    shutil.copytree(t5_dir, src)
+    gen = json.loads((src / "generation_config.json").read_text())
+    del gen["_from_model_config"]  # a config the user wrote: transformers keeps its other keys
+    tok = AutoTokenizer.from_pretrained(src)
+    a, b = tok.convert_tokens_to_ids("▁the"), len(tok) - 1  # used by the data; a late merge it never uses
+    extra = {"eos_token_id": [1, b - 1], "forced_bos_token_id": b - 2, "suppress_tokens": [a, b],
+             "begin_suppress_tokens": [b, a], "bad_words_ids": [[a], [b], [a, b]],
+             "sequence_bias": {str((a,)): -1.0, str((b,)): 2.0}, "force_words_ids": [[b - 3]],
+             "forced_decoder_ids": [[1, None], [2, b - 4]], "no_timestamps_token_id": b - 5,
+             "lang_to_id": {"<|xx|>": b - 6}}
+    (src / "generation_config.json").write_text(json.dumps({**gen, **extra}))
+    out = tmp_path / "v"
+    assert run_cli(["vocab", str(src), str(out), "--dataset", "synthetic", "--n", "40", "--size", "300"]) == 0
+    kept = kept_ids_of(out)
+    assert a in kept and b not in kept  # the fields hold a kept and a dropped token
+    new = {old: i for i, old in enumerate(kept)}
+    saved = json.loads((out / "generation_config.json").read_text())
+    assert saved["eos_token_id"] == [new[1], new[b - 1]] and saved["forced_bos_token_id"] == new[b - 2]
+    assert saved["suppress_tokens"] == saved["begin_suppress_tokens"] == [new[a]]
+    assert saved["bad_words_ids"] == [[new[a]]] and saved["sequence_bias"] == {str((new[a],)): -1.0}
+    assert saved["force_words_ids"] == [[new[b - 3]]] and saved["forced_decoder_ids"] == [[1, None], [2, new[b - 4]]]
+    assert saved["no_timestamps_token_id"] == new[b - 5] and saved["lang_to_id"] == {"<|xx|>": new[b - 6]}
+    assert saved["pad_token_id"] == new[gen["pad_token_id"]] and saved["decoder_start_token_id"] == new[0]
+    assert GenerationConfig.from_pretrained(out).eos_token_id == [new[1], new[b - 1]]  # transformers reads it
+    # A watermark is computed over every id: refused before any work.
+    (src / "generation_config.json").write_text(json.dumps({**gen, "watermarking_config": {"greenlist_ratio": 0.25}}))
+    assert run_cli(["vocab", str(src), str(tmp_path / "w"), "--dataset", "synthetic", "--n", "40"]) == 2
+    assert not (tmp_path / "w").exists()
+
+
 def test_the_tokenizer_check_catches_a_wrong_rebuild(t5_dir):
     """Without its merges a BPE splits in-domain words differently: the check must say so."""
     from transformers import PreTrainedTokenizerFast
@@ -228,7 +371,7 @@ def test_the_tokenizer_check_catches_a_wrong_rebuild(t5_dir):
 def test_bad_input_is_one_line_exit_2(case, t5_dir, tmp_path, capsys):
     out = tmp_path / "v"
     argv = ["vocab", str(t5_dir), str(out), "--dataset", "synthetic", "--n", "20"]
-    expected = {"size": "--size 2 is smaller than the 3 special tokens",
+    expected = {"size": "--size 2 is smaller than the 3 special tokens this model needs (pad, eos, unk, ...)",
                 "wordpiece": "cannot rebuild this tokenizer exactly (its model is WordPiece)",
                 "exists": "already exists; pass --overwrite",
                 "dataset": "dataset file 'missing.jsonl' not found",

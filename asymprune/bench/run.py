@@ -178,7 +178,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
     """
     import tempfile
     if json_path is not None:
-        check_writable_out(json_path, overwrite, file=True, flag="--json")
+        check_writable_out(json_path, overwrite, file=True, flag="--json", inputs=[*models, cfg.dataset])
     specs = check_bench(models, cfg)
     body, texts = _source(specs, cfg, data)
     workers: list[Worker] = []

@@ -99,13 +99,13 @@ def plan(
 ) -> None:
     """Predict every variant's latency and speed-up from three measurements (full, decoder and encoder cut)."""
     from ..bench import BenchConfig
-    from ..plan import PlanConfig, coefficient_lines, meeting, plan_table, run_plan
+    from ..plan import PlanConfig, coefficient_lines, default_out, meeting, plan_table, run_plan
 
     bench_cfg = BenchConfig(batch_sizes=int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
                             new_tokens=new_tokens, runs=runs, warmup=warmup, device=device, dtype=dtype,
                             threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed)
     cfg = PlanConfig(grid=grid, min_speedup=min_speedup, bench=bench_cfg)
-    out = out if out is not None else Path(f"plan-{Path(model_src.rstrip('/')).name}")
+    out = out if out is not None else default_out(model_src)
     with progress() as bar:
         result = run_plan(model_src, cfg, out=out, overwrite=overwrite, progress=bar)
     for line in ["fitted cost model (ms):", *coefficient_lines(result)]:

@@ -43,7 +43,7 @@ def prune_folder(src: str, out: Path, encoder: Selection = None, decoder: Select
     say = warn or (lambda text: None)
     if calibration is not None:
         calibration.validate()
-    check_writable_out(Path(out), overwrite)
+    check_writable_out(Path(out), overwrite, inputs=[src, calibration and calibration.spec])
     config = load_config(src, trust_remote_code=trust_remote_code, presets=presets)
     calibrated = strategy in CALIBRATED and any(_is_count(x) for x in (encoder, decoder))
     if calibration is not None and not calibrated:
@@ -89,7 +89,7 @@ def score_folder(model_src: str, calibration: CalibrationConfig, strategies=("an
     scores (as asymprune.json holds them) also go to `json_path` when given."""
     calibration.validate()
     if json_path is not None:
-        check_writable_out(json_path, overwrite, file=True, flag="--json")
+        check_writable_out(json_path, overwrite, file=True, flag="--json", inputs=[model_src, calibration.spec])
     model, tokenizer = load_model(model_src, presets=True), load_tokenizer(model_src, presets=True)
     scores = score_layers(model, tokenizer, calibration, strategies, progress=progress)
     if json_path is not None:

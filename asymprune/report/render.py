@@ -92,7 +92,7 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
     if done.empty:
         raise UsageError(f"{db} has no finished runs yet ({counts}); wait for the sweep or rerun its failed runs")
     check_batch_size(frame, batch_size)
-    check_writable_out(Path(out), overwrite)
+    check_writable_out(Path(out), overwrite, inputs=[db])
 
     sizes = batch_sizes(frame)
     setup = frame.attrs.get("latency_setup")

@@ -191,7 +191,7 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path, overwrite: bool = False) -
 def list_runs(db: str | Path, csv: Path | None = None, overwrite: bool = False) -> pd.DataFrame:
     """Every run of `db` (load_runs); with `csv`, also written there as `runs_table` (checked first)."""
     if csv is not None:
-        check_writable_out(csv, overwrite, file=True, flag="--csv")
+        check_writable_out(csv, overwrite, file=True, flag="--csv", inputs=[db])
     frame = load_runs(db)
     if csv is not None:
         write_csv_atomic(runs_table(frame), csv, overwrite=overwrite)

@@ -96,6 +96,28 @@ class BenchGroup:
                                "variants": [c.variant for c in models + assisted]}, self.root)
 
 
+def check_distinct(model: str, entries: list, variants: list[Variant], plans: dict) -> None:
+    """Each grid entry keeps different layers of `model`: '6/3' and {encoder: 6, decoder: 3} are the
+    same variant of a 6-layer model, and would train and bench the same model twice."""
+    def shown(entry) -> str:
+        if isinstance(entry, dict):
+            return "{" + ", ".join(f"{k}: {v}" for k, v in entry.items()) + "}"
+        return f"'{entry}'" if isinstance(entry, str) else str(entry)
+
+    seen: dict = {}
+    for entry, v in zip(entries, variants):
+        keep = plans[v.label][0]
+        shape = (tuple(keep["encoder"]), tuple(keep["decoder"]))
+        if shape in seen:
+            hint = "" if isinstance(entry, dict) or isinstance(seen[shape], dict) else \
+                " (sixths round down, so on a shallow model several keep the same layers: list layer counts like " \
+                "{encoder: 2, decoder: 1} instead)"
+            raise UsageError(f"grid: {shown(seen[shape])} and {shown(entry)} keep the same layers of {model} "
+                             f"({len(keep['encoder'])} encoder, {len(keep['decoder'])} decoder); list each variant "
+                             f"once{hint}")
+        seen[shape] = entry
+
+
 def input_ref(stage: Stage | None, src: str) -> str:
     """How a stage's inputs name a model: `stage:<folder>` of the stage that made it, or `src:<model>`."""
     return f"stage:{stage.out.name}" if stage else f"src:{src}"
@@ -117,6 +139,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                 plans[v.label] = select(config, v, spec.strategy)
             except UsageError as e:
                 raise UsageError(f"variant {v.label} is impossible for {model}: {e}") from None
+        check_distinct(model, spec.grid, variants, plans)
         for dataset in spec.datasets:
             drafts = {}  # variant label -> its re-tuned model, before any vocabulary reduction
             common = {"dataset": dataset, "data": spec.data}

@@ -134,7 +134,7 @@ def check_sections(spec: SweepSpec, where: str) -> None:
                              "generation runs one document at a time")
     if spec.vocab is not None:
         check_fields(spec.vocab, VocabConfig, f"{where}: vocab")
-        VocabConfig(**spec.vocab).validate()
+        VocabConfig(**spec.vocab).validate(f"{where}: vocab.size")
     check_fields({k: v for k, v in spec.bench.items() if k != "dataset"}, BenchConfig, f"{where}: bench",
                  skip=("dataset", "seed"))
     if spec.strategy not in STRATEGIES:
@@ -159,8 +159,69 @@ def check_sections(spec: SweepSpec, where: str) -> None:
         raise UsageError(f"{where}: models and datasets must each list at least one entry")
     if not spec.grid:
         raise UsageError(f"{where}: grid is empty; list variants like '6/3' or leave it out for the paper's 16")
+    labels = [parse_variant(v, where).label for v in spec.grid]
+    twice = next((label for i, label in enumerate(labels) if label in labels[:i]), None)
+    if twice is not None:
+        raise UsageError(f"{where}: grid: {twice} is listed twice; list each variant once")
     if spec.min_speedup is not None and not spec.min_speedup > 0:
         raise UsageError(f"{where}: min_speedup must be a positive number like 1.5, got {spec.min_speedup!r}")
+    check_inputs(spec, where)
+
+
+# ---------------------------------------------------------------- models, datasets, output_dir
+
+def _local(entry: str) -> Path | None:
+    """The real path of a model or dataset entry that names a local file or folder, else None."""
+    from ..fsutil import real_path
+    try:
+        return real_path(entry) if isinstance(entry, str) and Path(entry).expanduser().exists() else None
+    except OSError:  # a name too long to be a path
+        return None
+
+
+def _once(entries: list, key: str, where: str) -> None:
+    """Each entry of `key` listed once: local paths compared after resolving links, others as written."""
+    seen: dict = {}
+    for entry in entries:
+        if not isinstance(entry, str) or not entry.strip():
+            raise UsageError(f"{where}: {key} entry {entry!r} must be a name or a path")
+        local = _local(entry)
+        ident = local or entry
+        if ident in seen:
+            same = f"'{seen[ident]}' and '{entry}' are the same {'path' if local else 'entry'}" \
+                if seen[ident] != entry else f"'{entry}' is listed twice"
+            raise UsageError(f"{where}: {key}: {same}; list each once")
+        seen[ident] = entry
+
+
+def check_inputs(spec: SweepSpec, where: str) -> None:
+    """Before any work: each model and dataset listed once, every local dataset there and readable
+    (loaded as the stages will load it), and output_dir outside every local model and dataset
+    folder (their contents are hashed into the stage keys, so stages written inside them would
+    change the keys of the stages that read them).
+
+    Models are read (config and weight headers) when the plan is built; registered and hub
+    datasets (synthetic, hf:NAME) are loaded by the stages that use them.
+    """
+    from ..data import DATASETS, DataConfig, load_dataset_spec
+    from ..fsutil import real_path
+
+    _once(spec.models, "models", where)
+    _once(spec.datasets, "datasets", where)
+    out = real_path(spec.output_dir)
+    for key, entries in (("models", spec.models), ("datasets", spec.datasets)):
+        for entry in entries:
+            local = _local(entry)
+            if local is not None and local.is_dir() and (out == local or local in out.parents):
+                raise UsageError(f"{where}: output_dir {spec.output_dir} is inside the {key[:-1]} folder {entry}; "
+                                 "its stages would change what the sweep reads, so choose a directory outside it")
+    for dataset in spec.datasets:
+        if (dataset in DATASETS and _local(dataset) is None) or dataset.startswith("hf:"):
+            continue
+        try:
+            load_dataset_spec(dataset, DataConfig(**spec.data))
+        except UsageError as e:
+            raise UsageError(f"{where}: datasets: {e}") from None
 
 
 def _validate_section(validate, where: str, section: str) -> None:

@@ -195,7 +195,7 @@ def _run_stage(stage: Stage) -> None:
     elif stage.name == "vocab":
         from ..vocab import VocabConfig, reduce_vocabulary
         reduce_vocabulary(model, stage.out, inputs["dataset"], VocabConfig(**inputs["vocab"]),
-                          data=DataConfig(**inputs["data"]), overwrite=True)
+                          data=DataConfig(**inputs["data"]), overwrite=True, size_flag="vocab.size")
     elif stage.name == "bench":
         from ..bench import BenchConfig, run_bench
         models = [_model_path(ref, stage.root) for ref in inputs["models"]]

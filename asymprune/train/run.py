@@ -40,7 +40,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set RANK
     say = (lambda text: console.print(text, soft_wrap=True)) if console is not None and main_process \
         else (lambda text: None)
-    run = _check_run(model_src, out, config, overwrite, main_process, trust_remote_code)
+    run = _check_run(model_src, out, config, overwrite, main_process, trust_remote_code, dataset)
     splits = _load_splits(dataset, data, config)
     model, tokenizer, teacher = _load_models(model_src, config, trust_remote_code, allow_pickle)
     frozen = _freeze_encoder(model, config, say)
@@ -63,7 +63,7 @@ class _Run:
 
 
 def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, main_process: bool,
-               trust_remote_code: bool) -> _Run:
+               trust_remote_code: bool, dataset=None) -> _Run:
     """Every check that needs neither data nor weights: settings, outputs, configs, checkpoints."""
     from ..fsutil import check_writable_out
     from ..models import load_config
@@ -73,8 +73,9 @@ def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, 
     accumulation = gradient_accumulation(config, world_size)
     ckpt = checkpoint_dir(out, config)
     if main_process:  # under torchrun the other processes must not race it for OUT
-        check_writable_out(out, overwrite)
-        check_writable_out(ckpt, overwrite=True)
+        inputs = [model_src, config.distill_from, dataset]  # never written over, even with --overwrite
+        check_writable_out(out, overwrite, inputs=inputs)
+        check_writable_out(ckpt, overwrite=True, inputs=inputs)
     for src in (model_src, config.distill_from):  # cheap: config and weight headers, before the data
         if src:
             load_config(src, presets=True, trust_remote_code=trust_remote_code)

@@ -8,31 +8,65 @@ Rows are gathered, never recomputed, so the kept rows are the original's bit for
 
 from __future__ import annotations
 
-# Config / generation-config fields holding ids the model needs: always kept.
-ID_FIELDS = ("pad_token_id", "eos_token_id", "bos_token_id", "decoder_start_token_id", "forced_bos_token_id",
-             "forced_eos_token_id", "sep_token_id")
-# Fields listing ids to suppress: entries for dropped tokens are moot and dropped too.
+from ..errors import UsageError
+
+# Token ids in a config or generation config, by field. Named ids (every `*_token_id(s)`: pad,
+# eos (an int or a list), bos, decoder start, forced bos/eos, sep, Whisper's no-timestamps ...),
+# forced decoder ids, forced words and `*_to_id` maps (Whisper's lang_to_id) are kept and
+# renumbered. Suppressed tokens, banned and biased sequences that hold a dropped token can
+# never be generated, so they are moot and dropped.
+NAMED_IDS = ("pad_token_id", "eos_token_id", "bos_token_id", "decoder_start_token_id", "forced_bos_token_id",
+             "forced_eos_token_id", "sep_token_id")  # and any other field named *_token_id or *_token_ids
 SUPPRESS_FIELDS = ("suppress_tokens", "begin_suppress_tokens")
+SEQUENCE_FIELDS = ("bad_words_ids", "sequence_bias")
+# Settings computed over the whole vocabulary's ids: they cannot be carried over to fewer ids.
+REFUSED_FIELDS = ("watermarking_config",)
 
 
 def _ids(value) -> list[int]:
-    """The ids in a config value: None, an int, or (nested) lists of ints."""
-    if value is None:
+    """The token ids in a config value: None, an int, or (nested) lists of ints; negative ones mean none."""
+    if isinstance(value, bool) or value is None:
         return []
     if isinstance(value, int):
-        return [value]
-    return [i for v in value for i in _ids(v)]
+        return [value] if value >= 0 else []
+    if isinstance(value, (list, tuple)):
+        return [i for v in value for i in _ids(v)]
+    return []
+
+
+def _fields(source) -> dict:
+    """The config's fields, with the named id fields even where transformers keeps them elsewhere."""
+    fields = {k: v for k, v in vars(source).items() if not k.startswith("_")}
+    fields.update({k: getattr(source, k, None) for k in NAMED_IDS})
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _is_named_id(name: str) -> bool:
+    return name in NAMED_IDS or name.endswith(("_token_id", "_token_ids"))
+
+
+def _kept_ids(name: str, value) -> list[int]:
+    """The ids a field names that must stay (empty for moot lists and other settings)."""
+    if _is_named_id(name) or name == "force_words_ids":
+        return _ids(value)
+    if name == "forced_decoder_ids":  # [[position, id or None], ...]
+        return _ids([pair[1] for pair in value])
+    if name.endswith("_to_id") and isinstance(value, dict):
+        return _ids(list(value.values()))
+    return []
 
 
 def model_required_ids(config, generation_config) -> set[int]:
-    """The ids a config and generation config name (pad, eos, bos, decoder start, forced ids)."""
+    """The ids a config and generation config name (pad, eos, bos, decoder start, forced ids, ...)."""
     ids = set()
     for source in (config, generation_config):
         if source is None:
             continue
-        for field in ID_FIELDS:
-            ids.update(_ids(getattr(source, field, None)))
-        ids.update(_ids([pair[1] for pair in getattr(source, "forced_decoder_ids", None) or []]))
+        for name, value in _fields(source).items():
+            if name in REFUSED_FIELDS:
+                raise UsageError(f"the generation config's {name} is computed over every token id and cannot be "
+                                 "carried to a smaller vocabulary; remove it from generation_config.json first")
+            ids.update(_kept_ids(name, value))
     return ids
 
 
@@ -50,6 +84,10 @@ def shrink_model(model, kept: list[int]) -> bool:
             module.weight, module.num_embeddings = new, len(kept)
             if module.padding_idx is not None:
                 module.padding_idx = new_id.get(module.padding_idx)
+    for name, module in model.named_modules():  # e.g. Marian with separate source and target vocabularies
+        if isinstance(module, nn.Embedding) and module.weight is not new and module.weight.shape == old.shape:
+            raise UsageError(f"{name} is a second token embedding, not the model's shared one; asymprune vocab "
+                             "supports models with one vocabulary shared by encoder and decoder")
     head = model.get_output_embeddings()
     tied = head.weight is old
     head.weight = new if tied else nn.Parameter(head.weight.detach()[index].clone())
@@ -68,18 +106,39 @@ def shrink_model(model, kept: list[int]) -> bool:
 
 
 def remap_config_ids(source, new_id: dict[int, int]) -> None:
-    """Renumber the token ids a config or generation config names."""
+    """Renumber the token ids a config or generation config names; drop moot suppressions and sequences."""
     def remap(value):
+        if isinstance(value, bool) or value is None or (isinstance(value, int) and value < 0):
+            return value
         return new_id[value] if isinstance(value, int) else [remap(v) for v in value]
 
-    for field in ID_FIELDS:
-        if getattr(source, field, None) is not None:
-            setattr(source, field, remap(getattr(source, field)))
-    for field in SUPPRESS_FIELDS:
-        if getattr(source, field, None):
-            setattr(source, field, [new_id[i] for i in getattr(source, field) if i in new_id])
-    if getattr(source, "forced_decoder_ids", None):
-        source.forced_decoder_ids = [[pos, new_id[i]] for pos, i in source.forced_decoder_ids]
-    if getattr(source, "bad_words_ids", None):
-        kept = [seq for seq in source.bad_words_ids if all(i in new_id for i in seq)]
-        source.bad_words_ids = [[new_id[i] for i in seq] for seq in kept] or None
+    for name, value in _fields(source).items():
+        if _is_named_id(name) or name == "force_words_ids":
+            setattr(source, name, remap(value))
+        elif name == "forced_decoder_ids":
+            setattr(source, name, [[pos, remap(i)] for pos, i in value])
+        elif name.endswith("_to_id") and isinstance(value, dict):
+            setattr(source, name, {k: remap(v) for k, v in value.items()})
+        elif name in SUPPRESS_FIELDS:
+            setattr(source, name, [new_id[i] for i in value if i in new_id])
+        elif name == "bad_words_ids":
+            setattr(source, name, [remap(seq) for seq in value if all(i in new_id for i in seq)] or None)
+        elif name == "sequence_bias":
+            setattr(source, name, _remap_bias(value, new_id))
+
+
+def _remap_bias(bias, new_id: dict[int, int]):
+    """sequence_bias as transformers holds it: {(ids): bias}, {"(ids)": bias} once saved, or [[ids, bias], ...]."""
+    import ast
+
+    if isinstance(bias, dict):
+        out = {}
+        for key, value in bias.items():
+            seq = ast.literal_eval(key) if isinstance(key, str) else key
+            seq = (seq,) if isinstance(seq, int) else tuple(seq)
+            if all(i in new_id for i in seq):
+                new = tuple(new_id[i] for i in seq)
+                out[str(new) if isinstance(key, str) else new] = value
+        return out or None
+    kept = [[[new_id[i] for i in seq], value] for seq, value in bias if all(i in new_id for i in seq)]
+    return kept or None

@@ -5,11 +5,14 @@
     record["kept"], record["coverage"], record["params_after"]      # also written to OUT/vocab.json
     tokens = domain_tokens("runs/d2", "synthetic", VocabConfig())   # for a CTranslate2 vocabulary map
 
-What is kept: every token the train split's sources (with the model's source prefix) and
-targets tokenize to, every special token the model or tokenizer needs (pad, eos, unk, bos,
-decoder start, the post-processor's tokens, ids named in the config and generation config),
-and, with `size`, the most frequent other tokens up to `size` in total: by frequency in the
-data, then by the tokenizer's own order (BPE: merge rank, i.e. id; Unigram: piece score).
+What is kept: every special token the model or tokenizer needs (pad, eos, unk, bos, decoder
+start, the post-processor's tokens, ids named in the config and generation config); a
+byte-level BPE's 256 byte tokens, so that any text still encodes and decodes exactly; the
+single characters the data's tokens are made of; every token the train split's sources
+(with the model's source prefix) and targets tokenize to. With `size`, exactly `size` tokens
+in that order of priority: the special and byte tokens, the characters by frequency, the
+data's tokens by frequency, then the tokenizer's own order (BPE: merge rank, i.e. id;
+Unigram: piece score).
 T5's sentinels (<extra_id_N>) exist for span-corruption pre-training and a summarizer never
 sees them, so they are dropped unless the data uses them or `keep_sentinels` is set.
 """
@@ -32,9 +35,10 @@ class VocabConfig:
     keep_sentinels: bool = False   # also keep special tokens with no role (T5's <extra_id_N>)
     prefix: str | None = None      # source prefix; None: "summarize: " for T5-family models, "" otherwise
 
-    def validate(self) -> None:
-        if self.size is not None and self.size < 1:
-            raise UsageError(f"--size {self.size} must be a positive number of tokens, e.g. 8000")
+    def validate(self, size_flag: str = "--size") -> None:
+        """`size_flag`: how the user gave `size` (--size, --vmap-size, vocab.size), for the messages."""
+        if self.size is not None and (isinstance(self.size, bool) or self.size < 1):
+            raise UsageError(f"{size_flag} {self.size} must be a positive number of tokens, e.g. 8000")
 
 
 def count_tokens(tokenizer, rows, prefix: str, progress=None):
@@ -46,7 +50,8 @@ def count_tokens(tokenizer, rows, prefix: str, progress=None):
     for start in range(0, len(rows), CHUNK):
         batch = rows[start:start + CHUNK]
         for texts in ([prefix + s for s in batch["source"]], batch["target"]):
-            ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in tokenizer(texts)["input_ids"]])
+            encoded = tokenizer(texts, verbose=False)["input_ids"]  # whole texts: no warning that they are long
+            ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in encoded])
             counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
         if progress:
             progress.advance(task, len(batch["source"]))
@@ -66,7 +71,7 @@ def select_ids(counts, required: set[int], rt, rows_in_model: int, size: int | N
         kept |= ancestors(i)
     used = [i for i in range(len(counts)) if counts[i] > 0]
     rank = {i: r for r, i in enumerate(rt.fallback_order())}
-    by_use = sorted(used, key=lambda i: (-counts[i], rank.get(i, len(rank))))
+    by_use = rt.char_ids(counts) + sorted(used, key=lambda i: (-counts[i], rank.get(i, len(rank))))
     if size is None:
         for i in by_use:
             kept |= ancestors(i)
@@ -96,49 +101,99 @@ class VocabJob:
     config: object            # the model's transformers config
     tokenizer: object         # the model's tokenizer
     rt: object                # RebuildableTokenizer of it
-    required: set             # ids kept whatever the data says
+    required: set             # ids kept whatever the data says (special and byte tokens)
+    byte_ids: set             # of those, the byte tokens that let any text encode (byte-level BPE)
     excluded: set             # ids --size never adds unless the data uses them (sentinels)
     prefix: str               # source prefix used when counting
     splits: object            # the dataset's DatasetDict
+    record: dict | None = None  # the source's asymprune.json (layers kept, ...), carried over; None: it has none
 
 
 def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: VocabConfig, data=None,
-                       overwrite: bool = False) -> VocabJob:
-    """Every check that needs no weights: OUT (unless None), the tokenizer, --size, the dataset."""
-    from transformers import GenerationConfig
+                       overwrite: bool = False, size_flag: str = "--size") -> VocabJob:
+    """Every check that needs no weights: OUT (unless None), the tokenizer, --size, the dataset.
 
+    `size_flag` names `cfg.size` in messages as the user gave it (export's --vmap-size).
+    """
     from ..data import DataConfig, get_split, load_dataset_spec, source_prefix
     from ..fsutil import check_writable_out
     from ..models import load_config, load_tokenizer
 
-    cfg.validate()
+    cfg.validate(size_flag)
     if out is not None:
-        check_writable_out(Path(out), overwrite)
+        check_writable_out(Path(out), overwrite, inputs=[model_src, dataset])
     config = load_config(model_src)
     tokenizer = load_tokenizer(model_src)
     if tokenizer is None:
         raise UsageError(f"'{model_src}' has no tokenizer; save the model's tokenizer into its directory")
     rt = RebuildableTokenizer(tokenizer)
-    try:
-        generation_config = GenerationConfig.from_pretrained(model_src)
-    except OSError:  # no generation_config.json: the model's config holds the ids
-        generation_config = None
+    generation_config = load_generation_config(model_src)
     sentinels = rt.extra_special_ids()
-    required = rt.required_ids() | model_required_ids(config, generation_config)
+    byte_ids = rt.byte_ids()
+    required = rt.required_ids() | model_required_ids(config, generation_config) | byte_ids
     required |= sentinels if cfg.keep_sentinels else set()
     missing = sorted(i for i in required if i not in rt.tokens)
     if missing:
         raise UsageError(f"the model's config names token id {missing[0]}, which its tokenizer does not have; "
                          "fix the config's token ids or save the matching tokenizer")
-    floor = len(set().union(*(rt.ancestors(i) for i in required)))
-    if cfg.size is not None and cfg.size < floor:
-        raise UsageError(f"--size {cfg.size} is smaller than the {floor} special tokens this model needs "
-                         f"(pad, eos, unk, ...); pass --size {floor} or more")
+    excluded = set() if cfg.keep_sentinels else sentinels
+    _check_size(cfg.size, size_flag, rt, required, byte_ids, excluded, config.vocab_size)
     splits = load_dataset_spec(dataset, data or DataConfig())
     get_split(splits, cfg.split, dataset)
     prefix = cfg.prefix if cfg.prefix is not None else source_prefix(config.model_type)
     return VocabJob(model_src, out and Path(out), dataset, cfg, overwrite, config, tokenizer, rt, required,
-                    set() if cfg.keep_sentinels else sentinels, prefix, splits)
+                    byte_ids, excluded, prefix, splits, _source_record(Path(model_src)))
+
+
+def _source_record(src: Path) -> dict | None:
+    """The source's asymprune.json, read before any work: a damaged one is an error, not an absent one."""
+    path = src / "asymprune.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} cannot be read ({str(e)[:100]}); restore it from the model's source, or "
+                         "delete it to reduce the vocabulary without carrying the pruning record") from None
+    if not isinstance(record, dict):
+        raise UsageError(f"{path} is not a JSON object; restore it from the model's source, or delete it")
+    return record
+
+
+def load_generation_config(model_src: str):
+    """The model's GenerationConfig, or None where it has no generation_config.json (the config holds
+    the ids then); a file that exists and cannot be read is an error, not an absent file."""
+    from transformers import GenerationConfig
+
+    local = Path(model_src) / "generation_config.json"
+    if Path(model_src).is_dir() and not local.exists():
+        return None
+    try:
+        return GenerationConfig.from_pretrained(model_src)
+    except (OSError, ValueError) as e:
+        if local.exists():
+            raise UsageError(f"{local} cannot be read ({str(e).splitlines()[0][:120]}); fix or delete it") from None
+        return None  # a hub id without one
+
+
+def _check_size(size: int | None, flag: str, rt, required: set, byte_ids: set, excluded: set, rows: int) -> None:
+    """--size between the tokens the model needs and the tokens the tokenizer has."""
+    if size is None:
+        return
+    floor = len(set().union(*(rt.ancestors(i) for i in required)))
+    if size < floor:
+        what = f"{floor} tokens this model needs ({floor - len(byte_ids)} special tokens and {len(byte_ids)} " \
+               "byte tokens, so that any text still encodes)" if byte_ids else \
+               f"{floor} special tokens this model needs (pad, eos, unk, ...)"
+        raise UsageError(f"{flag} {size} is smaller than the {what}; pass {flag} {floor} or more")
+    keepable = {i for i in rt.tokens if i < rows}
+    if size > len(keepable):
+        raise UsageError(f"{flag} {size} is more than the {len(keepable)} tokens this tokenizer has; pass {flag} "
+                         f"{len(keepable)} or less, or leave it out to keep the tokens the data uses")
+    if size > len(keepable - excluded):
+        raise UsageError(f"{flag} {size} is more than the {len(keepable - excluded)} tokens this tokenizer has "
+                         f"besides its {len(excluded & keepable)} sentinels (<extra_id_N>); pass {flag} "
+                         f"{len(keepable - excluded)} or less, or --keep-sentinels to count them")
 
 
 def _choose(job: VocabJob, progress=None, closure: bool = True):
@@ -148,23 +203,28 @@ def _choose(job: VocabJob, progress=None, closure: bool = True):
                               closure)
 
 
-def domain_tokens(model_src: str, dataset: str, cfg: VocabConfig, data=None, progress=None) -> list[str]:
+def domain_tokens(model_src: str, dataset: str, cfg: VocabConfig, data=None, progress=None,
+                  size_flag: str = "--size") -> list[str]:
     """The tokens the data uses (and --size adds), in id order: for a CTranslate2 vocabulary map.
 
     The tokenizer stays whole, so unlike `reduce_vocabulary` no BPE merge tokens are added.
     """
-    job = prepare_vocabulary(model_src, None, dataset, cfg, data)
+    job = prepare_vocabulary(model_src, None, dataset, cfg, data, size_flag=size_flag)
     return [job.rt.tokens[i] for i in _choose(job, progress, closure=False)[1]]
 
 
 def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig, data=None,
-                      overwrite: bool = False, progress=None, job: VocabJob | None = None) -> dict:
-    """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json)."""
+                      overwrite: bool = False, progress=None, job: VocabJob | None = None,
+                      size_flag: str = "--size") -> dict:
+    """Write MODEL with only the domain's tokens to OUT; return the record (also OUT/vocab.json).
+
+    `size_flag` names `cfg.size` in messages as the user gave it (a sweep's vocab.size).
+    """
     from ..fsutil import atomic_dir, write_json
     from ..models import load_model, load_tokenizer, param_counts
     from ..version import __version__
 
-    job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite)
+    job = job or prepare_vocabulary(model_src, out, dataset, cfg, data, overwrite, size_flag)
     rows, tokenizer = job.splits[cfg.split], job.tokenizer
     counts, kept = _choose(job, progress)
     used = counts > 0
@@ -172,7 +232,8 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
         "asymprune_version": __version__, "source": model_src, "dataset": dataset, "split": cfg.split,
         "prefix": job.prefix, "size": cfg.size, "keep_sentinels": cfg.keep_sentinels, "tokenizer_model": job.rt.kind,
         "original_rows": int(job.config.vocab_size), "original_tokens": len(tokenizer), "kept": len(kept),
-        "special": len(job.required), "used": int(used.sum()), "used_kept": int(used[kept].sum()),
+        "special": len(job.required - job.byte_ids), "byte_tokens": len(job.byte_ids), "used": int(used.sum()),
+        "used_kept": int(used[kept].sum()),
     }
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         # The tokenizer first: checked as a user will load it, before any weights are read.
@@ -195,7 +256,7 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
         record["params_after"] = param_counts(model)
         model.save_pretrained(tmp)
         _write_tie_flag(tmp, record["tied_lm_head"])
-        _write_asymprune_record(Path(model_src), tmp, record)
+        _write_asymprune_record(job.record, tmp, record)
         write_json(tmp / "vocab.json", {**record, "kept_ids": kept})
     return record
 
@@ -208,12 +269,12 @@ def _write_tie_flag(folder: Path, tied: bool) -> None:
     write_json(path, config)
 
 
-def _write_asymprune_record(src: Path, folder: Path, record: dict) -> None:
+def _write_asymprune_record(base: dict | None, folder: Path, record: dict) -> None:
     """Carry the source's asymprune.json (layers kept, ...), if it has one, with a `vocab` summary added."""
     from ..fsutil import write_json
-    if not (src / "asymprune.json").is_file():
+    if base is None:
         return
-    base = json.loads((src / "asymprune.json").read_text())
+    base = dict(base)
     base["vocab"] = {k: v for k, v in record.items() if k != "asymprune_version"} | {"record": "vocab.json"}
     write_json(folder / "asymprune.json", base)
 
@@ -228,31 +289,3 @@ def write_vmap(tokens: list[str], path: Path) -> None:
     if bad:
         raise UsageError(f"token {bad[0]!r} contains white space, which a CTranslate2 vocabulary map cannot hold")
     path.write_text("\t" + " ".join(tokens) + "\n", encoding="utf-8")
-
-
-def summary_table(record: dict):
-    """A rich table of what `reduce_vocabulary` kept, its coverage and the parameters saved."""
-    from rich.table import Table
-
-    def millions(n: int) -> str:
-        return f"{n / 1e6:,.2f}M"
-
-    table = Table("", "value", title=f"vocabulary of {record['source']} on {record['dataset']}:{record['split']}",
-                  title_justify="left")
-    table.add_row("tokens kept", f"{record['kept']:,} of {record['original_tokens']:,} "
-                                 f"({record['original_rows']:,} embedding rows before)")
-    table.add_row("special tokens", f"{record['special']:,}")
-    table.add_row(f"used by {record['split']}", f"{record['used']:,} ({record['used_kept']:,} kept)")
-    cover = record.get("coverage")
-    if cover:
-        pct = 100 * cover["rows_changed"] / max(cover["rows"], 1)
-        table.add_row(f"{cover['split']}: rows tokenized differently", f"{cover['rows_changed']:,} of "
-                                                                      f"{cover['rows']:,} ({pct:.1f}%)")
-        table.add_row(f"{cover['split']}: tokens outside the kept set", f"{cover['tokens_outside']:,} of "
-                                                                       f"{cover['tokens']:,}")
-        table.add_row(f"{cover['split']}: unknown tokens", f"{cover['unk_before']:,} → {cover['unk_after']:,}")
-    before, after = record["params_before"], record["params_after"]
-    removed = 100 * (1 - after["total"] / before["total"])
-    table.add_row("parameters", f"{millions(before['total'])} → {millions(after['total'])} ({removed:.1f}% removed)")
-    table.add_row("embeddings + lm_head + norms", f"{millions(before['other'])} → {millions(after['other'])}")
-    return table

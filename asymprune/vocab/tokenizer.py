@@ -2,6 +2,8 @@
 
     rt = RebuildableTokenizer(tokenizer)   # UsageError if its model type cannot be rebuilt exactly
     need = rt.required_ids()               # what the pipeline itself needs (unk, post-processor tokens, ...)
+    rt.byte_ids()                          # byte-level BPE: its 256 byte tokens, so any text still encodes
+    rt.char_ids(counts)                    # the single characters the data's tokens are made of
     extra = rt.ancestors(token_id)         # BPE: the tokens its merges pass through
     new = rt.rebuild(kept_ids)             # a transformers tokenizer; new id i is old id kept_ids[i]
     stats = compare_tokenization(tokenizer, new, kept_ids, rows, prefix="summarize: ")  # coverage, exactness
@@ -55,6 +57,7 @@ class RebuildableTokenizer:
         else:
             self.tokens = {i: piece for i, (piece, _) in enumerate(model["vocab"])}
         self.model_ids = set(self.tokens)
+        self.ids = {t: i for i, t in self.tokens.items()}  # the model's own tokens: string -> id
         for added in self.data.get("added_tokens", []):
             self.tokens.setdefault(added["id"], added["content"])
         self.size = max(self.tokens) + 1
@@ -82,6 +85,38 @@ class RebuildableTokenizer:
             if token_id is not None:
                 ids.add(token_id)
         return ids
+
+    def byte_ids(self) -> set[int]:
+        """Tokens that let any text encode: a byte-level BPE's 256 byte characters (BART, RoBERTa,
+        GPT-2), a byte-fallback model's <0x00>..<0xFF>. Byte level has no unknown token, so a text
+        byte without its token would be dropped; these keep decode(encode(x)) == x."""
+        ids = set()
+        if _has_byte_level(self.data.get("pre_tokenizer")):
+            from tokenizers.pre_tokenizers import ByteLevel
+            ids |= {self.ids[c] for c in ByteLevel.alphabet() if c in self.ids}
+        if self.data["model"].get("byte_fallback"):
+            ids |= {self.ids[t] for t in (f"<0x{b:02X}>" for b in range(256)) if t in self.ids}
+        return ids
+
+    def char_ids(self, counts) -> list[int]:
+        """The single-character tokens of the characters the used tokens (`counts` > 0) are made
+        of, most frequent first: with them a new word of the same characters still tokenizes."""
+        import numpy as np
+
+        prefix = self.data["model"].get("continuing_subword_prefix") or ""
+        special = {a["id"] for a in self.data.get("added_tokens", [])}
+        freq: dict[int, int] = {}
+        for i in np.flatnonzero(counts).tolist():
+            if i not in self.model_ids or i in special:
+                continue
+            token, cont = self.tokens[i], False
+            if prefix and token.startswith(prefix):
+                token, cont = token[len(prefix):], True
+            for k, c in enumerate(token):
+                char_id = self.ids.get(prefix + c if prefix and (cont or k) else c)
+                if char_id is not None:
+                    freq[char_id] = freq.get(char_id, 0) + int(counts[i])
+        return sorted(freq, key=lambda i: (-freq[i], i))
 
     def _role_id(self, attr: str) -> int | None:
         token = getattr(self.hf, attr, None)
@@ -198,8 +233,10 @@ def compare_tokenization(old_tok, new_tok, kept: list[int], rows, prefix: str, p
     """Tokenize `rows` with both tokenizers and compare, in old ids.
 
     rows_changed: rows whose source or target tokenizes differently; tokens_outside: original
-    tokens that are not kept; unk_before/unk_after: unknown tokens; word_mismatches: words whose
-    original tokens are all kept but that the new tokenizer splits differently (must be 0).
+    tokens that are not kept; unk_before/unk_after: unknown tokens; chars_dropped: characters
+    the original's tokens cover and no new token does (a BPE with no unknown token drops what
+    it cannot encode); word_mismatches: words whose original tokens are all kept but that the
+    new tokenizer splits differently (must be 0).
     """
     import numpy as np
 
@@ -207,13 +244,14 @@ def compare_tokenization(old_tok, new_tok, kept: list[int], rows, prefix: str, p
     is_kept = np.zeros(len(old_tok), dtype=bool)
     is_kept[kept_arr] = True
     stats = dict(rows=len(rows), rows_changed=0, tokens=0, tokens_outside=0, unk_before=0, unk_after=0,
-                 word_mismatches=0, first_mismatch=None)
+                 chars_dropped=0, word_mismatches=0, first_mismatch=None)
     task = progress.add_task(label, total=len(rows)) if progress else None
     for start in range(0, len(rows), CHUNK):
         batch = rows[start:start + CHUNK]
         changed = np.zeros(len(batch["source"]), dtype=bool)
         for texts in ([prefix + s for s in batch["source"]], batch["target"]):
-            old_enc, new_enc = old_tok(texts), new_tok(texts)
+            # Whole texts, longer than the model's inputs: verbose=False spares the warning about it.
+            old_enc, new_enc = (tok(texts, return_offsets_mapping=True, verbose=False) for tok in (old_tok, new_tok))
             for r, (old, new) in enumerate(zip(old_enc["input_ids"], new_enc["input_ids"])):
                 old, mapped = np.array(old), kept_arr[np.array(new, dtype=np.int64)]
                 stats["tokens"] += len(old)
@@ -224,11 +262,26 @@ def compare_tokenization(old_tok, new_tok, kept: list[int], rows, prefix: str, p
                 if len(old) == len(mapped) and (old == mapped).all():
                     continue
                 changed[r] = True
+                stats["chars_dropped"] += _dropped(old_enc["offset_mapping"][r], new_enc["offset_mapping"][r],
+                                                   len(texts[r]))
                 _check_words(old, mapped, inside, old_enc.word_ids(r), new_enc.word_ids(r), texts[r], stats)
         stats["rows_changed"] += int(changed.sum())
         if progress:
             progress.advance(task, len(changed))
     return stats
+
+
+def _dropped(old_spans, new_spans, length: int) -> int:
+    """Characters that some (start, end) span of `old_spans` covers and none of `new_spans` does."""
+    import numpy as np
+
+    def covered(spans):
+        edges = np.zeros(length + 1, dtype=np.int64)
+        spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        np.add.at(edges, spans[:, 0], 1)
+        np.add.at(edges, spans[:, 1], -1)
+        return np.cumsum(edges)[:length] > 0
+    return int((covered(old_spans) & ~covered(new_spans)).sum())
 
 
 def _check_words(old, mapped, inside, old_words, new_words, text: str, stats: dict) -> None:
@@ -245,6 +298,14 @@ def _check_words(old, mapped, inside, old_words, new_words, text: str, stats: di
             stats["word_mismatches"] += 1
             if stats["first_mismatch"] is None:
                 stats["first_mismatch"] = {"text": text[:200], "word": w, "before": tokens, "after": after.get(w)}
+
+
+def _has_byte_level(pre) -> bool:
+    if not pre:
+        return False
+    if pre.get("type") == "Sequence":
+        return any(_has_byte_level(p) for p in pre.get("pretokenizers", []))
+    return pre.get("type") == "ByteLevel"
 
 
 # ---------------------------------------------------------------------------------------------
