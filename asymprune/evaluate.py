@@ -155,11 +155,12 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     import torch
 
     from .data import DataConfig, get_split, load_dataset_spec, source_prefix, tokenize
-    from .models import load_config, load_model, load_tokenizer
+    from .models import check_has_tokenizer, load_config, load_model, require_tokenizer
 
     config = config or EvalConfig()
     check_config(config)
     load_config(model_src, presets=True, trust_remote_code=trust_remote_code)  # before the data: cheap
+    check_has_tokenizer(model_src, presets=True)
     if config.assistant is not None:
         from .assist import check_batch_size, check_draft_sources
         check_batch_size(config.batch_size)
@@ -174,9 +175,7 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         rows = rows.select(range(min(config.max_samples, len(rows))))
 
     model = load_model(model_src, presets=True, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    tokenizer = load_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
-    if tokenizer is None:
-        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    tokenizer = require_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     draft, draft_stats = None, None

@@ -66,7 +66,7 @@ def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, 
                trust_remote_code: bool) -> _Run:
     """Every check that needs neither data nor weights: settings, outputs, configs, checkpoints."""
     from ..fsutil import check_writable_out
-    from ..models import load_config
+    from ..models import check_has_tokenizer, load_config
 
     check_config(config)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -78,6 +78,7 @@ def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, 
     for src in (model_src, config.distill_from):  # cheap: config and weight headers, before the data
         if src:
             load_config(src, presets=True, trust_remote_code=trust_remote_code)
+    check_has_tokenizer(model_src, presets=True)
     return _Run(ckpt, world_size, accumulation, prepare_checkpoints(ckpt, config, overwrite))
 
 
@@ -101,13 +102,11 @@ def _load_splits(dataset, data, config: TrainConfig) -> _Splits:
 
 def _load_models(model_src: str, config: TrainConfig, trust_remote_code: bool, allow_pickle: bool):
     """(model, tokenizer, teacher or None)."""
-    from ..models import load_model, load_tokenizer
+    from ..models import load_model, require_tokenizer
 
     model = load_model(model_src, presets=True, seed=config.seed, trust_remote_code=trust_remote_code,
                        allow_pickle=allow_pickle)
-    tokenizer = load_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
-    if tokenizer is None:
-        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    tokenizer = require_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
     teacher = None
     if config.distill_from:
         teacher = load_model(config.distill_from, presets=True, trust_remote_code=trust_remote_code,
