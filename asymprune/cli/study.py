@@ -171,3 +171,5 @@ def evaluate(
         console.print(draft_line(DraftStats.from_dict(m["assistant"])) + f"; generation took "
                       f"{m['generate_seconds']:.1f} s", soft_wrap=True)
     console.print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
+    if result.get("card"):
+        console.print(f"the scores are in the model card {result['card']}")

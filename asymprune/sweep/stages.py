@@ -190,8 +190,9 @@ def _run_stage(stage: Stage) -> None:
         config = EvalConfig(**inputs["evaluate"])
         if "assistant" in inputs:  # the lossless point: the full model verifying a variant's drafts
             config.assistant = _model_path(inputs["assistant"], stage.root)
+        # Scores go into the card of a model the sweep made (a stage's folder), never into a source folder.
         evaluate_and_save(model, inputs["dataset"], config, stage.out, data=DataConfig(**inputs["data"]),
-                          overwrite=True)
+                          overwrite=True, card=inputs["model"].startswith("stage:"))
     elif stage.name == "vocab":
         from ..vocab import VocabConfig, reduce_vocabulary
         reduce_vocabulary(model, stage.out, inputs["dataset"], VocabConfig(**inputs["vocab"]),
@@ -204,8 +205,20 @@ def _run_stage(stage: Stage) -> None:
         report = run_bench(models, BenchConfig(**{**inputs["bench"], "seed": inputs["seed"], "assistants": assistants}),
                            data=data)
         report["variants"] = inputs["variants"]  # results come per model, in this order, batch sizes within
+        _latency_into_cards(stage, inputs["models"], models, report)
         with atomic_dir(stage.out, overwrite=True) as tmp:
             write_json(tmp / "bench.json", report)
+
+
+def _latency_into_cards(stage: Stage, refs: list[str], paths: list[str], report: dict) -> None:
+    """Each benched model the sweep made (a stage's folder) gets its rows in its model card, before the
+    bench stage's folder is written: a kill in between leaves rows that the re-run's replace."""
+    from ..models.card import add_latency
+    baseline = f"the full model ({report['variants'][0]})"
+    for ref, path in zip(refs, paths):
+        rows = [r for r in report["results"] if r["model"] == path]
+        if ref.startswith("stage:") and rows:
+            add_latency(path, rows, report["env"], stage.out, baseline)
 
 
 def read_result(stage: Stage) -> dict:

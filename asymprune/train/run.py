@@ -199,10 +199,11 @@ def _record(model_src: str, dataset, data, config: TrainConfig, run: _Run, split
 
 
 def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite: bool) -> None:
-    """OUT, written by the main process: the best weights, the tokenizer, train.json, and the
-    source's pruning record (asymprune.json) when it has one."""
+    """OUT, written by the main process: the best weights, the tokenizer, train.json, the
+    source's pruning record (asymprune.json) when it has one, and the model card."""
     from ..fsutil import atomic_dir, write_json
     from ..models import save_model
+    from ..models.card import write_card
 
     if trainer.is_world_process_zero():
         with atomic_dir(out, overwrite=overwrite) as tmp:
@@ -213,4 +214,5 @@ def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite
             if source_record.is_file():  # keep the pruning record with the model it describes
                 shutil.copy(source_record, tmp / "asymprune.json")
             write_json(tmp / "train.json", record)
+            write_card(tmp, model_src, out.name)  # the model card: what was done, from the records above
     trainer.accelerator.wait_for_everyone()
