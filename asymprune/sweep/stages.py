@@ -81,11 +81,17 @@ def _local_inputs(inputs: dict) -> dict:
     return {p: fingerprint(Path(p).expanduser()) for p in paths if p and Path(p).expanduser().exists()}
 
 
+# Settings that change what is watched, not what is made: left out of the key, so that turning a
+# tracker on for a sweep that ran without one re-trains nothing.
+UNHASHED_TRAIN = ("report_to",)
+
+
 @dataclass
 class Stage:
     name: str                  # prune, train, vocab, evaluate, bench or plan
     inputs: dict               # everything the output depends on (hashed into the key)
     root: Path                 # OUTPUT/stages
+    run: str = ""              # a train stage's name in experiment trackers, e.g. t5-tiny-synthetic/6/3 (not hashed)
 
     @cached_property
     def key(self) -> str:
@@ -93,7 +99,10 @@ class Stage:
 
         Computed once per Stage, so the driver and a Ray worker (which receives it pickled) agree.
         """
-        blob = json.dumps({"stage": self.name, **self.inputs, "local": _local_inputs(self.inputs),
+        inputs = dict(self.inputs)
+        if isinstance(inputs.get("train"), dict):
+            inputs["train"] = {k: v for k, v in inputs["train"].items() if k not in UNHASHED_TRAIN}
+        blob = json.dumps({"stage": self.name, **inputs, "local": _local_inputs(self.inputs),
                            "versions": _versions()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -179,6 +188,10 @@ def _run_stage(stage: Stage) -> None:
     elif stage.name == "train":
         from ..train import TrainConfig, last_checkpoint, train
         config = TrainConfig(**inputs["train"])
+        # Named after the run (model/variant), TensorBoard's files in OUTPUT/tensorboard/<name>: one
+        # dashboard for the sweep, kept when the stage's checkpoints are deleted.
+        config.run_name = stage.run or stage.out.name
+        config.logging_dir = str(stage.root.parent / "tensorboard" / config.run_name)
         # An interrupted run left a complete checkpoint: continue from it. Killed before its first
         # one, or with only half-written ones (removed by last_checkpoint): start over, clean.
         config.resume = last_checkpoint(_checkpoints(stage)) is not None

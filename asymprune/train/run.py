@@ -19,12 +19,12 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import UsageError
 from .checkpoints import prepare_checkpoints
-from .config import TrainConfig, check_config, checkpoint_dir, gradient_accumulation, per_device_batch
+from .config import TrainConfig, check_config, checkpoint_dir, gradient_accumulation, per_device_batch, trackers
 from .trainer import build_trainer
 
 
@@ -41,6 +41,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     say = (lambda text: console.print(text, soft_wrap=True)) if console is not None and main_process \
         else (lambda text: None)
     run = _check_run(model_src, out, config, overwrite, main_process, trust_remote_code)
+    config = _named(config, out, run)
     splits = _load_splits(dataset, data, config)
     model, tokenizer, teacher = _load_models(model_src, config, trust_remote_code, allow_pickle)
     frozen = _freeze_encoder(model, config, say)
@@ -50,7 +51,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     result, seconds, resumed_step = _fit(trainer, run, progress, say)
     record = _record(model_src, dataset, data, config, run, splits, prefix, frozen, truncated, trainer.state,
                      result, seconds, resumed_step)
-    _save(trainer, model_src, out, tokenizer, record, overwrite)
+    _save(trainer, model_src, out, tokenizer, record, overwrite, config)
     return record
 
 
@@ -80,6 +81,14 @@ def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, 
             load_config(src, presets=True, trust_remote_code=trust_remote_code)
     check_has_tokenizer(model_src, presets=True)
     return _Run(ckpt, world_size, accumulation, prepare_checkpoints(ckpt, config, overwrite))
+
+
+def _named(config: TrainConfig, out: Path, run: _Run) -> TrainConfig:
+    """The config with the run's name in the trackers (OUT's folder name unless given) and the folder
+    TensorBoard writes to while training (CHECKPOINTS/runs/NAME unless given)."""
+    name = config.run_name or out.name
+    logs = config.logging_dir or str(run.checkpoints / "runs" / name)
+    return replace(config, run_name=name, logging_dir=logs)
 
 
 @dataclass
@@ -198,9 +207,10 @@ def _record(model_src: str, dataset, data, config: TrainConfig, run: _Run, split
     }
 
 
-def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite: bool) -> None:
+def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite: bool, config: TrainConfig) -> None:
     """OUT, written by the main process: the best weights, the tokenizer, train.json, the
-    source's pruning record (asymprune.json) when it has one, and the model card."""
+    source's pruning record (asymprune.json) when it has one, the model card, and TensorBoard's
+    event files in runs/ (where the hub shows them as training metrics)."""
     from ..fsutil import atomic_dir, write_json
     from ..models import save_model
     from ..models.card import write_card
@@ -214,5 +224,8 @@ def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite
             if source_record.is_file():  # keep the pruning record with the model it describes
                 shutil.copy(source_record, tmp / "asymprune.json")
             write_json(tmp / "train.json", record)
+            logs = Path(config.logging_dir)
+            if "tensorboard" in trackers(config) and logs.is_dir():
+                shutil.copytree(logs, tmp / "runs" / config.run_name)
             write_card(tmp, model_src, out.name)  # the model card: what was done, from the records above
     trainer.accelerator.wait_for_everyone()
