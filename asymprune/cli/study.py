@@ -177,4 +177,4 @@ def evaluate(
                       f"{m['generate_seconds']:.1f} s", soft_wrap=True)
     console.print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
     if result.get("card"):
-        console.print(f"the scores are in the model card {result['card']}")
+        console.print(f"the scores are in the model card {result['card']}", soft_wrap=True)
