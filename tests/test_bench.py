@@ -147,7 +147,10 @@ def test_failed_conversion_leaves_no_broken_cache(models, tmp_path, capsys):
     shutil.copytree(models["t5-pruned"], broken, ignore=shutil.ignore_patterns("tokenizer*", ".ct2"))
     assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
     assert "has no tokenizer files" in capsys.readouterr().err
-    (broken / "tokenizer.json").write_text("{not json")  # present but unreadable: the converter fails
+    (broken / "tokenizer.json").write_text("{not json")  # damaged: named before any work (issue 16)
+    assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
+    assert "tokenizer.json is damaged: not valid JSON" in capsys.readouterr().err
+    (broken / "tokenizer.json").write_text('{"model": null}')  # JSON, but no tokenizer: the converter fails
     (broken / "tokenizer_config.json").write_text("{}")
     assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
     assert "CTranslate2 could not convert" in capsys.readouterr().err

@@ -18,8 +18,14 @@ ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "r
 DATA_FILES = (".jsonl", ".json", ".csv", ".parquet")
 
 
+def _is_pruning_record(prune) -> bool:
+    """An asymprune.json of `prune` (a planner's scratch copy, or an older one, may hold less)."""
+    return isinstance(prune, dict) and all(isinstance(prune.get(k), dict) for k in ("kept", "layers",
+                                                                                    "original_layers"))
+
+
 def has_pruned_layers(prune: dict | None) -> bool:
-    return bool(prune) and any(prune["layers"][s] < prune["original_layers"][s] for s in STACKS)
+    return _is_pruning_record(prune) and any(prune["layers"][s] < prune["original_layers"][s] for s in STACKS)
 
 
 def _is_file_spec(spec: str) -> bool:
@@ -77,7 +83,7 @@ def _lineage(state: dict) -> str:
 
 
 def _layers(prune: dict | None) -> str:
-    if not prune:
+    if not _is_pruning_record(prune):
         return ""
     rows = []
     for s in STACKS:
@@ -90,7 +96,7 @@ def _layers(prune: dict | None) -> str:
               for part in (*STACKS, "other", "total") if part in before and part in after]
     scores = " Its layer scores are in `asymprune.json`." if prune.get("scores") else ""
     return ("## Layers\n\n"
-            f"Whole layers were removed from `{prune['source']}` with the `{prune['strategy']}` strategy. The kept "
+            f"Whole layers were removed from `{prune.get('source')}` with the `{prune.get('strategy')}` strategy. The kept "
             f"layers are the source's, bit for bit; indices are the source's.{scores}\n\n"
             "| stack | layers | kept |\n|---|---|---|\n" + "\n".join(rows) +
             ("\n\n| parameters | before | after | removed |\n|---|---|---|---|\n" + "\n".join(params) if params else ""))
