@@ -100,7 +100,8 @@ def _render(folder: Path, name: str, state: dict, kept: str, inherited: dict):
     data = ModelCardData(
         base_model=state.get("source"), library_name="transformers", pipeline_tag="summarization",
         tags=[t for t in tags if t], datasets=datasets or None, metrics=["rouge"] if evaluations else None,
-        model_name=name, eval_results=eval_results(evaluations) or None, **inherited, **{KEY: state})
+        model_name=state.get("title", name), eval_results=eval_results(evaluations) or None, **inherited,
+        **{KEY: state})
     text = body(name, state, prune, train, vocab, config)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{text}" + (f"\n{kept}" if kept else ""))
 
@@ -110,14 +111,18 @@ def _save(folder: Path, card) -> None:
         f.write(card.content if card.content.endswith("\n") else card.content + "\n")
 
 
-def write_card(folder: Path, source: str | None, name: str, *, preset: dict | None = None) -> None:
+def write_card(folder: Path, source: str | None, name: str, *, preset: dict | None = None,
+               title: str | None = None) -> None:
     """Write `folder`/README.md for a model just made from `source` (None: none, as for a preset).
 
     `name` is the folder's final name (`folder` may be the temporary one of an atomic write);
+    `title` the card's heading and model-index name when not that (a sweep's run, t5-tiny/6/3);
     `preset` ({"name", "seed", "description"}) describes a model `asymprune init` made.
     """
     kept, inherited, lineage = _from_source(source)
     state = {"version": __version__, "source": source, "lineage": lineage, "evaluations": [], "latency": []}
+    if title and title != name:
+        state["title"] = title
     if preset:
         state["preset"] = preset
     _save(folder, _render(Path(folder), name, state, kept, inherited))

@@ -210,7 +210,7 @@ def _use(name: str, config: dict) -> str:
 def body(name: str, state: dict, prune, train, vocab, config: dict) -> str:
     """The markdown below the front matter, down to (not including) the source's kept card."""
     made = made_line(state, prune, train, vocab)
-    header = (f"# {name}\n\n<!-- Written by asymprune from this folder's records (asymprune.json, train.json, "
+    header = (f"# {state.get('title', name)}\n\n<!-- Written by asymprune from this folder's records (asymprune.json, train.json, "
               "vocab.json) and what later steps measured; asymprune rewrites it when a later step measures this "
               "model. The source's own card, if it had one, is kept at the end. -->\n\n"
               f"A {config.get('model_type', 'seq2seq')} encoder-decoder made with asymprune: {made}.")

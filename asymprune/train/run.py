@@ -227,5 +227,6 @@ def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite
             logs = Path(config.logging_dir)
             if "tensorboard" in trackers(config) and logs.is_dir():
                 shutil.copytree(logs, tmp / "runs" / config.run_name)
-            write_card(tmp, model_src, out.name)  # the model card: what was done, from the records above
+            # The model card: what was done, from the records above; titled by the run (a sweep's model/variant).
+            write_card(tmp, model_src, out.name, title=config.run_name)
     trainer.accelerator.wait_for_everyone()
