@@ -155,11 +155,12 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     import torch
 
     from .data import DataConfig, get_split, load_dataset_spec, source_prefix, tokenize
-    from .models import load_config, load_model, load_tokenizer
+    from .models import check_has_tokenizer, load_config, load_model, require_tokenizer
 
     config = config or EvalConfig()
     check_config(config)
     load_config(model_src, presets=True, trust_remote_code=trust_remote_code)  # before the data: cheap
+    check_has_tokenizer(model_src, presets=True)
     if config.assistant is not None:
         from .assist import check_batch_size, check_draft_sources
         check_batch_size(config.batch_size)
@@ -174,9 +175,7 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         rows = rows.select(range(min(config.max_samples, len(rows))))
 
     model = load_model(model_src, presets=True, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    tokenizer = load_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
-    if tokenizer is None:
-        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    tokenizer = require_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     draft, draft_stats = None, None
@@ -251,10 +250,14 @@ def save_evaluation(result: dict, out: Path, overwrite: bool = False) -> None:
 
 def evaluate_and_save(model_src: str, dataset, config: EvalConfig | None = None, out: Path | None = None, *,
                       baseline: Path | None = None, data=None, overwrite: bool = False, progress=None,
-                      trust_remote_code: bool = False, allow_pickle: bool = False) -> tuple[dict, Path]:
+                      trust_remote_code: bool = False, allow_pickle: bool = False,
+                      card: bool = True) -> tuple[dict, Path]:
     """`evaluate`, then `add_baseline` when a baseline's metrics.json is given, then `save_evaluation`
     into `out` (default: MODEL/eval-<dataset>-<split>); returns (result, out).
 
+    With `card`, the scores also go into MODEL's model card (README.md) when asymprune wrote it
+    (`result["card"]`: its path, else None), before the results are written, so that a kill in
+    between leaves a card that the next run's identical row replaces.
     The output and the baseline are checked before anything is generated.
     """
     config = config or EvalConfig()
@@ -266,5 +269,8 @@ def evaluate_and_save(model_src: str, dataset, config: EvalConfig | None = None,
                       trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     if baseline is not None:
         add_baseline(result, baseline)
+    if card:
+        from .models.card import add_evaluation
+        result["card"] = add_evaluation(model_src, result["metrics"], out)
     save_evaluation(result, out, overwrite=overwrite)
     return result, out

@@ -37,7 +37,7 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
     """
     import torch
 
-    from .models import load_config, load_model, load_tokenizer
+    from .models import load_config, load_model, require_tokenizer
     from .synthetic import make_examples
 
     if max_new_tokens <= 0:
@@ -55,9 +55,7 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
             raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
         check_draft_sources(model_src, assistant, assist.share_encoder)
     model = load_model(model_src, presets=True)
-    tokenizer = load_tokenizer(model_src, presets=True)
-    if tokenizer is None:
-        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    tokenizer = require_tokenizer(model_src, presets=True)
     texts = texts or [make_examples(1, seed=123)[0]["document"]]
     if model.config.model_type in ("t5", "mt5"):
         texts = [prefix + t for t in texts]

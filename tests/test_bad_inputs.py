@@ -156,9 +156,9 @@ CASES = {
     "spec-train-max-steps": (lambda p: ["sweep", spec(p, train={"max_steps": 0})], ["spec.yaml: train.max_steps 0"]),
     "mistyped-preset": (lambda p: ["generate", "t5-tinyy"], ["t5-tinyy", "did you mean the preset 't5-tiny'?"]),
     # transformers 5 builds an empty tokenizer from a config alone; a folder without one has none.
-    "no-tokenizer-generate": (lambda p: ["generate", p.no_tokenizer], ["has no tokenizer; save one"]),
+    "no-tokenizer-generate": (lambda p: ["generate", p.no_tokenizer], ["has no tokenizer: none of tokenizer.json", "save one into it"]),
     "no-tokenizer-evaluate": (lambda p: ["evaluate", p.no_tokenizer, "--dataset", "synthetic", "--out", p.out],
-                              ["has no tokenizer; save one"]),
+                              ["has no tokenizer: none of tokenizer.json", "save one into it"]),
     # A vocabulary size the tokenizer cannot give, named by the flag the user typed (issue 20).
     "vocab-size-above-the-tokenizer": (lambda p: ["vocab", p.t5, p.out, "--dataset", "synthetic", "--size", "100000"],
                                        ["--size 100000 is more than the", "tokens this tokenizer has; pass --size"]),

@@ -11,7 +11,7 @@ import pytest
 from ctranslate2.converters import transformers as ct2_transformers
 
 from asymprune.bench import default_threads, explicit_generation_config
-from asymprune.bench.speedup import speedup, speedup_interval, speedup_text
+from asymprune.bench.speedup import speedup, speedup_interval, speedup_text, speedup_verdict
 from asymprune.ct2 import cached_conversion, compare_with_hf
 from tests.helpers import run_cli
 
@@ -147,7 +147,10 @@ def test_failed_conversion_leaves_no_broken_cache(models, tmp_path, capsys):
     shutil.copytree(models["t5-pruned"], broken, ignore=shutil.ignore_patterns("tokenizer*", ".ct2"))
     assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
     assert "has no tokenizer files" in capsys.readouterr().err
-    (broken / "tokenizer.json").write_text("{not json")  # present but unreadable: the converter fails
+    (broken / "tokenizer.json").write_text("{not json")  # damaged: named before any work (issue 16)
+    assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
+    assert "tokenizer.json is damaged: not valid JSON" in capsys.readouterr().err
+    (broken / "tokenizer.json").write_text('{"model": null}')  # JSON, but no tokenizer: the converter fails
     (broken / "tokenizer_config.json").write_text("{}")
     assert run_cli(["bench", str(broken), "--backend", "ct2", "--batch-sizes", "1", *SMALL]) == 2
     assert "CTranslate2 could not convert" in capsys.readouterr().err
@@ -207,3 +210,8 @@ def test_speedup_is_a_ratio_of_medians_with_an_interval_over_paired_rounds():
     assert speedup_text(2.0, ci["low"], ci["high"]).startswith("2.00× [")
     assert speedup_text(1.01, 0.97, 1.06) == "1.01× (no measurable speed-up) [0.97, 1.06]"
     assert speedup_text(1.3) == "1.30×" and speedup_text(float("nan")) == "–"
+    # A whole interval below 1 is a measured slow-down; words only outside narrow tables.
+    assert speedup_text(0.8, 0.75, 0.85) == "0.80× (slower) [0.75, 0.85]"
+    assert speedup_text(0.8, 0.75, 0.85, short=True) == "0.80× [0.75, 0.85]"
+    assert speedup_verdict(0.8, 0.75, 0.85) == "slower" and speedup_verdict(1.01, 0.97, 1.06) == "no measurable speed-up"
+    assert speedup_verdict(1.3) == "faster" and speedup_verdict(0.9) == "slower"

@@ -268,3 +268,34 @@ def test_tables_name_local_folders_by_their_last_part_where_unambiguous():
     got = display_names(["/a/b/t5", "/c/t5", "/x/y/base", "./runs/small", "google/flan-t5-small", "t5-tiny"])
     assert got == {"/a/b/t5": "/a/b/t5", "/c/t5": "/c/t5", "/x/y/base": "base", "./runs/small": "small",
                    "google/flan-t5-small": "google/flan-t5-small", "t5-tiny": "t5-tiny"}
+
+
+def _hand_frame() -> pd.DataFrame:
+    """One model: the full run, its control, 6/3 (within a point measured, not by its interval; 1.50× [1.40, 1.60])
+    and 3/3 (measurably slower)."""
+    def run(variant, kind, rouge2, delta, low, high, ms, speedup, s_low, s_high):
+        return dict(sweep="s", model="m", who="m", dataset="d", variant=variant, kind=kind, status="done",
+                    reference="control", rouge2=rouge2, rouge2_delta=delta, rouge2_loss=-delta, rouge2_low=low,
+                    rouge2_high=high, rouge2_ref=rouge2 - delta, rouge2_full=20.0, rouge2_impact_pct=None,
+                    latency_ms_bs1=ms, speedup_bs1=speedup, speedup_low_bs1=s_low, speedup_high_bs1=s_high)
+    return pd.DataFrame([run("6/6", "full", 20.0, -0.2, -0.6, 0.3, 100.0, 1.0, None, None),
+                         run("control", "control", 20.2, 0.0, None, None, 99.0, 1.01, 0.97, 1.05),
+                         run("6/3", "decoder", 19.7, -0.5, -1.8, 0.7, 66.0, 1.5, 1.4, 1.6),
+                         run("3/3", "both", 20.0, -0.2, -0.9, 0.4, 111.0, 0.9, 0.85, 0.95)])
+
+
+def test_verdicts_say_slower_and_where_an_interval_reaches_past_the_budget():
+    frame = _hand_frame()
+    line = recommend(frame, max_rouge2_loss=1.0)["line"]
+    assert line.startswith("m · d: 6/3 (decoder) is the fastest within 1.00 ROUGE-2 points of the re-tuned control")
+    assert line.endswith("1.50× [1.40, 1.60] faster at batch size 1 (66.0 ms) (met by the measured difference; its 95% "
+                         "interval reaches a 1.80-point loss, past the budget)")
+    line = recommend(frame, min_speedup=1.45)["line"]
+    assert "6/3 (decoder) is the most accurate at least 1.45× faster" in line
+    assert line.endswith("(met by the measured speed-up; its 95% interval starts at 1.40×, below 1.45×)")
+    assert "past the budget" not in recommend(frame, max_rouge2_loss=2.0)["line"]
+    # A speed-up whose whole interval is below 1 is slower, never "faster".
+    keep = recommend(frame[frame.variant != "6/3"], max_rouge2_loss=1.0)["line"]
+    assert "keep the full model; closest: 3/3 (both)" in keep
+    assert keep.endswith("0.90× [0.85, 0.95], slower than the full model at batch size 1 (111.0 ms)")
+    assert "faster" not in keep.split("closest")[1]

@@ -221,7 +221,7 @@ def _rows(tmp_path, out="out"):
 
 
 def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
-    spec = write_spec(tmp_path)
+    spec = write_spec(tmp_path, train={**FAST["train"], "report_to": "tensorboard"})
     assert run_cli(["sweep", spec]) == 0
     first = executions(tmp_path)
     assert len(first) == 11 and len({e["key"] for e in first}) == 11
@@ -241,6 +241,18 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
     assert all(x is not None and x > 0 for _, x in speedups) and dict(speedups)["6/6"] == 1.0
     stages = tmp_path / "out" / "stages"
     assert not list(stages.glob("*.checkpoints"))  # finished train stages delete their checkpoints
+    # Each model the sweep made has a card with its recipe, its scores and its latency; TensorBoard has each run
+    # under the sweep's own folder, named after the variant.
+    cards = {json.loads((p.parent / "train.json").read_text())["recipe"]["run_name"]: p.read_text()
+             for p in stages.glob("train-*/README.md")}
+    assert sorted(cards) == ["t5-tiny/3/6", "t5-tiny/6/3", "t5-tiny/6/6", "t5-tiny/control"]
+    assert all("## Training" in c and "## Evaluation" in c and "## Latency" in c for c in cards.values())
+    assert "| the full model (6/6) | source 16, 4 new tokens | hf float32, cpu" in cards["t5-tiny/6/3"]
+    assert "- pruned" in cards["t5-tiny/6/3"] and "- pruned" not in cards["t5-tiny/control"]
+    assert "\n# t5-tiny/6/3\n" in cards["t5-tiny/6/3"]  # titled by the run, not the stage's folder
+    assert sorted(str(p.parent.relative_to(tmp_path / "out" / "tensorboard"))
+                  for p in (tmp_path / "out" / "tensorboard").rglob("events.out.tfevents.*")) == [
+        "t5-tiny/3/6", "t5-tiny/6/3", "t5-tiny/6/6", "t5-tiny/control"]
     # A second run finds every stage folder and executes nothing; each run reports its status.
     chains = run_sweep(load_spec(spec))
     assert [(c.variant, c.status, c.error) for c in chains] == [

@@ -38,7 +38,7 @@ def test_train_writes_a_plain_model_and_train_json(t5_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "validation loss" in printed and "sources (> 128 tokens)" in printed and "saved to" in printed
     assert {p.name for p in out.iterdir()} == {"config.json", "generation_config.json", "model.safetensors",
-                                               "tokenizer.json", "tokenizer_config.json", "train.json"}
+                                               "tokenizer.json", "tokenizer_config.json", "train.json", "README.md"}
     record = json.loads((out / "train.json").read_text())
     recipe = record["recipe"]
     assert (recipe["batch_size"], recipe["per_device_batch_size"], recipe["gradient_accumulation_steps"]) == (8, 4, 2)

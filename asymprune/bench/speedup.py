@@ -3,6 +3,7 @@
     speedup(base["runs_ms"], pruned["runs_ms"])                   # 1.56: ratio of the medians
     speedup_interval(base["runs_ms"], pruned["runs_ms"])          # {"low": 1.49, "high": 1.63, ...}
     speedup_text(1.56, 1.49, 1.63)                                # '1.56× [1.49, 1.63]'
+    speedup_verdict(0.9, 0.85, 0.95)                              # 'slower': the whole interval is below 1
 
 Medians, not means: one run slowed by a page fault or a noisy neighbour moves a mean of 10 runs
 by several percent and can turn a smaller model "slower". Runs are paired by round: round i of
@@ -40,12 +41,22 @@ def speedup_interval(base_ms: list[float], ms: list[float], samples: int = 1000,
             "samples": samples, "confidence": confidence}
 
 
+def speedup_verdict(value: float, low: float | None = None, high: float | None = None) -> str:
+    """What a speed-up and its interval say: 'faster', 'no measurable speed-up' (the interval holds 1) or
+    'slower' (all of it below 1). Without an interval, the value alone: 'faster', 'slower' or 'as fast'."""
+    if low is None or high is None or low != low or high != high:
+        return "faster" if value > 1 else "slower" if value < 1 else "as fast"
+    return "no measurable speed-up" if low <= 1 <= high else "slower" if high < 1 else "faster"
+
+
 def speedup_text(value: float, low: float | None = None, high: float | None = None, short: bool = False) -> str:
-    """'1.56× [1.49, 1.63]'; '1.02× (no measurable speed-up) [0.97, 1.08]' when the interval holds 1
-    (`short`: without the words, for narrow tables whose caption says it)."""
+    """'1.56× [1.49, 1.63]'; '1.02× (no measurable speed-up) [0.97, 1.08]' when the interval holds 1,
+    '0.80× (slower) [0.75, 0.85]' when all of it is below 1 (`short`: without the words, for narrow
+    tables whose caption says it)."""
     if value is None or value != value:  # None or NaN
         return "–"
     if low is None or high is None or low != low or high != high:
         return f"{value:.2f}×"
-    flat = " (no measurable speed-up)" if low <= 1 <= high and not short else ""
+    words = speedup_verdict(value, low, high)
+    flat = f" ({words})" if words != "faster" and not short else ""
     return f"{value:.2f}×{flat} [{low:.2f}, {high:.2f}]"

@@ -59,6 +59,9 @@ def train(
     distill_temperature: Optional[float] = typer.Option(None, help="Distillation temperature." + default(TrainConfig, "distill_temperature")),
     freeze_encoder: bool = typer.Option(False, help="Train the decoder only; the encoder and the embeddings it "
                                         "reads stay as they are (a draft for --assistant --share-encoder)."),
+    report_to: Optional[str] = typer.Option(None, help="Experiment trackers the Trainer reports to, comma-separated: "
+                                            "tensorboard, wandb, mlflow, ..., all or none." + default(TrainConfig, "report_to")),
+    run_name: Optional[str] = typer.Option(None, help="The run's name in the trackers (default: OUT's folder name)."),
     overwrite: bool = typer.Option(False, help="Replace OUT (and start over from no checkpoint unless --resume)."),
     trust_remote_code: bool = typer.Option(False, help="Allow code from the model repository to run."),
     allow_pickle: bool = typer.Option(False, help="Allow pickle (.bin) checkpoints; unpickling can run code."),
@@ -73,7 +76,7 @@ def train(
         max_target_length=max_target_length, prefix=prefix, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
         eval_samples=eval_samples, patience=patience, logging_steps=logging_steps, seed=seed,
         checkpoint_dir=checkpoint_dir, distill_from=distill_from, distill_alpha=distill_alpha,
-        distill_temperature=distill_temperature), bf16=bf16, fp16=fp16, resume=resume, freeze_encoder=freeze_encoder)
+        distill_temperature=distill_temperature, report_to=report_to, run_name=run_name), bf16=bf16, fp16=fp16, resume=resume, freeze_encoder=freeze_encoder)
     data = data_config(source_column, target_column, n, split_seed, drop_empty_rows)
     record = run_train(model_src, out, dataset, config, data=data, overwrite=overwrite, console=console,
                        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
@@ -87,6 +90,8 @@ def train(
     table.add_row("time", f"{record['seconds']:.0f} s")
     console.print(table)
     console.print(f"saved to {out} (checkpoints in {record['checkpoints']})")
+    if "tensorboard" in record["recipe"]["report_to"] or record["recipe"]["report_to"] == "all":
+        console.print(f"TensorBoard: tensorboard --logdir {out / 'runs'}")
 
 
 @app.command()
@@ -171,3 +176,5 @@ def evaluate(
         console.print(draft_line(DraftStats.from_dict(m["assistant"])) + f"; generation took "
                       f"{m['generate_seconds']:.1f} s", soft_wrap=True)
     console.print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
+    if result.get("card"):
+        console.print(f"the scores are in the model card {result['card']}", soft_wrap=True)

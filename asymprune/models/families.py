@@ -61,6 +61,7 @@ class Family:
     name: str
     model_types: tuple[str, ...]
     layers_attr: str  # attribute of the encoder/decoder module that holds its nn.ModuleList
+    count_keys: dict[str, str]  # the config.json key holding each stack's layer count
 
     def stack(self, model, which: str) -> nn.Module:
         return model.get_encoder() if which == "encoder" else model.get_decoder()
@@ -103,6 +104,7 @@ class T5Family(Family):
     name = "t5"
     model_types = ("t5", "mt5")
     layers_attr = "block"
+    count_keys = {"encoder": "num_layers", "decoder": "num_decoder_layers"}
 
     def layer_counts(self, config):
         return {"encoder": config.num_layers, "decoder": config.num_decoder_layers}
@@ -154,6 +156,7 @@ class BartFamily(Family):
     name = "bart"
     model_types = ("bart", "mbart", "pegasus", "marian")
     layers_attr = "layers"
+    count_keys = {"encoder": "encoder_layers", "decoder": "decoder_layers"}
 
     def layer_counts(self, config):
         return {"encoder": config.encoder_layers, "decoder": config.decoder_layers}

@@ -5,7 +5,9 @@
     model = load_model("flan-t5-small", presets=True)  # random weights, built on the fly
 
 Remote code is off unless asked for, and pickle checkpoints (pytorch_model.bin) need
-an explicit `allow_pickle=True`: unpickling runs code.
+an explicit `allow_pickle=True`: unpickling runs code. A local folder's files are all checked
+first (`files.check_files`: a damaged one is named, never taken as absent), and a checkpoint
+loads exactly or not at all (`exact`: no layer or tensor filled in with random values).
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from huggingface_hub.errors import StrictDataclassError
+
 from ..errors import UsageError
+from .exact import check_loading_info, check_matches_weights, config_type_error
 from .families import family_for
+from .files import TOKENIZER_FILES, check_files, has_tokenizer, no_tokenizer_message
 from .presets import PRESETS, build_preset, preset_config
 
-
-# Files that hold a tokenizer (any of them); a folder without one has no tokenizer.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "sentencepiece.bpe.model", "source.spm",
-                   "vocab.json", "vocab.txt", "merges.txt")
+__all__ = ["TOKENIZER_FILES", "check_weights", "hub_reachable", "is_preset", "load_config", "load_model",
+           "load_tokenizer", "no_tokenizer_message", "require_tokenizer", "check_has_tokenizer"]
 
 
 def _looks_local(src: str) -> bool:
@@ -46,21 +50,12 @@ def is_preset(src: str, presets: bool) -> bool:
     return presets and src in PRESETS and not Path(src).exists()
 
 
-def check_weights(folder: Path) -> None:
-    """Read the header of every .safetensors file in `folder` (cheap: no tensor is loaded).
-
-    A truncated or corrupted file (an interrupted download or copy) fails here, named, before
-    any work, instead of as a traceback from deep inside from_pretrained.
-    """
-    from safetensors import SafetensorError, safe_open
-    for path in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                f.keys()
-        except (SafetensorError, OSError) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"{path} is truncated or corrupted ({reason}); re-download or re-save the model") \
-                from None
+def check_weights(folder: Path) -> dict[str, list[str]]:
+    """Check every file of `folder` that asymprune reads (`files.check_files`): a truncated or
+    corrupted one (an interrupted download or copy) fails here, named, before any work, instead
+    of as a traceback from deep inside from_pretrained or, worse, as a file quietly skipped.
+    Returns the tensor names of each safetensors file."""
+    return check_files(folder)
 
 
 def _suggestion(src: str, presets: bool) -> str:
@@ -98,6 +93,8 @@ def _hub_config(src: str, trust_remote_code: bool, presets: bool):
     """AutoConfig for a hub id: from the local cache, else from the hub, failing fast when it is unreachable."""
     try:
         return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code, local_files_only=True)
+    except StrictDataclassError as e:
+        raise config_type_error(src, e) from None
     except (OSError, ValueError):
         pass
     hint = _suggestion(src, presets)
@@ -107,6 +104,8 @@ def _hub_config(src: str, trust_remote_code: bool, presets: bool):
                          f"{'' if hint else '; pass a model directory' + (' or a preset (asymprune presets)' if presets else '')}")
     try:
         return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
+    except StrictDataclassError as e:
+        raise config_type_error(src, e) from None
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UsageError(f"could not load a model config from '{src}' ({first}){hint or '; check the path or hub id'}") \
@@ -116,20 +115,25 @@ def _hub_config(src: str, trust_remote_code: bool, presets: bool):
 def load_config(src: str, *, trust_remote_code: bool = False, presets: bool = False):
     """The model's config, checked to be an encoder-decoder of a supported family.
 
-    A local folder's weights files are checked too (their headers only), so a corrupted file is
-    found before any work.
+    A local folder is checked whole before any work: every file asymprune reads (a damaged one
+    is named), a config value of the wrong type, and the config against the weights (layer
+    counts and tensor shapes, from the safetensors headers).
     """
     if is_preset(src, presets):
         return preset_config(src)[0]
     if _looks_local(src) or Path(src).expanduser().is_dir():
         _check_local(src)
+        folder = Path(src).expanduser()
+        keys = check_weights(folder)
         try:
             config = AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
+        except StrictDataclassError as e:
+            raise config_type_error(src, e) from None
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UsageError(f"could not load a model config from '{src}' ({first}); check config.json") from None
         family_for(config)
-        check_weights(Path(src).expanduser())
+        check_matches_weights(folder, config, keys)
         return config
     config = _hub_config(src, trust_remote_code, presets)
     family_for(config)
@@ -149,10 +153,17 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
         raise UsageError(f"'{src}' has no .safetensors weights, only a pickle checkpoint; re-save it with "
                          "safetensors or pass --allow-pickle if you trust its origin")
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(
+        model, info = AutoModelForSeq2SeqLM.from_pretrained(
             src, trust_remote_code=trust_remote_code, use_safetensors=None if allow_pickle else True,
-            dtype=dtype, local_files_only=_cache_only(src),
+            dtype=dtype, local_files_only=_cache_only(src), output_loading_info=True,
         )
+    except StrictDataclassError as e:
+        raise config_type_error(src, e) from None
+    except RuntimeError as e:
+        if "ignore_mismatched_sizes" not in str(e):  # transformers' way of saying a shape differs
+            raise
+        raise UsageError(f"'{src}': config.json does not match the weights (a tensor has another shape than the "
+                         "config gives it); use the config.json these weights were saved with") from None
     except SafetensorError as e:  # a corrupted file in the hub cache (local folders are checked above)
         raise UsageError(f"the weights of '{src}' are truncated or corrupted ({str(e).strip()}); re-download or "
                          "re-save the model") from None
@@ -160,19 +171,51 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
         first = str(e).strip().splitlines()[0]
         raise UsageError(f"could not load model weights from '{src}' ({first}); pass --allow-pickle for "
                          "pickle-only checkpoints, or check the path") from None
+    check_loading_info(src, info)
     model.eval()
     return model
 
 
 def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool = False):
-    """The model's tokenizer, or None when the source has none."""
+    """The model's tokenizer, or None when the source has no tokenizer file at all.
+
+    A tokenizer file that is there but cannot be loaded is a UsageError, never None: the files
+    are checked by `load_config`, and what transformers still refuses is named here.
+    """
     if is_preset(src, presets):
         return build_preset(src)[1]
     local = Path(src).expanduser()
-    if local.is_dir() and not any((local / name).is_file() for name in TOKENIZER_FILES):
-        return None  # transformers 5 would build an empty tokenizer from the config alone
+    if local.is_dir():
+        if not has_tokenizer(local):
+            return None  # transformers 5 would build an empty tokenizer from the config alone
+        check_files(local)
     try:
+        # local_files_only only for hub ids: transformers writes the flag into a saved tokenizer_config.json
         return AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code,
-                                             local_files_only=_cache_only(src))
-    except (OSError, ValueError, TypeError):
-        return None
+                                             **({} if local.is_dir() else {"local_files_only": _cache_only(src)}))
+    except OSError:
+        if not local.is_dir():
+            return None  # a hub repository without a tokenizer
+        raise UsageError(f"the tokenizer files of '{src}' are incomplete (transformers found none it can load); "
+                         "re-save the tokenizer into the folder (tokenizer.save_pretrained)") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"the tokenizer of '{src}' cannot be loaded ({reason}); re-save it into the folder "
+                         "(tokenizer.save_pretrained) or copy it from the model it came from") from None
+
+
+def check_has_tokenizer(src: str, *, presets: bool = False) -> None:
+    """Cheap, before any work: a local folder without any tokenizer file is a UsageError that says
+    what was looked for (the files themselves are checked by `load_config`)."""
+    local = Path(src).expanduser()
+    if not is_preset(src, presets) and local.is_dir() and not has_tokenizer(local):
+        raise UsageError(no_tokenizer_message(src))
+
+
+def require_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """`load_tokenizer`, for commands that cannot work without one: a folder without any
+    tokenizer file is a UsageError that says what was looked for."""
+    tokenizer = load_tokenizer(src, trust_remote_code=trust_remote_code, presets=presets)
+    if tokenizer is None:
+        raise UsageError(no_tokenizer_message(src))
+    return tokenizer

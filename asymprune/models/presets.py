@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 from ..errors import UsageError
 from ..fsutil import atomic_dir, check_writable_out
+from .card import write_card
 from .families import param_counts
 from .saving import save_model
 from .tokenizer import train_tokenizer
@@ -128,4 +129,6 @@ def write_preset(name: str, out: Path, seed: int = 0, overwrite: bool = False) -
     model, tokenizer = build_preset(name, seed=seed)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         save_model(model, tmp, tokenizer)
+        write_card(tmp, None, Path(out).name,
+                   preset={"name": name, "seed": seed, "description": PRESETS[name].description})
     return param_counts(model)

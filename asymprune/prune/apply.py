@@ -4,7 +4,7 @@
     kept = prune_layers(model, encoder=None, decoder=2, strategy="paper")   # in memory
     kept = prune_layers(model, decoder="2/6")            # floor(L*2/6) layers, spread
     kept = prune_layers(model, encoder=[0, 3, 7])        # explicit indices
-    save_pruned(model, tokenizer, Path("out"), record)   # safetensors + tokenizer + asymprune.json
+    save_pruned(model, tokenizer, Path("out"), record)   # safetensors + tokenizer + asymprune.json + README.md
 
 Kept layers are the source's modules, so their tensors are bit-for-bit the source's;
 embeddings, final norms and the lm_head are untouched. `save_pruned` writes atomically.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..fsutil import atomic_dir, write_json
 from ..models import STACKS, family_for, save_model
+from ..models.card import write_card
 from .select import Selection, plan_pruning
 
 
@@ -37,7 +38,9 @@ def prune_layers(model, encoder: Selection = None, decoder: Selection = None,
 
 
 def save_pruned(model, tokenizer, out: Path, record: dict, overwrite: bool = False) -> None:
-    """Write model (safetensors), tokenizer and asymprune.json to `out`, all or nothing."""
+    """Write model (safetensors), tokenizer, asymprune.json and the model card (README.md) to `out`,
+    all or nothing."""
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         save_model(model, tmp, tokenizer)
         write_json(tmp / "asymprune.json", record)
+        write_card(tmp, record["source"], Path(out).name)

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..fsutil import check_writable_out, write_json
 from ..models import STACKS, family_for, load_config, load_model, load_tokenizer, param_counts
+from ..models.files import no_tokenizer_message
 from ..version import __version__
 from .apply import apply_pruning, save_pruned
 from .importance import CalibrationConfig, plan_calibrated, score_layers
@@ -79,7 +80,7 @@ def prune_folder(src: str, out: Path, encoder: Selection = None, decoder: Select
     }
     save_pruned(model, tokenizer, out, record, overwrite=overwrite)
     if tokenizer is None:
-        say(f"{src} has no tokenizer; none was copied to {out}")
+        say(f"{no_tokenizer_message(src)}; none was copied to {out}")
     return record
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..bench.speedup import speedup_text
+from ..bench.speedup import speedup_text, speedup_verdict
 from ..errors import UsageError
 from ..rouge import difference_text
 from .load import GROUP, by_group, check_batch_size
@@ -140,16 +140,40 @@ def _float(x) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
+def _speed(r: dict) -> str:
+    """'2.00× [1.90, 2.10] faster at batch size 1 (50.0 ms)'; a speed-up whose interval holds 1 is 'no
+    measurable speed-up', one whose interval lies below 1 'slower', never 'faster'."""
+    value, low, high = r["speedup"], r["speedup_low"], r["speedup_high"]
+    shown = speedup_text(value, low, high, short=True)
+    where = f"at batch size {r['batch_size']} ({r['latency_ms']:.1f} ms)"
+    words = speedup_verdict(value, low, high)
+    if words == "faster":
+        return f"{shown} faster {where}"
+    if words == "slower":
+        return f"{shown}, slower than the full model {where}"
+    return f"{shown} {where}: {words}"
+
+
 def _numbers(r: dict) -> str:
     """'ROUGE-2 21.0 vs 22.0 for the re-tuned control: measurable loss (...); 2.00× [1.9, 2.1] faster ...'"""
     reference = REFERENCE_NAMES.get(r["reference"], "the full model")
     impact = "" if r["impact_pct"] is None else f", {r['impact_pct']:+.2f}%"
-    speed = (f"{speedup_text(r['speedup'], r['speedup_low'], r['speedup_high'])} faster at batch size "
-             f"{r['batch_size']} ({r['latency_ms']:.1f} ms)")
     if r["interval"] is not None:  # say whether the difference is measurable at all
         return (f"ROUGE-2 {r['rouge2']:.2f} vs {r['rouge2_ref']:.2f} for {reference}: "
-                f"{difference_text(r['interval'])}; {speed}")
-    return f"ROUGE-2 {r['rouge2']:.2f} ({0.0 - r['rouge2_loss']:+.2f} points{impact}), {speed}"
+                f"{difference_text(r['interval'])}; {_speed(r)}")
+    return f"ROUGE-2 {r['rouge2']:.2f} ({0.0 - r['rouge2_loss']:+.2f} points{impact}), {_speed(r)}"
+
+
+def _caveat(r: dict) -> str:
+    """Budgets are met on the measured values; say where the 95% interval reaches past the budget."""
+    interval = r["interval"]
+    if r["min_speedup"] is None and interval is not None and -interval["low"] > r["max_rouge2_loss"] + EPS:
+        return (f" (met by the measured difference; its 95% interval reaches a {-interval['low']:.2f}-point loss, "
+                "past the budget)")
+    if r["min_speedup"] is not None and r["speedup_low"] is not None and r["speedup_low"] < r["min_speedup"] - EPS:
+        return (f" (met by the measured speed-up; its 95% interval starts at {r['speedup_low']:.2f}×, below "
+                f"{r['min_speedup']:.2f}×)")
+    return ""
 
 
 def _rec_line(r: dict) -> str:
@@ -168,7 +192,7 @@ def _rec_line(r: dict) -> str:
         tail = f"; closest: {closest['variant']} ({closest['kind']}): {_numbers(closest)}" if closest else ""
         return f"{where}: no pruned variant is {goal}; keep the full model{tail}"
     if r["met"]:
-        return f"{where}: {pick} is {best} {goal}: {numbers}"
+        return f"{where}: {pick} is {best} {goal}: {numbers}{_caveat(r)}"
     return f"{where}: no variant is {goal}; closest: {pick}: {numbers}"
 
 

@@ -112,7 +112,9 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
                "interval that contains 0 is no measurable loss. Impact is that difference relative to the "
                "reference (%). Speed-up is the full run's median latency divided by the variant's at the same "
                "batch size, both from one interleaved measurement, with a paired bootstrap 95% interval over its "
-               "rounds; an interval that contains 1 is no measurable speed-up."),
+               "rounds; an interval that contains 1 is no measurable speed-up, one below 1 is slower. A budget is met "
+               "on the measured values; where a pick's interval reaches past the budget, the recommendation says "
+               "so."),
             ("h2", "Recommendation"),
             ("p", f"Budget: {budget_text(max_loss, min_speedup, batch_size, reference)}."),
         ]

@@ -138,7 +138,7 @@ def speedup_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataF
 
 
 def _speedup_cells(rows: pd.DataFrame, bs: int) -> list[str]:
-    """'1.56× [1.49, 1.63]', with 'no measurable speed-up' where the interval holds 1."""
+    """'1.56× [1.49, 1.63]', with 'no measurable speed-up' where the interval holds 1, 'slower' below 1."""
     return [speedup_text(s, lo, hi) for s, lo, hi in
             zip(rows[f"speedup_bs{bs}"], rows[f"speedup_low_bs{bs}"], rows[f"speedup_high_bs{bs}"])]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..console import display_names
 from ..errors import UsageError
 from ..grid import Variant, kind_of, parse_variant
 from ..models import family_for, load_config
@@ -130,6 +131,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
     train_cfg = {**spec.train, "seed": spec.train.get("seed", spec.seed)}
     retrain_cfg = {**train_cfg, **spec.retrain}
     chains = []
+    names = display_names(spec.models)
     for model in spec.models:
         config = load_config(model, presets=True)
         totals = family_for(config).layer_counts(config)
@@ -143,8 +145,10 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
         for dataset in spec.datasets:
             drafts = {}  # variant label -> its re-tuned model, before any vocabulary reduction
             common = {"dataset": dataset, "data": spec.data}
-            trained = Stage("train", {"model": input_ref(None, model), **common, "train": train_cfg}, root) \
-                if spec.finetune_base else None
+            # A train stage's name in experiment trackers: the model (and the dataset, with several), the variant.
+            run = f"{names[model]}/" + (f"{Path(dataset.rstrip('/')).name}/" if len(spec.datasets) > 1 else "")
+            trained = Stage("train", {"model": input_ref(None, model), **common, "train": train_cfg}, root,
+                            run=run + "6/6") if spec.finetune_base else None
             ref = input_ref(trained, model)
             base_stages = [s for s in (trained,) if s] + [
                 Stage("evaluate", {"model": ref, **common, "evaluate": spec.evaluate}, root)]
@@ -155,7 +159,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
             chains.append(Chain(model, dataset, "6/6", dict(kind="full", **full_fields), base_stages, base=True,
                                 model_ref=ref))
             if spec.control:  # the full model with the variants' extra training: what pruning is judged against
-                retuned = Stage("train", {"model": ref, **common, "train": retrain_cfg}, root)
+                retuned = Stage("train", {"model": ref, **common, "train": retrain_cfg}, root, run=run + CONTROL)
                 cref = input_ref(retuned, model)
                 chains.append(Chain(model, dataset, CONTROL, dict(kind="control", **full_fields), [
                     retuned, Stage("evaluate", {"model": cref, **common, "evaluate": spec.evaluate}, root)],
@@ -170,7 +174,8 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                                              "calibration": {"spec": dataset, **spec.calibration}}, root)
                 else:
                     pruned = Stage("prune", {"model": ref, "keep": keep}, root)
-                retrained = Stage("train", {"model": input_ref(pruned, model), **common, "train": retrain_cfg}, root)
+                retrained = Stage("train", {"model": input_ref(pruned, model), **common, "train": retrain_cfg}, root,
+                                  run=run + v.label)
                 vref = drafts[v.label] = input_ref(retrained, model)  # a draft keeps the full vocabulary
                 shrunk = Stage("vocab", {"model": vref, **common, "vocab": spec.vocab}, root) if spec.vocab is not None \
                     else None

@@ -119,8 +119,9 @@ def load_spec(path: Path) -> SweepSpec:
 def check_sections(spec: SweepSpec, where: str) -> None:
     """Every section's keys, types and settings; the grid, the strategy, the lossless variant."""
     check_fields(spec.data, DataConfig, f"{where}: data")
-    check_fields(spec.train, TrainConfig, f"{where}: train", skip=("resume", "checkpoint_dir"))
-    check_fields(spec.retrain, TrainConfig, f"{where}: retrain", skip=("resume", "checkpoint_dir"))
+    own = ("resume", "checkpoint_dir", "run_name", "logging_dir")  # the sweep sets these per stage
+    check_fields(spec.train, TrainConfig, f"{where}: train", skip=own)
+    check_fields(spec.retrain, TrainConfig, f"{where}: retrain", skip=own)
     check_fields(spec.evaluate, EvalConfig, f"{where}: evaluate")
     if spec.lossless is not None:
         label = parse_variant(spec.lossless, "lossless").label

@@ -81,11 +81,17 @@ def _local_inputs(inputs: dict) -> dict:
     return {p: fingerprint(Path(p).expanduser()) for p in paths if p and Path(p).expanduser().exists()}
 
 
+# Settings that change what is watched, not what is made: left out of the key, so that turning a
+# tracker on for a sweep that ran without one re-trains nothing.
+UNHASHED_TRAIN = ("report_to",)
+
+
 @dataclass
 class Stage:
     name: str                  # prune, train, vocab, evaluate, bench or plan
     inputs: dict               # everything the output depends on (hashed into the key)
     root: Path                 # OUTPUT/stages
+    run: str = ""              # a train stage's name in experiment trackers, e.g. t5-tiny-synthetic/6/3 (not hashed)
 
     @cached_property
     def key(self) -> str:
@@ -93,7 +99,10 @@ class Stage:
 
         Computed once per Stage, so the driver and a Ray worker (which receives it pickled) agree.
         """
-        blob = json.dumps({"stage": self.name, **self.inputs, "local": _local_inputs(self.inputs),
+        inputs = dict(self.inputs)
+        if isinstance(inputs.get("train"), dict):
+            inputs["train"] = {k: v for k, v in inputs["train"].items() if k not in UNHASHED_TRAIN}
+        blob = json.dumps({"stage": self.name, **inputs, "local": _local_inputs(self.inputs),
                            "versions": _versions()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -179,6 +188,10 @@ def _run_stage(stage: Stage) -> None:
     elif stage.name == "train":
         from ..train import TrainConfig, last_checkpoint, train
         config = TrainConfig(**inputs["train"])
+        # Named after the run (model/variant), TensorBoard's files in OUTPUT/tensorboard/<name>: one
+        # dashboard for the sweep, kept when the stage's checkpoints are deleted.
+        config.run_name = stage.run or stage.out.name
+        config.logging_dir = str(stage.root.parent / "tensorboard" / config.run_name)
         # An interrupted run left a complete checkpoint: continue from it. Killed before its first
         # one, or with only half-written ones (removed by last_checkpoint): start over, clean.
         config.resume = last_checkpoint(_checkpoints(stage)) is not None
@@ -190,8 +203,9 @@ def _run_stage(stage: Stage) -> None:
         config = EvalConfig(**inputs["evaluate"])
         if "assistant" in inputs:  # the lossless point: the full model verifying a variant's drafts
             config.assistant = _model_path(inputs["assistant"], stage.root)
+        # Scores go into the card of a model the sweep made (a stage's folder), never into a source folder.
         evaluate_and_save(model, inputs["dataset"], config, stage.out, data=DataConfig(**inputs["data"]),
-                          overwrite=True)
+                          overwrite=True, card=inputs["model"].startswith("stage:"))
     elif stage.name == "vocab":
         from ..vocab import VocabConfig, reduce_vocabulary
         reduce_vocabulary(model, stage.out, inputs["dataset"], VocabConfig(**inputs["vocab"]),
@@ -204,8 +218,20 @@ def _run_stage(stage: Stage) -> None:
         report = run_bench(models, BenchConfig(**{**inputs["bench"], "seed": inputs["seed"], "assistants": assistants}),
                            data=data)
         report["variants"] = inputs["variants"]  # results come per model, in this order, batch sizes within
+        _latency_into_cards(stage, inputs["models"], models, report)
         with atomic_dir(stage.out, overwrite=True) as tmp:
             write_json(tmp / "bench.json", report)
+
+
+def _latency_into_cards(stage: Stage, refs: list[str], paths: list[str], report: dict) -> None:
+    """Each benched model the sweep made (a stage's folder) gets its rows in its model card, before the
+    bench stage's folder is written: a kill in between leaves rows that the re-run's replace."""
+    from ..models.card import add_latency
+    baseline = f"the full model ({report['variants'][0]})"
+    for ref, path in zip(refs, paths):
+        rows = [r for r in report["results"] if r["model"] == path]
+        if ref.startswith("stage:") and rows:
+            add_latency(path, rows, report["env"], stage.out, baseline)
 
 
 def read_result(stage: Stage) -> dict:

@@ -46,6 +46,48 @@ class TrainConfig:
     distill_alpha: float = 0.8               # weight of the distillation loss (1 - alpha on cross-entropy)
     distill_temperature: float = 2.0         # softmax temperature of teacher and student
     freeze_encoder: bool = False             # train the decoder only: a draft keeps its full model's encoder
+    report_to: str = "none"                  # experiment trackers, comma-separated (tensorboard, wandb, mlflow, ...; all)
+    run_name: str | None = None              # the run's name in the trackers; None: OUT's folder name
+    logging_dir: str | None = None           # TensorBoard's event files while training; None: CHECKPOINTS/runs/RUN_NAME
+
+
+# The trackers the Trainer reports to (its `report_to` names), the package each needs, and how to
+# tell whether it is installed (transformers.integrations' own test, by name).
+TRACKERS = {"tensorboard": ("tensorboard", "is_tensorboard_available"), "wandb": ("wandb", "is_wandb_available"),
+            "mlflow": ("mlflow", "is_mlflow_available"), "comet_ml": ("comet_ml", "is_comet_available"),
+            "neptune": ("neptune", "is_neptune_available"), "clearml": ("clearml", "is_clearml_available"),
+            "dagshub": ("dagshub", "is_dagshub_available"), "dvclive": ("dvclive", "is_dvclive_available"),
+            "codecarbon": ("codecarbon", "is_codecarbon_available"), "swanlab": ("swanlab", "is_swanlab_available"),
+            "trackio": ("trackio", "is_trackio_available"), "azure_ml": ("azureml-core", "is_azureml_available"),
+            "kubeflow": ("kubeflow-training", "is_kubeflow_available"), "flyte": ("flytekit", "is_flytekit_available")}
+
+
+def trackers(config: TrainConfig) -> list[str]:
+    """The Trainer's `report_to` list of `config.report_to` ("none": [], "all": every installed one)."""
+    names = [n.strip() for n in config.report_to.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return []
+    if names == ["all"]:
+        from transformers.integrations import get_available_reporting_integrations
+        return get_available_reporting_integrations()
+    return names
+
+
+def check_trackers(config: TrainConfig) -> None:
+    """Every tracker named is one the Trainer knows and is installed: else one line saying what to install."""
+    from transformers.integrations import integration_utils
+
+    names = [n.strip() for n in config.report_to.split(",") if n.strip()]
+    if ("none" in names or "all" in names) and len(names) > 1:
+        raise UsageError(f"--report-to {config.report_to}: 'none' and 'all' stand alone; pass one of them, or a "
+                         "comma-separated list of trackers")
+    for name in names if names not in ([], ["none"], ["all"]) else []:
+        if name not in TRACKERS:
+            raise UsageError(f"--report-to {name}: unknown tracker; choose from none, all, {', '.join(TRACKERS)}")
+        package, available = TRACKERS[name]
+        if not getattr(integration_utils, available)():
+            raise UsageError(f"--report-to {name} needs the {package} package, which is not installed; install it "
+                             f"with `pip install {package}` (or pass --report-to none)")
 
 
 def checkpoint_dir(out: Path, config: TrainConfig) -> Path:
@@ -98,3 +140,4 @@ def check_config(config: TrainConfig) -> None:
                          "drop the flag to train in float32")
     if not 0 <= config.distill_alpha <= 1 or config.distill_temperature <= 0:
         raise UsageError("--distill-alpha must be in [0, 1] and --distill-temperature above 0")
+    check_trackers(config)

@@ -19,12 +19,12 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import UsageError
 from .checkpoints import prepare_checkpoints
-from .config import TrainConfig, check_config, checkpoint_dir, gradient_accumulation, per_device_batch
+from .config import TrainConfig, check_config, checkpoint_dir, gradient_accumulation, per_device_batch, trackers
 from .trainer import build_trainer
 
 
@@ -41,6 +41,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     say = (lambda text: console.print(text, soft_wrap=True)) if console is not None and main_process \
         else (lambda text: None)
     run = _check_run(model_src, out, config, overwrite, main_process, trust_remote_code, dataset)
+    config = _named(config, out, run)
     splits = _load_splits(dataset, data, config)
     model, tokenizer, teacher = _load_models(model_src, config, trust_remote_code, allow_pickle)
     frozen = _freeze_encoder(model, config, say)
@@ -50,7 +51,7 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     result, seconds, resumed_step = _fit(trainer, run, progress, say)
     record = _record(model_src, dataset, data, config, run, splits, prefix, frozen, truncated, trainer.state,
                      result, seconds, resumed_step)
-    _save(trainer, model_src, out, tokenizer, record, overwrite)
+    _save(trainer, model_src, out, tokenizer, record, overwrite, config)
     return record
 
 
@@ -66,7 +67,7 @@ def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, 
                trust_remote_code: bool, dataset=None) -> _Run:
     """Every check that needs neither data nor weights: settings, outputs, configs, checkpoints."""
     from ..fsutil import check_writable_out
-    from ..models import load_config
+    from ..models import check_has_tokenizer, load_config
 
     check_config(config)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -79,7 +80,16 @@ def _check_run(model_src: str, out: Path, config: TrainConfig, overwrite: bool, 
     for src in (model_src, config.distill_from):  # cheap: config and weight headers, before the data
         if src:
             load_config(src, presets=True, trust_remote_code=trust_remote_code)
+    check_has_tokenizer(model_src, presets=True)
     return _Run(ckpt, world_size, accumulation, prepare_checkpoints(ckpt, config, overwrite))
+
+
+def _named(config: TrainConfig, out: Path, run: _Run) -> TrainConfig:
+    """The config with the run's name in the trackers (OUT's folder name unless given) and the folder
+    TensorBoard writes to while training (CHECKPOINTS/runs/NAME unless given)."""
+    name = config.run_name or out.name
+    logs = config.logging_dir or str(run.checkpoints / "runs" / name)
+    return replace(config, run_name=name, logging_dir=logs)
 
 
 @dataclass
@@ -102,13 +112,11 @@ def _load_splits(dataset, data, config: TrainConfig) -> _Splits:
 
 def _load_models(model_src: str, config: TrainConfig, trust_remote_code: bool, allow_pickle: bool):
     """(model, tokenizer, teacher or None)."""
-    from ..models import load_model, load_tokenizer
+    from ..models import load_model, require_tokenizer
 
     model = load_model(model_src, presets=True, seed=config.seed, trust_remote_code=trust_remote_code,
                        allow_pickle=allow_pickle)
-    tokenizer = load_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
-    if tokenizer is None:
-        raise UsageError(f"'{model_src}' has no tokenizer; save one into the model directory")
+    tokenizer = require_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
     teacher = None
     if config.distill_from:
         teacher = load_model(config.distill_from, presets=True, trust_remote_code=trust_remote_code,
@@ -200,11 +208,13 @@ def _record(model_src: str, dataset, data, config: TrainConfig, run: _Run, split
     }
 
 
-def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite: bool) -> None:
-    """OUT, written by the main process: the best weights, the tokenizer, train.json, and the
-    source's pruning record (asymprune.json) when it has one."""
+def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite: bool, config: TrainConfig) -> None:
+    """OUT, written by the main process: the best weights, the tokenizer, train.json, the
+    source's pruning record (asymprune.json) when it has one, the model card, and TensorBoard's
+    event files in runs/ (where the hub shows them as training metrics)."""
     from ..fsutil import atomic_dir, write_json
     from ..models import save_model
+    from ..models.card import write_card
 
     if trainer.is_world_process_zero():
         with atomic_dir(out, overwrite=overwrite) as tmp:
@@ -215,4 +225,9 @@ def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite
             if source_record.is_file():  # keep the pruning record with the model it describes
                 shutil.copy(source_record, tmp / "asymprune.json")
             write_json(tmp / "train.json", record)
+            logs = Path(config.logging_dir)
+            if "tensorboard" in trackers(config) and logs.is_dir():
+                shutil.copytree(logs, tmp / "runs" / config.run_name)
+            # The model card: what was done, from the records above; titled by the run (a sweep's model/variant).
+            write_card(tmp, model_src, out.name, title=config.run_name)
     trainer.accelerator.wait_for_everyone()

@@ -7,9 +7,11 @@ Built on first use, so that importing asymprune.train stays cheap.
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
-from .config import TrainConfig, per_device_batch
+from .config import TrainConfig, per_device_batch, trackers
 
 
 def _trainer_classes():
@@ -115,13 +117,33 @@ def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int):
         seed=config.seed,
         bf16=config.bf16,
         fp16=config.fp16,
-        report_to="none",
+        report_to=trackers(config) or "none",  # experiment trackers (--report-to), as the Trainer names them
+        run_name=config.run_name,
         disable_tqdm=True,
         dataloader_pin_memory=torch.cuda.is_available(),
         # Without use_cpu, torchrun on a machine without CUDA starts independent trainings instead of
         # one distributed (gloo) run; with it, the processes share the work and the effective batch.
         use_cpu=not torch.cuda.is_available(),
     )
+
+
+@contextmanager
+def _tensorboard_dir(config: TrainConfig):
+    """TENSORBOARD_LOGGING_DIR set to the run's logging dir while the Trainer is built: transformers 5's
+    TensorBoard callback reads it when made, and would otherwise write ./runs/ in whatever folder the
+    command runs in. The variable is restored after."""
+    if "tensorboard" not in trackers(config) or not config.logging_dir:
+        yield
+        return
+    before = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    os.environ["TENSORBOARD_LOGGING_DIR"] = config.logging_dir
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+        else:
+            os.environ["TENSORBOARD_LOGGING_DIR"] = before
 
 
 def build_trainer(model, tokenizer, train_tok, eval_tok, config: TrainConfig, ckpt: Path, accumulation: int,
@@ -138,11 +160,12 @@ def build_trainer(model, tokenizer, train_tok, eval_tok, config: TrainConfig, ck
     kwargs = dict(model=model, args=training_arguments(config, ckpt, accumulation), train_dataset=train_tok,
                   eval_dataset=eval_tok, processing_class=tokenizer,
                   data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=callbacks)
-    if teacher is not None:
-        trainer = DistillationTrainer(**kwargs, teacher=teacher, alpha=config.distill_alpha,
-                                      temperature=config.distill_temperature)
-    else:
-        trainer = Seq2SeqTrainer(**kwargs)
+    with _tensorboard_dir(config):  # the Trainer builds the trackers' callbacks, which read it, here
+        if teacher is not None:
+            trainer = DistillationTrainer(**kwargs, teacher=teacher, alpha=config.distill_alpha,
+                                          temperature=config.distill_temperature)
+        else:
+            trainer = Seq2SeqTrainer(**kwargs)
     trainer.remove_callback(PrinterCallback)  # the rich bar (or silence) instead of raw log dicts
     # T5 and BART accept **kwargs but ignore `num_items_in_batch`, so the Trainer would take their
     # per-batch mean loss as already normalized and skip dividing it by the accumulation steps:

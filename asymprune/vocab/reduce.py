@@ -258,6 +258,8 @@ def reduce_vocabulary(model_src: str, out: Path, dataset: str, cfg: VocabConfig,
         _write_tie_flag(tmp, record["tied_lm_head"])
         _write_asymprune_record(job.record, tmp, record)
         write_json(tmp / "vocab.json", {**record, "kept_ids": kept})
+        from ..models.card import write_card
+        write_card(tmp, model_src, Path(out).name)
     return record
 
 
