@@ -171,7 +171,7 @@ CASES = {
     "export-vmap-size-0": (lambda p: ["export", p.t5, p.out, "--vmap", "synthetic", "--vmap-size", "0"],
                            ["error: --vmap-size 0 must be a positive number"]),
     "vocab-damaged-asymprune-json": (lambda p: ["vocab", damaged(p, "asymprune.json"), p.out, "--dataset", "synthetic"],
-                                     ["asymprune.json cannot be read", "restore it"]),
+                                     ["asymprune.json is damaged", "restore it"]),
     "vocab-damaged-generation-config": (lambda p: ["vocab", damaged(p, "generation_config.json"), p.out, "--dataset",
                                                    "synthetic"], ["generation_config.json"]),
     "export-quantize-unknown": (lambda p: ["export", p.t5, p.out, "--quantize", "int4"],
