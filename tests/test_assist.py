@@ -226,6 +226,17 @@ def test_evaluate_with_an_assistant_has_the_full_models_predictions(t5_dir, draf
     assert draft["generated"] == sum(p["gen_len"] for p in plain["predictions"])
 
 
+def test_evaluate_counts_an_identical_draft_as_always_kept(tmp_path):
+    """The issue's probe: `evaluate --assistant` with the model as its own draft said 96.2%."""
+    from asymprune.sweep.demo import DEMO_BASE
+    assert run_cli(["evaluate", str(DEMO_BASE), "--dataset", "synthetic", "--max-samples", "2", "--max-new-tokens",
+                    "64", "--out", str(tmp_path / "e"), "--assistant", str(DEMO_BASE), "--draft-confidence", "0"]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    draft = metrics["assistant"]
+    assert draft["acceptance_rate"] == 1.0 and draft["alpha"] == 1.0 and draft["short_rounds"] == 0
+    assert draft["generated"] == round(metrics["gen_len"] * 2) and draft["confidence_adapts"] is False
+
+
 def test_bench_reports_acceptance_and_speedup_against_the_full_model(t5_dir, tmp_path, capsys):
     out = tmp_path / "r.json"
     # The model as its own draft: every draft token is kept.
