@@ -255,6 +255,21 @@ def test_bench_reports_acceptance_and_speedup_against_the_full_model(t5_dir, tmp
     assert assisted["draft_encoder_identical"] and assisted["weights_mb"] == pytest.approx(2 * full["weights_mb"])
     assert report["config"]["assistants"] == [str(t5_dir)] and report["config"]["assist"]["draft_tokens"] == 3
     assert "acceptance rate 100.0%" in text and f"over {t5_dir} alone at batch 1" in text
+    assert assisted["inputs"] == "random ids" and "(random ids: the acceptance of a real text differs" in text
+
+
+def test_dataset_mode_bench_counts_an_identical_draft_over_real_documents(tmp_path, capsys):
+    from asymprune.sweep.demo import DEMO_BASE
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", str(DEMO_BASE), "--assistant", str(DEMO_BASE), "--dataset", "synthetic", "--bench-docs",
+                    "2", "--batch-sizes", "1", "--source-length", "256", "--new-tokens", "64", "--runs", "1",
+                    "--warmup", "0", "--draft-confidence", "0", "--json", str(out)]) == 0
+    full, assisted = json.loads(out.read_text())["results"]
+    assert assisted["inputs"] == "synthetic:test" and assisted["documents"] == full["documents"] == [0, 1]
+    assert assisted["doc_lengths"] == full["doc_lengths"] and max(full["doc_lengths"]) < 64  # natural stopping
+    draft = assisted["draft"]
+    assert assisted["acceptance_rate"] == 1.0 and draft["alpha"] == 1.0 and draft["generated"] == sum(full["doc_lengths"])
+    assert "(random ids)" not in capsys.readouterr().out
 
 
 def test_freeze_encoder_trains_the_decoder_only(t5_dir, drafts, tmp_path):

@@ -48,7 +48,7 @@ class DraftStats:
     proposed: int = 0             # draft tokens proposed
     accepted: int = 0             # proposed tokens the full model kept
     short_rounds: int = 0         # rounds that kept fewer tokens than proposed (ended on a rejection)
-    generated: int = 0            # tokens appended: the kept drafts plus the full model's own, unless EOS ended the round
+    generated: int = 0            # tokens appended: kept drafts + the full model's own (none after a kept EOS)
     per_round: list[list[int]] = field(default_factory=list)  # [proposed, accepted] per round
 
     def add_round(self, proposed: int, accepted: int, generated: int | None = None) -> None:

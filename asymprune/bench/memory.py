@@ -37,8 +37,9 @@ def parameters(config) -> int:
     from transformers import AutoModelForSeq2SeqLM
     with torch.device("meta"):
         model = AutoModelForSeq2SeqLM.from_config(config)
-    if getattr(config, "tie_word_embeddings", True) is False and model.lm_head.weight is model.get_input_embeddings().weight:
-        return sum(p.numel() for p in model.parameters()) + model.lm_head.weight.numel()  # saved untied
+    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+    if getattr(config, "tie_word_embeddings", True) is False and head.weight is embeddings.weight:
+        return sum(p.numel() for p in model.parameters()) + head.weight.numel()  # saved untied
     return sum(p.numel() for p in model.parameters())
 
 

@@ -66,7 +66,9 @@ def bench(
     for r in report["results"]:
         if r.get("draft"):
             from ..assist import DraftStats
-            console.print(f"{r['model']}: {draft_line(DraftStats.from_dict(r['draft']))}; speed-up "
+            random = (" (random ids: the acceptance of a real text differs; pass --dataset)"
+                      if r["inputs"] == "random ids" else "")
+            console.print(f"{r['model']}{random}: {draft_line(DraftStats.from_dict(r['draft']))}; speed-up "
                           f"{r['speedup']:.2f}× over {models[0]} alone at batch {r['batch_size']}", soft_wrap=True)
         check = r.get("ct2_check")
         if check and r["batch_size"] == cfg.batch_sizes[0] and not (check["tokens_match"] and check["scores_match"]):
