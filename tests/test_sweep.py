@@ -297,7 +297,7 @@ def _bench_worker_running(proc: subprocess.Popen) -> bool:
 
 
 def test_bench_over_the_sweeps_test_documents_reports_gen_len(tmp_path):
-    bench = {**FAST["bench"], "dataset": True, "batch_sizes": [2], "bench_docs": 3}
+    bench = {**FAST["bench"], "dataset": True, "batch_sizes": [2], "docs": 3}
     spec = write_spec(tmp_path, grid=["6/6", "6/3"], control=False, bench=bench)
     assert run_cli(["sweep", spec]) == 0
     with sqlite3.connect(tmp_path / "out" / "results.db") as db:

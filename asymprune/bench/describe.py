@@ -32,7 +32,7 @@ def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
         "gpu": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None,
         "threads": threads, "device": cfg.device, "source_length": cfg.source_length,
         "new_tokens": cfg.new_tokens if cfg.dataset is None else None, "dataset": cfg.dataset,
-        "bench_docs": cfg.bench_docs if cfg.dataset else None,
+        "bench_docs": cfg.docs if cfg.dataset else None,
         "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
     }
 
@@ -51,7 +51,7 @@ def results_table(report: dict):
     from rich.table import Table
     cfg = report["config"]
     natural = cfg["dataset"] is not None
-    length = (f"{cfg['dataset']}:{cfg['split']}, {cfg['bench_docs']} calls per round" if natural
+    length = (f"{cfg['dataset']}:{cfg['split']}, {cfg['docs']} calls per round" if natural
               else f"random ids, {cfg['new_tokens']} new tokens")
     env = report["env"]
     over = "the paired rounds and documents" if natural else "the paired rounds (3 or more)"

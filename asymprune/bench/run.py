@@ -20,7 +20,7 @@ How the measurement stays honest:
   and the lengths asked for, so the HF and CTranslate2 backends do the same work.
 - Threads are explicit and recorded: `threads`, or every core this process may use (never an
   inherited OMP_NUM_THREADS, which Ray sets to a task's num_cpus), for torch and CTranslate2 alike.
-- With `dataset`, each round times the same K calls (`bench_docs`) of batch-size documents for
+- With `dataset`, each round times the same K calls (`docs`) of batch-size documents for
   every model, K·b documents at batch b (documents.py); each call is tokenized on its own
   (padded to its own longest document), and the documents' ids and lengths are reported.
 - On CUDA the device is synchronised before the clock is read.
@@ -110,7 +110,7 @@ def _source(specs: list[dict], cfg: BenchConfig, data=None) -> tuple[list[list[i
     n = max(cfg.batch_sizes)
     if cfg.dataset:
         from ..data import load_rows
-        return None, list(load_rows(cfg.dataset, cfg.split, cfg.bench_docs * n, data)["source"])
+        return None, list(load_rows(cfg.dataset, cfg.split, cfg.docs * n, data)["source"])
     import torch
     vocab = min(s["vocab"] for s in specs)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -157,7 +157,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
         check_writable_out(json_path, overwrite, file=True, flag="--json")
     specs = check_bench(models, cfg)
     body, texts = _source(specs, cfg, data)
-    calls = {bs: document_calls(len(texts), cfg.bench_docs, bs) for bs in cfg.batch_sizes} if texts else None
+    calls = {bs: document_calls(len(texts), cfg.docs, bs) for bs in cfg.batch_sizes} if texts else None
     workers: list[Worker] = []
     with tempfile.TemporaryDirectory(prefix="asymprune-bench-") as workdir:
         try:
@@ -169,7 +169,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
             for w in workers:
                 w.wait_ready()
                 sources[w.name] = w.call("set_inputs", body, texts, calls)
-            measured = _measure(workers, cfg, cfg.bench_docs if calls else 1, progress)
+            measured = _measure(workers, cfg, cfg.docs if calls else 1, progress)
             memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in _sizes(w, cfg)}
         finally:
             for w in workers:
@@ -180,7 +180,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
         for bs in _sizes(w, cfg):
             base = next(r for r in results if r["batch_size"] == bs) if results and w is not workers[0] else None
             m = measured[(w.name, bs)]
-            docs = {"bench_docs": cfg.bench_docs, "documents": [i for c in calls[bs] for i in c],
+            docs = {"bench_docs": cfg.docs, "documents": [i for c in calls[bs] for i in c],
                     "calls_ms": m["calls_ms"]} if calls else {"bench_docs": None, "documents": None, "calls_ms": None}
             results.append({"model": w.name, "backend": cfg.backend, "batch_size": bs,
                             "inputs": f"{cfg.dataset}:{cfg.split}" if cfg.dataset else "random ids", **docs,

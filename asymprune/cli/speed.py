@@ -51,7 +51,7 @@ def bench(
     from ..bench import BenchConfig, results_table, run_bench
 
     cfg = BenchConfig(batch_sizes=int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
-                      new_tokens=new_tokens, dataset=dataset, split=split, bench_docs=bench_docs, runs=runs,
+                      new_tokens=new_tokens, dataset=dataset, split=split, docs=bench_docs, runs=runs,
                       warmup=warmup, device=device, dtype=dtype, threads=threads, backend=backend,
                       ct2_compute_type=ct2_compute_type, seed=seed,
                       assistants=assistant or [], assist=assist_config(draft_tokens, draft_confidence, share_encoder),
