@@ -153,10 +153,13 @@ def test_memory_estimate_counts_weights_exactly_and_grows_with_the_batch(t5_dir,
 
     from asymprune.bench import BenchConfig
     from asymprune.bench.memory import check_memory, estimate_mb, parameters
-    for path in (t5_dir, bart_dir):
-        model = AutoModelForSeq2SeqLM.from_pretrained(path)
-        assert parameters(model.config) == sum(p.numel() for p in model.parameters())
-    config = AutoModelForSeq2SeqLM.from_pretrained(t5_dir).config
+    from asymprune.models import build_preset, load_config
+    for path in (t5_dir, bart_dir):  # a local checkpoint: its tensors, from the safetensors headers
+        tensors = {t.data_ptr(): t.numel() for t in AutoModelForSeq2SeqLM.from_pretrained(path).state_dict().values()}
+        assert parameters(load_config(str(path))) == sum(tensors.values())  # tied weights once, buffers too
+    preset = sum(p.numel() for p in build_preset("t5-tiny")[0].parameters())
+    assert 0.95 * preset < parameters(load_config("t5-tiny", presets=True)) <= preset  # built on the meta device
+    config = load_config(str(t5_dir))
     cfg = BenchConfig(source_length=64, new_tokens=8)
     one, eight = estimate_mb(config, cfg, 1), estimate_mb(config, cfg, 8)
     assert one["weights"] == eight["weights"] > 0 and eight["cache"] == 8 * one["cache"] > 0

@@ -32,14 +32,24 @@ def _bytes(cfg: BenchConfig) -> tuple[float, float]:
 
 
 def parameters(config) -> int:
-    """Parameter count of `config`'s model, built on the meta device (no memory, no weights read)."""
+    """Parameter count of `config`'s model: from a local checkpoint's safetensors headers (exact, buffers
+    included, no weights read), else built on the meta device (no memory; an lm_head that a preset or
+    checkpoint keeps apart from the embeddings is then counted once, as tied)."""
+    import math
+    from pathlib import Path
+    folder = getattr(config, "_name_or_path", "") or ""
+    files = sorted(Path(folder).glob("*.safetensors")) if folder and Path(folder).is_dir() else []
+    if files:
+        from safetensors import safe_open
+        total = 0
+        for file in files:
+            with safe_open(file, framework="pt") as st:
+                total += sum(math.prod(st.get_slice(k).get_shape()) for k in st.keys())
+        return total
     import torch
     from transformers import AutoModelForSeq2SeqLM
     with torch.device("meta"):
         model = AutoModelForSeq2SeqLM.from_config(config)
-    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
-    if getattr(config, "tie_word_embeddings", True) is False and head.weight is embeddings.weight:
-        return sum(p.numel() for p in model.parameters()) + head.weight.numel()  # saved untied
     return sum(p.numel() for p in model.parameters())
 
 
