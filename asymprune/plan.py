@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .bench import BenchConfig, check_bench, run_bench
+from .bench.memory import check_memory
 from .errors import UsageError
 from .fsutil import atomic_dir, check_writable_out, write_json
 from .grid import parse_grid
@@ -83,6 +84,17 @@ def measurement_shapes(depths: dict[str, int]) -> list[tuple[int, int]]:
     """Full, decoder cut to 1, encoder cut to 1 (a stack of depth 1 needs no second point)."""
     E, D = depths["encoder"], depths["decoder"]
     return list(dict.fromkeys([(E, D), (E, 1), (1, D)]))
+
+
+def _shape_configs(model: str, shapes: list[tuple[int, int]]) -> list:
+    """MODEL's config cut to each (e, d): what the memory check of the measurement needs."""
+    from .models import family_for, load_config
+    configs = []
+    for e, d in shapes:
+        config = copy.deepcopy(load_config(model, presets=True))
+        family_for(config).set_layer_counts(config, {"encoder": e, "decoder": d})
+        configs.append(config)
+    return configs
 
 
 def _lstsq(columns: list[list[float]], y: list[float]) -> list[float]:
@@ -194,6 +206,7 @@ def check_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: 
     check_bench([model], cfg.bench)
     depths = _depths(model)
     shapes = parse_grid(cfg.grid, model, depths)
+    check_memory(_shape_configs(model, measurement_shapes(depths)), cfg.bench)  # the three timed at once
     if out is not None:
         check_writable_out(out, overwrite, inputs=[model])
     return depths, shapes

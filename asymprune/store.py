@@ -9,7 +9,7 @@ Tables (see SCHEMA): `runs` (one row per model x dataset x variant), `stages` (e
 status, timing and error), `metrics` (ROUGE and generation length per split), `documents`
 (per-document ROUGE, for paired bootstrap intervals) and `latency` (one row per backend x dtype
 x device x batch size, tagged with the interleaved measurement it came from and where it was
-taken). The `summary` view joins a run's test metrics and latencies with its reference runs':
+taken; in dataset mode with the documents it timed). The `summary` view joins a run's test metrics and latencies with its reference runs':
 quality against the re-tuned control (else the full model), speed against the full model
 measured in the same interleaved run only.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,6 +87,11 @@ CREATE TABLE IF NOT EXISTS latency (
     hardware TEXT,                  -- CPU model, or GPU name on cuda
     threads INTEGER,                -- intra-op threads used (torch or CTranslate2)
     torch TEXT, transformers TEXT, ctranslate2 TEXT,  -- versions
+    bench_docs INTEGER,             -- dataset mode: K calls (of batch_size documents each) per round, else NULL
+    documents TEXT,                 -- JSON: row ids of the split timed, K x batch_size (dataset mode)
+    doc_lengths TEXT,               -- JSON: generated tokens of each of those documents, EOS included
+    source_tokens TEXT,             -- JSON: source tokens of each document (dataset mode) or row (random ids)
+    calls_ms TEXT,                  -- JSON: rounds x K call times; runs_ms holds each round's mean
     PRIMARY KEY (run_id, backend, dtype, device, batch_size)
 );
 """
@@ -107,8 +112,10 @@ SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decod
        100.0 * (m.rouge2 - fm.rouge2) / NULLIF(fm.rouge2, 0) AS rouge2_impact_pct_base,
        m.rouge2 - fm.rouge2 AS rouge2_delta_base,
        l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms, l.median_ms, l.gen_len AS bench_gen_len,
-       l.bench_id, l.hardware, l.threads, l.runs_ms,
+       l.bench_id, l.hardware, l.threads, l.runs_ms, l.dataset AS bench_dataset, l.bench_docs, l.documents,
+       l.calls_ms,
        CASE WHEN fl.bench_id = l.bench_id THEN fl.runs_ms END AS runs_ms_full,
+       CASE WHEN fl.bench_id = l.bench_id THEN fl.calls_ms END AS calls_ms_full,
        CASE WHEN fl.bench_id = l.bench_id
             THEN COALESCE(fl.median_ms, fl.mean_ms) / COALESCE(l.median_ms, l.mean_ms) END AS speedup
 FROM runs r
@@ -125,13 +132,16 @@ LEFT JOIN latency fl ON fl.run_id = f.id AND fl.backend = l.backend AND fl.dtype
 # Columns added to `latency` in schema 2; a schema-1 file gets them (NULL: measured apart, unknown where).
 LATENCY_V2 = ("bench_id TEXT", "gen_len REAL", "dataset TEXT", "hardware TEXT", "threads INTEGER", "torch TEXT",
               "transformers TEXT", "ctranslate2 TEXT")
+# Added in schema 4; older files get them as NULL (dataset mode then timed one call per round).
+LATENCY_V4 = ("bench_docs INTEGER", "documents TEXT", "doc_lengths TEXT", "source_tokens TEXT", "calls_ms TEXT")
 
 RUN_FIELDS = ("kind", "encoder_layers", "decoder_layers", "encoder_total", "decoder_total", "strategy", "kept",
               "params", "status", "error", "config")
 METRIC_FIELDS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n_samples")
 LATENCY_FIELDS = ("source_length", "new_tokens", "mean_ms", "std_ms", "median_ms", "prefill_ms",
                   "decode_ms_per_token", "tokens_per_s", "peak_memory_mb", "runs_ms", "bench_id", "gen_len",
-                  "dataset", "hardware", "threads", "torch", "transformers", "ctranslate2")
+                  "dataset", "hardware", "threads", "torch", "transformers", "ctranslate2", "bench_docs", "documents",
+                  "doc_lengths", "source_tokens", "calls_ms")
 DOCUMENT_FIELDS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len")
 
 
@@ -170,10 +180,11 @@ class Store:
 
     def _upgrade(self) -> None:
         """Schema 1 -> 2: per-document scores, where and with what each latency row was measured.
-        2 -> 3: the summary view's speed-up from medians, with the runs behind it (the view only)."""
+        2 -> 3: the summary view's speed-up from medians, with the runs behind it (the view only).
+        3 -> 4: dataset-mode latency over K calls per round: the documents, their lengths, every call."""
         with self.db:
             have = {row[1] for row in self.db.execute("PRAGMA table_info(latency)")}
-            for column in LATENCY_V2:
+            for column in LATENCY_V2 + LATENCY_V4:
                 if column.split()[0] not in have:
                     self.db.execute(f"ALTER TABLE latency ADD COLUMN {column}")
             self.db.execute("DROP VIEW IF EXISTS summary")

@@ -89,7 +89,8 @@ def measure(base: str, drafts: list[str], args) -> dict:
     """Every mode on every document, interleaved; per-mode times, tokens and draft statistics."""
     import torch
 
-    from asymprune.assist import AssistConfig, DraftStats, assisted_generate, check_draft_sources, encoders_equal
+    from asymprune.assist import (AssistConfig, DraftStats, assisted_generate, check_draft_sources, confidence_adapts,
+                                  encoders_equal)
     from asymprune.data import load_rows, source_prefix
     from asymprune.models import family_for, load_model, load_tokenizer
 
@@ -156,7 +157,7 @@ def measure(base: str, drafts: list[str], args) -> dict:
             s, c = stats[name], decode_ms(draft) / decode_ms(base)
             row.update(layers=family_for(m.config).layer_counts(m.config), encoder_identical=encoders_equal(full, m),
                        cost_ratio=c, draft_decode_ms_per_token=decode_ms(draft), settings=how.__dict__,
-                       **s.to_dict())
+                       confidence_adapts=confidence_adapts(how), **s.to_dict())
             if s.alpha is not None:
                 from asymprune.assist import predicted_speedup
                 row["predicted_speedup"] = predicted_speedup(s.alpha, s.draft_tokens_per_round, c)
@@ -168,6 +169,15 @@ def measure(base: str, drafts: list[str], args) -> dict:
 
 def _fmt(x, spec="{:.2f}"):
     return "n/a" if x is None else spec.format(x)
+
+
+def _threshold(result: dict) -> str:
+    """Whether transformers moved the confidence threshold during each call (scikit-learn installed)."""
+    adapts = {r["confidence_adapts"] for r in result["rows"] if r.get("draft")}
+    return ("a start value: transformers adapts it during each call, scikit-learn being installed" if adapts == {True}
+            else "fixed: transformers adapts it only with scikit-learn installed and a threshold above 0"
+            if adapts == {False}
+            else "no draft rows")
 
 
 def render(result: dict, args, command: str) -> str:
@@ -182,8 +192,8 @@ def render(result: dict, args, command: str) -> str:
         f"Setup: base `{result['base']}` ({result['base_layers']['encoder']}/{result['base_layers']['decoder']} "
         f"layers); {docs} synthetic test documents after 1 warm-up document, greedy, natural stopping, at most "
         f"{args.new_tokens} new tokens; drafts propose up to {args.draft_tokens} tokens per round and stop a round "
-        f"below probability {args.draft_confidence}. One process; per document every mode runs once, the order "
-        "rotating. Speed-up: the base's total time over the mode's, same documents.",
+        f"below probability {args.draft_confidence} ({_threshold(result)}). One process; per document every mode "
+        "runs once, the order rotating. Speed-up: the base's total time over the mode's, same documents.",
         "",
         "| mode | draft enc/dec | identical outputs | acceptance rate | α per token | drafts per round ḡ | "
         "tokens per round | cost ratio c | predicted speed-up | measured speed-up | ms per doc |",
@@ -201,8 +211,9 @@ def render(result: dict, args, command: str) -> str:
             f"{r['speedup']:.2f}× | {r['ms_per_doc']:.0f} |")
     lines += [
         "",
-        "Acceptance rate: draft tokens kept / proposed. α: the per-token acceptance probability, estimated from the "
-        "rounds (kept tokens over kept tokens plus rejections). Cost ratio c: the draft's decode time per token over "
+        "Acceptance rate: draft tokens kept / proposed, a round's kept tokens being the common prefix of what the draft "
+        "proposed and what the base appended, EOS included. α: the per-token acceptance probability, estimated from "
+        "the rounds (kept tokens over kept tokens plus rejections). Cost ratio c: the draft's decode time per token over "
         f"the base's ({result['base_decode_ms_per_token']:.1f} ms), each measured alone on the same documents with "
         f"{args.new_tokens} tokens forced. Predicted speed-up (Leviathan et al., 2023): (1 − α^(ḡ+1)) / ((1 − α)(ḡc + 1)); "
         "it covers decoding only, not the encoder pass nor the draft's own encoder pass.",

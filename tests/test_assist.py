@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModelForSeq2SeqLM, GenerationConfig
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
 
 from asymprune import prune_layers
 from asymprune.assist import (AssistConfig, DraftStats, assisted_generate, encoders_equal,
@@ -57,7 +57,7 @@ def test_assisted_tokens_are_the_full_models_greedy_tokens(family, t5_dir, bart_
             assert torch.equal(out.sequences, plain), (seed, config)
             s = out.stats
             # Every round keeps the drafts it accepted plus the full model's own next token.
-            assert s.accepted + s.rounds == plain.shape[1] - 1
+            assert s.generated == s.accepted + s.rounds == plain.shape[1] - 1
             assert 0 <= s.accepted <= s.proposed and len(s.per_round) == s.rounds and out.seconds > 0
             assert all(p <= config.draft_tokens for p, _ in s.per_round)
 
@@ -79,6 +79,85 @@ def test_an_identical_draft_is_always_accepted(t5_dir):
     # still lossless, since the full model verifies every token.
     stock = assisted_generate(full, twin, ids, None, gen, AssistConfig(draft_tokens=3, fix_draft_cache=False))
     assert torch.equal(stock.sequences, plain)
+
+
+def _demo_base():
+    """The shipped converged t5-tiny: it stops by itself, so rounds can end on a drafted EOS."""
+    from asymprune.models import load_model
+    from asymprune.sweep.demo import DEMO_BASE
+    return load_model(str(DEMO_BASE)).eval(), AutoTokenizer.from_pretrained(DEMO_BASE)
+
+
+def _documents(tokenizer, n):
+    from asymprune.data import load_rows, source_prefix
+    return [tokenizer(source_prefix("t5") + text, return_tensors="pt").input_ids
+            for text in load_rows("synthetic", "test", n)["source"]]
+
+
+@pytest.mark.parametrize("g", [1, 5, 20])
+def test_an_identical_draft_is_kept_in_full_at_natural_stopping(g):
+    full, tokenizer = _demo_base()
+    twin = copy.deepcopy(full)
+    gen, drafted_eos = _greedy(full, new=64), 0
+    for ids in _documents(tokenizer, 1):
+        with torch.inference_mode():
+            plain = full.generate(input_ids=ids, generation_config=gen)
+        assert plain[0, -1] == full.config.eos_token_id and plain.shape[1] - 1 < 64  # stopped by itself
+        out = assisted_generate(full, twin, ids, None, gen, AssistConfig(draft_tokens=g, confidence=0.0))
+        s = out.stats
+        assert torch.equal(out.sequences, plain)
+        assert s.acceptance_rate == 1.0 and s.alpha == 1.0 and s.short_rounds == 0
+        assert s.generated == plain.shape[1] - 1 and s.per_round[-1][0] == s.per_round[-1][1] <= g
+        # A drafted EOS is kept too: that round ends on it, with no token of the full model's own.
+        drafted_eos += s.accepted + s.rounds - s.generated
+    assert drafted_eos >= 1
+
+
+def test_counts_are_the_common_prefix_of_the_draft_and_the_appended_tokens():
+    from asymprune.assist.generate import common_prefix
+    assert common_prefix([4, 5, 1], [4, 5, 1]) == 3 and common_prefix([4, 5, 1], [4, 7]) == 1
+    assert common_prefix([], [3]) == 0 and common_prefix([4, 5], [4]) == 1
+    stats = DraftStats()
+    stats.add_round(3, 3, generated=3)  # a round that ended on a kept EOS
+    assert (stats.alpha, stats.tokens_per_round, stats.short_rounds) == (1.0, 3.0, 0)
+    old = {"rounds": 2, "proposed": 6, "accepted": 4, "short_rounds": 1}  # a JSON written before `generated`
+    assert DraftStats.from_dict(old).generated == 6
+
+
+def test_the_confidence_threshold_adapts_as_in_stock_transformers(monkeypatch):
+    """transformers adapts it only for exactly its AssistedCandidateGenerator: asymprune's counting
+    must leave that type alone, so each round drafts what stock assisted generation drafts."""
+    from transformers.generation.candidate_generator import AssistedCandidateGenerator
+    from transformers.utils import is_sklearn_available
+
+    from asymprune.assist import confidence_adapts
+    full, tokenizer = _demo_base()
+    draft = copy.deepcopy(full)
+    prune_layers(draft, decoder=1, strategy="spread")  # not re-tuned: it drafts right and wrong
+    rounds, stock_get = [], AssistedCandidateGenerator.get_candidates
+
+    def recorded(self, input_ids, **kwargs):  # transformers' own method, its (length, threshold) noted
+        candidates, logits = stock_get(self, input_ids, **kwargs)
+        assert type(self) is AssistedCandidateGenerator
+        rounds.append((candidates.shape[1] - input_ids.shape[1],
+                       float(self.assistant_generation_config.assistant_confidence_threshold)))
+        return candidates, logits
+    monkeypatch.setattr(AssistedCandidateGenerator, "get_candidates", recorded)
+    config = AssistConfig(draft_tokens=5, confidence=0.4, schedule="heuristic_transient", fix_draft_cache=False)
+    (ids,) = _documents(tokenizer, 1)
+    gen = _greedy(full, new=64)
+    ours = assisted_generate(full, draft, ids, None, gen, config)
+    counted, rounds[:] = list(rounds), []
+    stock_draft = copy.deepcopy(draft)
+    stock_draft.generation_config.update(num_assistant_tokens=5, assistant_confidence_threshold=0.4,
+                                         num_assistant_tokens_schedule="heuristic_transient")
+    with torch.inference_mode():
+        stock = full.generate(input_ids=ids, generation_config=gen, assistant_model=stock_draft)
+    assert torch.equal(ours.sequences, stock) and counted == rounds and len(rounds) > 6
+    assert [p for p, _ in counted] == [p for p, _ in ours.stats.per_round]
+    moved = {t for _, t in counted} != {0.4}
+    assert moved == confidence_adapts(config) == is_sklearn_available()  # scikit-learn: a dev dependency
+    assert not confidence_adapts(AssistConfig(confidence=0.0))
 
 
 def test_a_shared_encoder_runs_the_encoder_once_per_document(t5_dir, drafts):
@@ -144,7 +223,18 @@ def test_evaluate_with_an_assistant_has_the_full_models_predictions(t5_dir, draf
     assert assisted["metrics"]["rouge2"] == plain["metrics"]["rouge2"]
     draft = assisted["metrics"]["assistant"]
     assert draft["model"] == str(drafts["t5-1"]) and draft["rounds"] > 0 and draft["settings"]["draft_tokens"] == 20
-    assert draft["accepted"] + draft["rounds"] == sum(p["gen_len"] for p in plain["predictions"])
+    assert draft["generated"] == sum(p["gen_len"] for p in plain["predictions"])
+
+
+def test_evaluate_counts_an_identical_draft_as_always_kept(tmp_path):
+    """The issue's probe: `evaluate --assistant` with the model as its own draft said 96.2%."""
+    from asymprune.sweep.demo import DEMO_BASE
+    assert run_cli(["evaluate", str(DEMO_BASE), "--dataset", "synthetic", "--max-samples", "2", "--max-new-tokens",
+                    "64", "--out", str(tmp_path / "e"), "--assistant", str(DEMO_BASE), "--draft-confidence", "0"]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    draft = metrics["assistant"]
+    assert draft["acceptance_rate"] == 1.0 and draft["alpha"] == 1.0 and draft["short_rounds"] == 0
+    assert draft["generated"] == round(metrics["gen_len"] * 2) and draft["confidence_adapts"] is False
 
 
 def test_bench_reports_acceptance_and_speedup_against_the_full_model(t5_dir, tmp_path, capsys):
@@ -165,6 +255,21 @@ def test_bench_reports_acceptance_and_speedup_against_the_full_model(t5_dir, tmp
     assert assisted["draft_encoder_identical"] and assisted["weights_mb"] == pytest.approx(2 * full["weights_mb"])
     assert report["config"]["assistants"] == [str(t5_dir)] and report["config"]["assist"]["draft_tokens"] == 3
     assert "acceptance rate 100.0%" in text and f"over {t5_dir} alone at batch 1" in text
+    assert assisted["inputs"] == "random ids" and "(random ids: the acceptance of a real text differs" in text
+
+
+def test_dataset_mode_bench_counts_an_identical_draft_over_real_documents(tmp_path, capsys):
+    from asymprune.sweep.demo import DEMO_BASE
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", str(DEMO_BASE), "--assistant", str(DEMO_BASE), "--dataset", "synthetic", "--bench-docs",
+                    "2", "--batch-sizes", "1", "--source-length", "256", "--new-tokens", "64", "--runs", "1",
+                    "--warmup", "0", "--draft-confidence", "0", "--json", str(out)]) == 0
+    full, assisted = json.loads(out.read_text())["results"]
+    assert assisted["inputs"] == "synthetic:test" and assisted["documents"] == full["documents"] == [0, 1]
+    assert assisted["doc_lengths"] == full["doc_lengths"] and max(full["doc_lengths"]) < 64  # natural stopping
+    draft = assisted["draft"]
+    assert assisted["acceptance_rate"] == 1.0 and draft["alpha"] == 1.0 and draft["generated"] == sum(full["doc_lengths"])
+    assert "(random ids)" not in capsys.readouterr().out
 
 
 def test_freeze_encoder_trains_the_decoder_only(t5_dir, drafts, tmp_path):

@@ -135,11 +135,38 @@ def test_bad_input_is_one_line_exit_2(models, gpt2_dir, tmp_path, capsys):
         (["t5-tiny", "--backend", "onnx"], "unknown backend 'onnx'; choose one of: hf, ct2"),
         ([str(gpt2_dir)], "'gpt2' is not an encoder-decoder model"),
         ([str(tmp_path / "nope")], "not found; pass an existing model directory or a hub id"),
+        (["t5-tiny", "--bench-docs", "0", "--dataset", "synthetic"], "--bench-docs must be at least 1 (got 0)"),
+        # Estimated from the config before anything loads: the batch's source ids alone would not fit.
+        (["t5-tiny", "--batch-sizes", "1,100000000"], "--batch-sizes 100000000: the bench needs about "),
+        (["t5-tiny", "--batch-sizes", "1", "--source-length", "100000000", "--new-tokens", "8"],
+         "not even batch 1 fits: pass a smaller --source-length or --new-tokens, or fewer models"),
     ]
     for args, message in cases:
-        assert run_cli(["bench", *args]) == 2, args
+        assert run_cli(["bench", *args, "--json", str(tmp_path / "r.json")]) == 2, args
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err, (args, err)
+        assert not (tmp_path / "r.json").exists()
+
+
+def test_memory_estimate_counts_weights_exactly_and_grows_with_the_batch(t5_dir, bart_dir):
+    from transformers import AutoModelForSeq2SeqLM
+
+    from asymprune.bench import BenchConfig
+    from asymprune.bench.memory import check_memory, estimate_mb, parameters
+    from asymprune.models import build_preset, load_config
+    for path in (t5_dir, bart_dir):  # a local checkpoint: its tensors, from the safetensors headers
+        tensors = {t.data_ptr(): t.numel() for t in AutoModelForSeq2SeqLM.from_pretrained(path).state_dict().values()}
+        assert parameters(load_config(str(path))) == sum(tensors.values())  # tied weights once, buffers too
+    preset = sum(p.numel() for p in build_preset("t5-tiny")[0].parameters())
+    assert 0.95 * preset < parameters(load_config("t5-tiny", presets=True)) <= preset  # built on the meta device
+    config = load_config(str(t5_dir))
+    cfg = BenchConfig(source_length=64, new_tokens=8)
+    one, eight = estimate_mb(config, cfg, 1), estimate_mb(config, cfg, 8)
+    assert one["weights"] == eight["weights"] > 0 and eight["cache"] == 8 * one["cache"] > 0
+    assert eight["activations"] == pytest.approx(8 * one["activations"])
+    half = estimate_mb(config, BenchConfig(source_length=64, new_tokens=8, dtype="bfloat16"), 1)
+    assert half["weights"] == one["weights"] / 2
+    check_memory([config, config], BenchConfig(batch_sizes=[1, 8, 16], source_length=64, new_tokens=8))  # fits
 
 
 def test_failed_conversion_leaves_no_broken_cache(models, tmp_path, capsys):
@@ -159,14 +186,19 @@ def test_failed_conversion_leaves_no_broken_cache(models, tmp_path, capsys):
 
 def test_dataset_mode_times_real_documents_with_natural_stopping(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert run_cli(["bench", "t5-tiny", "--dataset", "synthetic", "--split", "test", "--batch-sizes", "2",
-                    "--source-length", "64", "--new-tokens", "8", "--runs", "1", "--warmup", "0",
+    # The defaults: 16 calls per round, here of one document each.
+    assert run_cli(["bench", "t5-tiny", "--dataset", "synthetic", "--split", "test", "--batch-sizes", "1",
+                    "--source-length", "64", "--new-tokens", "3", "--runs", "1", "--warmup", "0",
                     "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     (r,) = report["results"]
     assert report["config"]["dataset"] == "synthetic" and r["new_tokens"] is None
-    assert 1 <= r["generated_tokens_mean"] <= 8  # natural stopping, capped by --new-tokens
-    assert "synthetic:test" in capsys.readouterr().out  # the table names the documents timed
+    assert r["bench_docs"] == 16 and r["documents"] == list(range(16)) and r["inputs"] == "synthetic:test"
+    assert len(r["calls_ms"]) == 1 and len(r["calls_ms"][0]) == 16 and r["runs_ms"] == [sum(r["calls_ms"][0]) / 16]
+    assert len(r["doc_lengths"]) == len(r["source_tokens"]) == 16 and all(1 <= n <= 3 for n in r["doc_lengths"])
+    assert r["generated_tokens_mean"] == sum(r["doc_lengths"]) / 16  # natural stopping, capped by --new-tokens
+    assert report["env"]["bench_docs"] == 16
+    assert "synthetic:test, 16 calls per" in capsys.readouterr().out  # the table names the documents
     assert run_cli(["bench", "t5-tiny", "--dataset", "synthetic", "--split", "nope", "--batch-sizes", "1",
                     "--runs", "1", "--json", str(tmp_path / "x.json")]) == 2
 
@@ -187,17 +219,44 @@ def test_the_checkpoints_generation_settings_are_not_inherited(bart_dir):
         model.generation_config.decoder_start_token_id, model.config.eos_token_id, model.config.pad_token_id)
 
 
-def test_dataset_mode_tokenizes_each_batch_and_reports_gen_len(t5_dir, tmp_path):
+def test_dataset_mode_times_the_same_documents_for_every_model_at_every_batch_size(t5_dir, models, tmp_path):
     out = tmp_path / "r.json"
-    assert run_cli(["bench", str(t5_dir), "--dataset", "synthetic", "--batch-sizes", "1,3", "--source-length", "64",
-                    "--new-tokens", "5", "--runs", "1", "--warmup", "0", "--json", str(out)]) == 0
+    assert run_cli(["bench", str(t5_dir), str(models["t5-pruned"]), "--dataset", "synthetic", "--batch-sizes", "1,3",
+                    "--bench-docs", "3", "--source-length", "64", "--new-tokens", "5", "--runs", "2", "--warmup", "0",
+                    "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["env"]["dataset"] == "synthetic" and report["env"]["new_tokens"] is None
+    by = {(r["model"], r["batch_size"]): r for r in report["results"]}
+    for bs in (1, 3):
+        full, pruned = by[(str(t5_dir), bs)], by[(str(models["t5-pruned"]), bs)]
+        assert full["documents"] == pruned["documents"] == list(range(3 * bs))  # K·b documents, the same for both
+        assert full["source_tokens"] == pruned["source_tokens"]  # one tokenizer: the same sources
+        assert len(full["calls_ms"]) == 2 and {len(c) for c in full["calls_ms"]} == {3}
+        # 2 rounds x 3 calls: the interval resamples documents as well as rounds.
+        assert pruned["speedup_low"] is not None and pruned["speedup_low"] <= pruned["speedup"] <= pruned["speedup_high"]
     for r in report["results"]:
         assert r["new_tokens"] is None and 1 <= r["generated_tokens_mean"] <= r["decoder_steps_mean"] <= 5
         # Per step over the longest output of the batch, not over the mean output.
         assert r["decode_ms_per_token"] == pytest.approx((r["mean_ms"] - r["prefill_ms"])
                                                          / max(r["decoder_steps_mean"] - 1, 1))
+
+
+def test_documents_of_each_call_and_the_interval_over_them():
+    from asymprune.bench.documents import document_calls, ids_text, speedup_interval_over_documents
+    assert document_calls(rows=5, docs=3, batch_size=2) == [[0, 1], [2, 3], [4, 0]]  # a short split cycles
+    assert document_calls(rows=100, docs=2, batch_size=1) == [[0], [1]]
+    assert ids_text(list(range(16))) == "0–15" and ids_text([0, 1, 2, 3, 4, 0]) == "0–4 cycled to 6"
+    assert ids_text([3, 9]) == "3, 9" and ids_text([7]) == "7"
+    base = [[10.0, 40.0, 20.0, 30.0, 50.0]] * 4
+    # The pruned model gains much more on some documents than on others; the rounds agree exactly.
+    pruned = [[5.0, 35.0, 10.0, 25.0, 20.0]] * 4
+    ci = speedup_interval_over_documents(base, pruned)
+    assert ci["speedup"] == pytest.approx(150 / 95) and ci["calls"] == 5 and ci["runs"] == 4
+    assert ci["low"] < ci["speedup"] < ci["high"] and ci["high"] - ci["low"] > 0.1  # the documents' spread
+    rounds_only = speedup_interval([30.0] * 4, [19.0] * 4)  # the per-round means alone hide the documents
+    assert rounds_only["low"] == rounds_only["high"] == pytest.approx(150 / 95)
+    assert speedup_interval_over_documents([[1.0, 2.0]] * 2, [[1.0, 2.0]] * 2) is None  # 2 rounds x 2 calls
+    assert speedup_interval_over_documents(base, pruned[:3]) is None  # not one interleaved run
 
 
 def test_speedup_is_a_ratio_of_medians_with_an_interval_over_paired_rounds():

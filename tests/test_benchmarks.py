@@ -40,7 +40,8 @@ def test_lossless_benchmark_smoke(tmp_path):
     assert "| assisted by t5-tiny-6-1 | 6/1 | 1/1 |" in md and "| assisted by t5-tiny-6-2 | 6/2 | 1/1 |" in md
     result = json.loads((tmp_path / "lossless-smoke.json").read_text())
     for row in result["rows"][1:]:
-        assert row["identical_outputs"] == 1 and {"cost_ratio", "predicted_speedup", "acceptance_rate"} <= row.keys()
+        assert row["identical_outputs"] == 1 and {"cost_ratio", "predicted_speedup", "acceptance_rate", "generated",
+                                                  "confidence_adapts"} <= row.keys()
     assert "Leviathan" in printed
 
 

@@ -144,6 +144,7 @@ BAD = {
     "device": (["t5-tiny", "--device", "tpu"], "unknown device 'tpu'"),
     "model": (["/nonexistent/model"], "model '/nonexistent/model' not found"),
     "positions": (["bart-tiny", "--source-length", "5000"], "--source-length 5000 is over bart-tiny's limit"),
+    "memory": (["t5-tiny", "--batch-sizes", "1,100000000"], "--batch-sizes 100000000: the bench needs about "),
 }
 
 

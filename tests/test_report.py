@@ -108,7 +108,10 @@ def test_report_files_tables_and_plots(db, tmp_path, capsys):
     assert "| 6 | 1 | decoder | 17.00 | 85.00% | 24.10 | 96.40% |" in md                     # Tables 5-7
     # Tables 8-10; this database has no control and no per-document scores: differences without intervals.
     assert "| flan-t5-base | 1/6 | encoder | 22.00 | -3.00 | no interval | -12.00% | -3.00 | 1.33× | 2.50× | 2.50× |" in md
-    assert "| flan-t5-base | 247.6M | 25.00 | +25.00% | 200.0 | 2.00× | 500.0 | 2.50× | 1000.0 | 2.50× |" in md
+    # Tables 2-4: each model was benched with its own variants, so the full models' ratio is marked.
+    assert ("| flan-t5-base | 247.6M | 25.00 | +25.00% | 200.0 | 2.00× (measured apart) | 500.0 | 2.50× (measured "
+            "apart) | 1000.0 | 2.50× (measured apart) |") in md
+    assert "| flan-t5-small | 77.0M | 20.00 | +0.00% | 100.0 | 1.00× | 200.0 | 1.00× | 400.0 | 1.00× |" in md
     assert "| flan-t5-small | cnndm | 2/2 | both | failed | CUDA out of memory |" in md
     assert "| flan-t5-base | cnndm | 1/1 | both | pending | – |" in md
 
@@ -127,8 +130,8 @@ def test_report_files_tables_and_plots(db, tmp_path, capsys):
                                                              "speedup_bs16")} == {
         "rouge2_impact_pct": "-15.0", "speedup_bs1": "4.0", "speedup_bs8": "1.6", "speedup_bs16": "1.6"}
     scale = _rows(out / "scale-cnndm.csv")
-    assert [(r["model"], r["params"], r["gain_pct"], r["latency_ratio_bs16"]) for r in scale] == [
-        ("flan-t5-small", "76961152", "0.0", "1.0"), ("flan-t5-base", "247577856", "25.0", "2.5")]
+    assert [(r["model"], r["params"], r["gain_pct"], r["latency_ratio_bs16"], r["same_bench_bs16"]) for r in scale] == [
+        ("flan-t5-small", "76961152", "0.0", "1.0", "True"), ("flan-t5-base", "247577856", "25.0", "2.5", "False")]
     quality = _rows(out / "quality-cnndm.csv")
     assert quality[2] == {"encoder": "6", "decoder": "1", "kind": "decoder", "flan-t5-small rouge2": "17.0",
                           "flan-t5-small pct_of_full": "85.0", "flan-t5-base rouge2": "24.1",
@@ -202,7 +205,7 @@ def _text(tmp_path):
 @pytest.mark.parametrize("make_db, extra, message", [
     (lambda t: t / "missing.db", [], "missing.db not found; pass the results.db a sweep wrote"),
     (_text, [], "notes.db is not a results database (file is not a database)"),
-    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 3); upgrade asymprune"),
+    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 4); upgrade asymprune"),
     (_unfinished, [], "has no finished runs yet (12 running, 1 failed, 1 pending); wait for the sweep"),
     (None, ["--max-rouge2-loss", "1", "--min-speedup", "2"], "--max-rouge2-loss and --min-speedup both given"),
     (None, ["--max-rouge2-loss", "-1"], "--max-rouge2-loss must be 0 or more ROUGE-2 points (got -1.0)"),
@@ -299,3 +302,49 @@ def test_verdicts_say_slower_and_where_an_interval_reaches_past_the_budget():
     assert "keep the full model; closest: 3/3 (both)" in keep
     assert keep.endswith("0.90× [0.85, 0.95], slower than the full model at batch size 1 (111.0 ms)")
     assert "faster" not in keep.split("closest")[1]
+
+
+def _latency(bs, ms, bench_id, **extra):
+    return dict(backend="hf", dtype="float32", device="cpu", batch_size=bs, median_ms=ms, mean_ms=ms,
+                runs_ms=[ms] * 3, bench_id=bench_id, **extra)
+
+
+def test_scale_ratios_are_plain_only_within_one_bench():
+    from asymprune.report.tables import scale_tables
+    done = pd.DataFrame({"dataset": ["d", "d"], "kind": ["full", "full"], "params": [1e6, 2e6], "who": ["s", "b"],
+                         "rouge2": [10.0, 12.0], "latency_ms_bs1": [10.0, 25.0], "bench_id_bs1": ["g", "g"]})
+    raw, shown = scale_tables(done)["d"]
+    assert list(shown["BS1 impact"]) == ["1.00×", "2.50×"] and list(raw.same_bench_bs1) == [True, True]
+    apart = done.assign(bench_id_bs1=["g", "h"])
+    raw, shown = scale_tables(apart)["d"]
+    assert list(shown["BS1 impact"]) == ["1.00×", "2.50× (measured apart)"] and list(raw.same_bench_bs1) == [True, False]
+
+
+def test_dataset_mode_documents_intervals_and_random_id_lossless_rows(tmp_path):
+    """K calls per round: the report names the documents and its interval resamples them; a lossless
+    row timed on random ids is labelled so."""
+    from asymprune.store import Store
+    path = tmp_path / "results.db"
+    store = Store(path)
+    calls_full = [[10.0, 30.0, 20.0, 40.0]] * 3  # documents differ far more than rounds
+    for variant, kind, factor in (("6/6", "full", 1.0), ("6/1", "decoder", 0.5)):
+        run = store.upsert_run("s", "m", "synthetic", variant, kind=kind, status="done")
+        calls = [[c * factor for c in r] for r in calls_full]
+        store.record_latency(run, [_latency(2, 25.0 * factor, "g", dataset="synthetic", bench_docs=4,
+                                            documents=list(range(8)), calls_ms=calls)])
+    store.close()
+    frame = load_runs(path)
+    assert frame.attrs["latency_inputs"] == ("synthetic: 4 calls per round, the same documents for every model "
+                                             "(row ids 0–7 at batch 2)")
+    pruned = frame[frame.variant == "6/1"].iloc[0]
+    assert pruned.speedup_bs2 == 2.0 and pruned.speedup_low_bs2 == pruned.speedup_high_bs2 == pytest.approx(2.0)
+
+    lossless = tmp_path / "lossless.db"
+    store = Store(lossless)
+    for variant, kind in (("6/6", "full"), ("lossless 6/1", "lossless")):
+        run = store.upsert_run("s", "m", "synthetic", variant, kind=kind, status="done")
+        store.record_latency(run, [_latency(1, 10.0, "g")])
+    store.close()
+    frame = load_runs(lossless)
+    assert list(frame.variant) == ["6/6", "lossless 6/1 (random ids)"]
+    assert frame.attrs["latency_inputs"] == "seeded random ids of fixed length"

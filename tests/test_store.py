@@ -129,8 +129,49 @@ def test_a_schema_1_file_is_upgraded_in_place(tmp_path):
     db.commit()
     db.close()
     store = Store(path, create=False)
-    assert store._version() == SCHEMA_VERSION == 3
+    assert store._version() == SCHEMA_VERSION == 4
     rows = store.frame("SELECT variant, mean_ms, bench_id, speedup FROM summary")
     assert list(rows.variant) == ["6/6"] and rows.mean_ms[0] == 9.0
     assert rows.bench_id.isna().all() and rows.speedup.isna().all()  # measured apart: no ratio is claimed
+    store.close()
+
+
+def test_a_schema_3_file_gets_the_dataset_mode_columns(tmp_path):
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '3');
+        CREATE TABLE runs (id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
+            variant TEXT NOT NULL, kind TEXT, encoder_layers INTEGER, decoder_layers INTEGER, encoder_total INTEGER,
+            decoder_total INTEGER, strategy TEXT, kept TEXT, params INTEGER, status TEXT NOT NULL DEFAULT 'pending',
+            error TEXT, config TEXT, updated REAL, UNIQUE (sweep, model, dataset, variant));
+        CREATE TABLE latency (run_id INTEGER NOT NULL, backend TEXT NOT NULL, dtype TEXT NOT NULL,
+            device TEXT NOT NULL, batch_size INTEGER NOT NULL, source_length INTEGER, new_tokens INTEGER,
+            mean_ms REAL, std_ms REAL, median_ms REAL, prefill_ms REAL, decode_ms_per_token REAL,
+            tokens_per_s REAL, peak_memory_mb REAL, runs_ms TEXT, bench_id TEXT, gen_len REAL, dataset TEXT,
+            hardware TEXT, threads INTEGER, torch TEXT, transformers TEXT, ctranslate2 TEXT,
+            PRIMARY KEY (run_id, backend, dtype, device, batch_size));
+        CREATE VIEW summary AS SELECT 1 AS old;
+        INSERT INTO runs (id, sweep, model, dataset, variant, kind, status) VALUES (1, 's', 'm', 'd', '6/6', 'full', 'done');
+        INSERT INTO latency (run_id, backend, dtype, device, batch_size, median_ms, runs_ms, bench_id, dataset)
+            VALUES (1, 'hf', 'float32', 'cpu', 1, 9.0, '[9.0]', 'b', 'd');
+    """)
+    db.commit()
+    db.close()
+    store = Store(path, create=False)
+    assert store._version() == SCHEMA_VERSION == 4
+    rows = store.frame("SELECT variant, median_ms, bench_docs, documents, calls_ms, calls_ms_full, speedup "
+                       "FROM summary")
+    assert list(rows.variant) == ["6/6"] and rows.median_ms[0] == 9.0 and rows.speedup[0] == 1.0
+    assert rows[["bench_docs", "documents", "calls_ms", "calls_ms_full"]].isna().all().all()  # timed before K
+    # A new dataset-mode row keeps its documents, their lengths and every call.
+    store.record_latency(1, [{"backend": "hf", "dtype": "float32", "device": "cpu", "batch_size": 2, "median_ms": 5.0,
+                              "runs_ms": [5.0], "bench_id": "c", "dataset": "d", "bench_docs": 2,
+                              "documents": [0, 1, 2, 3], "doc_lengths": [7, 9, 8, 6], "source_tokens": [30, 41, 35, 28],
+                              "calls_ms": [[4.0, 6.0]]}])
+    got = store.frame("SELECT bench_docs, documents, calls_ms, calls_ms_full FROM summary WHERE batch_size = 2").iloc[0]
+    assert got.bench_docs == 2 and got.documents == "[0, 1, 2, 3]" and got.calls_ms == got.calls_ms_full == "[[4.0, 6.0]]"
+    lengths = store.frame("SELECT doc_lengths, source_tokens FROM latency WHERE batch_size = 2").iloc[0]
+    assert (lengths.doc_lengths, lengths.source_tokens) == ("[7, 9, 8, 6]", "[30, 41, 35, 28]")
     store.close()

@@ -309,14 +309,16 @@ def _bench_worker_running(proc: subprocess.Popen) -> bool:
 
 
 def test_bench_over_the_sweeps_test_documents_reports_gen_len(tmp_path):
-    bench = {**FAST["bench"], "dataset": True, "batch_sizes": [2]}
+    bench = {**FAST["bench"], "dataset": True, "batch_sizes": [2], "docs": 3}
     spec = write_spec(tmp_path, grid=["6/6", "6/3"], control=False, bench=bench)
     assert run_cli(["sweep", spec]) == 0
     with sqlite3.connect(tmp_path / "out" / "results.db") as db:
-        rows = db.execute("SELECT r.variant, l.dataset, l.new_tokens, l.batch_size, l.gen_len, l.bench_id "
-                          "FROM latency l JOIN runs r ON r.id = l.run_id ORDER BY r.variant").fetchall()
+        rows = db.execute("SELECT r.variant, l.dataset, l.new_tokens, l.batch_size, l.gen_len, l.bench_id, "
+                          "l.bench_docs, l.documents FROM latency l JOIN runs r ON r.id = l.run_id "
+                          "ORDER BY r.variant").fetchall()
     assert [r[:4] for r in rows] == [("6/3", "synthetic", None, 2), ("6/6", "synthetic", None, 2)]
     assert all(1 <= r[4] <= 4 for r in rows) and rows[0][5] == rows[1][5]  # GenL, natural stopping; one run
+    assert [(r[6], json.loads(r[7])) for r in rows] == [(3, [0, 1, 2, 3, 4, 5])] * 2  # K calls of 2 documents
 
 
 def test_vocab_key_shrinks_variants_and_lossless_point_joins_the_group_bench(tmp_path):

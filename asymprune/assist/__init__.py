@@ -11,9 +11,11 @@ This is transformers' assisted generation (`generate(assistant_model=draft)`), g
 only, as transformers has it. Two things are added without forking transformers:
 
 - Counting. `DraftStats` gets, per verification round, how many tokens the draft proposed and
-  how many the full model kept, from a subclass of transformers' `AssistedCandidateGenerator`.
-  transformers has no public hook that picks the candidate generator, so for the length of one
-  call the full model's `_get_candidate_generator` is shadowed on the instance.
+  how many the full model kept: the common prefix of the proposal and what the full model
+  appended, EOS included. transformers has no public hook that picks the candidate generator, so
+  for the length of one call the full model's `_get_candidate_generator` is shadowed on the
+  instance; it builds transformers' own `AssistedCandidateGenerator` (so the confidence threshold
+  adapts exactly as in stock transformers) and wraps two methods of that one object.
 - A shared encoder (`share_encoder=True`). transformers runs the draft's own encoder once per
   document. With the option, the draft reads the full model's encoder output instead: the
   encoder runs once per document. The output stays the full model's own; the drafts stay the
@@ -25,17 +27,18 @@ tokens per round and cost ratio c (a draft step's time over a full step's), a ro
 (1 - a^(g+1)) / (1 - a) tokens on average for the price of g*c + 1 full steps:
 `predicted_speedup(a, g, c)`.
 
-    config.py    AssistConfig, DraftStats, predicted_speedup, stats_summary
+    config.py    AssistConfig, DraftStats, predicted_speedup, confidence_adapts, stats_summary
     checks.py    check_draft(_sources), check_batch_size, check_greedy, encoders_equal, freeze_encoder
     generate.py  assisted_generate, generate_one_by_one
 """
 
 from .checks import (check_batch_size, check_draft, check_draft_sources, check_greedy, encoders_equal,
                      freeze_encoder)
-from .config import (SCHEDULES, AssistConfig, AssistedOutput, DraftStats, expected_tokens_per_round,
-                     predicted_speedup, stats_summary)
+from .config import (SCHEDULES, AssistConfig, AssistedOutput, DraftStats, confidence_adapts,
+                     expected_tokens_per_round, predicted_speedup, stats_summary)
 from .generate import assisted_generate, generate_one_by_one
 
 __all__ = ["check_batch_size", "check_draft", "check_draft_sources", "check_greedy", "encoders_equal",
-           "freeze_encoder", "SCHEDULES", "AssistConfig", "AssistedOutput", "DraftStats", "expected_tokens_per_round",
+           "freeze_encoder", "SCHEDULES", "AssistConfig", "AssistedOutput", "DraftStats", "confidence_adapts",
+           "expected_tokens_per_round",
            "predicted_speedup", "stats_summary", "assisted_generate", "generate_one_by_one"]

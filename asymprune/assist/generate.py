@@ -4,8 +4,10 @@
     out.sequences, out.stats, out.seconds
 
 transformers has no public hook that picks the candidate generator, so for the length of one
-call the full model's `_get_candidate_generator` is shadowed on the instance by one that counts
-each round (a subclass of transformers' `AssistedCandidateGenerator`).
+call the full model's `_get_candidate_generator` is shadowed on the instance. The shadow calls
+transformers' own, so the candidate generator is stock `AssistedCandidateGenerator` (transformers
+adapts the confidence threshold only for exactly that type), and counts by wrapping two methods
+of that one object: what the draft proposed, and what the full model then appended.
 """
 
 from __future__ import annotations
@@ -30,49 +32,71 @@ class _PrecomputedEncoder:
     __call__ = forward
 
 
-def _candidates_class():
-    """A subclass of transformers' AssistedCandidateGenerator that counts each round (built lazily)."""
-    import torch
-    from transformers.generation.candidate_generator import AssistedCandidateGenerator
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
-    class CountingCandidates(AssistedCandidateGenerator):
-        def __init__(self, *, stats: DraftStats, encoder_outputs=None, fix_cache: bool = True, **kwargs):
-            self.stats, self.proposed = stats, 0
-            draft = kwargs["assistant_model"]
-            if encoder_outputs is not None:  # the draft's encoder pass happens in __init__: replace it
-                draft.get_encoder = lambda *args, **kw: _PrecomputedEncoder(encoder_outputs)
-            try:
-                super().__init__(**kwargs)
-            finally:
-                if encoder_outputs is not None:
-                    del draft.get_encoder
-            if fix_cache and draft.config.is_encoder_decoder and "decoder_attention_mask" not in self.assistant_kwargs:
-                # generate() slices a resumed input by its attention mask's length; without a decoder
-                # mask an encoder-decoder draft re-feeds its whole prefix on top of its cache.
-                self.assistant_kwargs["decoder_attention_mask"] = torch.ones_like(kwargs["input_ids"]).to(draft.device)
 
-        def get_candidates(self, input_ids, **kwargs):
-            candidates, logits = super().get_candidates(input_ids, **kwargs)
-            self.proposed = candidates.shape[1] - input_ids.shape[1]
-            return candidates, logits
+def _count_rounds(candidates, stats: DraftStats) -> None:
+    """Count each round on this candidate generator (its type stays transformers' own).
 
-        def update_candidate_strategy(self, input_ids, scores, num_matches):
-            # Called once per round, after the full model's pass, with the tokens it kept.
-            self.stats.add_round(self.proposed, int(num_matches))
-            super().update_candidate_strategy(input_ids, scores, num_matches)
+    A round's kept drafts are the common prefix of what the draft proposed and what the full model
+    appended. transformers' `num_matches` is not that: it is recomputed after the round is cut at
+    EOS, so a drafted EOS that the full model accepts would count as a rejection.
+    """
+    get, update = candidates.get_candidates, candidates.update_candidate_strategy
+    round_ = {}
 
-    return CountingCandidates
+    def get_candidates(input_ids, **kwargs):
+        proposed, logits = get(input_ids, **kwargs)
+        start = input_ids.shape[1]
+        round_.update(start=start, drafted=proposed[0, start:].tolist())
+        return proposed, logits
+
+    def update_candidate_strategy(input_ids, scores, num_matches):
+        # Called once per round, after the full model's pass, with the sequence it extended.
+        appended = input_ids[0, round_["start"]:].tolist()
+        stats.add_round(len(round_["drafted"]), common_prefix(round_["drafted"], appended), len(appended))
+        return update(input_ids, scores, num_matches)
+
+    candidates.get_candidates = get_candidates  # instance attributes: the class is untouched
+    candidates.update_candidate_strategy = update_candidate_strategy
 
 
 @contextmanager
 def _drafting(full, draft, config: AssistConfig, stats: DraftStats):
-    """For one call: the full model builds counting candidates; the draft runs `config`'s settings."""
-    cls = _candidates_class()
+    """For one call: the full model builds transformers' candidates, counted; the draft runs `config`'s settings."""
+    import torch
+    from transformers.generation.candidate_generator import AssistedCandidateGenerator
 
-    def make_candidates(*, model_kwargs, assistant_model, target_tokenizer=None, assistant_tokenizer=None, **kwargs):
-        shared = model_kwargs.get("encoder_outputs") if config.share_encoder else None
-        return cls(stats=stats, encoder_outputs=shared, fix_cache=config.fix_draft_cache, model_kwargs=model_kwargs, assistant_model=assistant_model,
-                   **kwargs)
+    stock = type(full)._get_candidate_generator
+
+    def make_candidates(**kwargs):
+        shared = kwargs["model_kwargs"].get("encoder_outputs") if config.share_encoder else None
+        assistant = kwargs["assistant_model"]
+        if shared is not None:  # the draft's encoder pass happens while the candidates are built: replace it
+            assistant.get_encoder = lambda *args, **kw: _PrecomputedEncoder(shared)
+        try:
+            candidates = stock(full, **kwargs)
+        finally:
+            if shared is not None:
+                del assistant.get_encoder
+        if type(candidates) is not AssistedCandidateGenerator:  # a transformers change: do not count wrongly
+            raise RuntimeError(f"transformers built a {type(candidates).__name__}, not the AssistedCandidateGenerator "
+                               "asymprune counts; this transformers version is not supported with --assistant")
+        if config.fix_draft_cache and assistant.config.is_encoder_decoder \
+                and "decoder_attention_mask" not in candidates.assistant_kwargs:
+            # generate() slices a resumed input by its attention mask's length; without a decoder
+            # mask an encoder-decoder draft re-feeds its whole prefix on top of its cache.
+            candidates.assistant_kwargs["decoder_attention_mask"] = torch.ones_like(
+                kwargs["input_ids"]).to(assistant.device)
+        _count_rounds(candidates, stats)
+        return candidates
 
     saved = draft.generation_config
     draft.generation_config = copy.deepcopy(saved)

@@ -3,14 +3,17 @@
     from asymprune.bench import BenchConfig, run_bench
     report = run_bench(["flan-t5-small", "runs/pruned"], BenchConfig(batch_sizes=[1, 8], runs=7))
 
-    config.py  BenchConfig (what is timed) and its checks, the default thread count
-    worker.py  one model per fresh process, timed on request
-    run.py     check_bench, run_bench (the interleaved run), the environment, results_table
-    speedup.py speed-up as a ratio of medians, its paired bootstrap interval, how it is printed
+    config.py    BenchConfig (what is timed) and its checks, the default thread count
+    worker.py    one model per fresh process, timed on request
+    run.py       check_bench, run_bench (the interleaved run)
+    documents.py dataset mode: the K calls of documents each round times, the interval over them
+    describe.py  the environment of a measurement, results_table
+    speedup.py   speed-up as a ratio of medians, its paired bootstrap interval, how it is printed
 """
 
 from .config import BACKENDS, DTYPES, BenchConfig, default_threads
-from .run import check_bench, environment, results_table, run_bench
+from .describe import environment, results_table
+from .run import check_bench, run_bench
 from .speedup import speedup, speedup_interval, speedup_text
 from .worker import explicit_generation_config
 

@@ -31,6 +31,7 @@ class BenchConfig:
     new_tokens: int = 256          # tokens generated per document; a cap when `dataset` is set (paper: 256)
     dataset: str | None = None     # dataset SPEC: time real documents with natural stopping instead
     split: str = "test"            # split of `dataset`
+    docs: int = 16                 # dataset mode: K calls per round, each of batch-size documents (--bench-docs)
     runs: int = 7                  # timed runs per model and batch size (paper: 7)
     warmup: int = 2                # untimed runs first
     device: str = "cpu"            # cpu or cuda
@@ -56,6 +57,9 @@ class BenchConfig:
             raise UsageError(f"--source-length must be at least 2 (got {self.source_length})")
         if self.runs <= 0 or self.warmup < 0:
             raise UsageError("--runs must be at least 1 and --warmup at least 0")
+        if self.docs <= 0:
+            raise UsageError(f"--bench-docs must be at least 1 (got {self.docs}); it is the number of "
+                             "documents (calls) each round times in dataset mode")
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown backend '{self.backend}'; choose one of: {', '.join(BACKENDS)}")
         if self.dtype not in DTYPES:

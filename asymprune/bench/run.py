@@ -2,7 +2,7 @@
 
     cfg = BenchConfig(batch_sizes=[1, 8], source_length=512, new_tokens=64, runs=7)
     report = run_bench(["flan-t5-small", "runs/pruned"], cfg)   # first model is the baseline
-    print(results_table(report))                                # rich table; report is also JSON-ready
+    print(results_table(report))                                # describe.py; report is also JSON-ready
 
 How the measurement stays honest:
 - Fixed work: every model generates exactly `new_tokens` tokens (EOS suppressed with
@@ -20,17 +20,18 @@ How the measurement stays honest:
   and the lengths asked for, so the HF and CTranslate2 backends do the same work.
 - Threads are explicit and recorded: `threads`, or every core this process may use (never an
   inherited OMP_NUM_THREADS, which Ray sets to a task's num_cpus), for torch and CTranslate2 alike.
-- With `dataset`, each batch is tokenized on its own (padded to its own longest document).
+- With `dataset`, each round times the same K calls (`docs`) of batch-size documents for
+  every model, K·b documents at batch b (documents.py); each call is tokenized on its own
+  (padded to its own longest document), and the documents' ids and lengths are reported.
 - On CUDA the device is synchronised before the clock is read.
-- Speed-up is the ratio of medians over the same rounds, with a paired bootstrap 95% interval
-  over the rounds (speedup.py); a mean lets one disturbed run decide the ordering.
+- Speed-up is the ratio of medians over the same rounds (a round's latency: the mean over its
+  calls), with a paired bootstrap 95% interval over the rounds (speedup.py), and in dataset mode
+  over the documents too (documents.py); a mean lets one disturbed run decide the ordering.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
-import platform
 import statistics
 from dataclasses import asdict
 from pathlib import Path
@@ -39,7 +40,10 @@ from ..assist import DraftStats
 from ..errors import UsageError
 from ..fsutil import check_writable_out, write_json
 from .config import BenchConfig
-from .speedup import speedup, speedup_interval, speedup_text
+from .describe import environment
+from .documents import document_calls, round_means, speedup_interval_over_documents
+from .memory import check_memory
+from .speedup import speedup, speedup_interval
 from .worker import Worker
 
 
@@ -101,48 +105,17 @@ def _ct2_facts(hf_dir: str, ct2_dir: str, seed: int) -> dict:
 
 
 def _source(specs: list[dict], cfg: BenchConfig, data=None) -> tuple[list[list[int]] | None, list[str] | None]:
+    """Fixed-length mode: seeded random ids for the largest batch; dataset mode: the split's first
+    K x largest-batch texts (fewer if it is shorter: `document_calls` cycles them)."""
     n = max(cfg.batch_sizes)
     if cfg.dataset:
         from ..data import load_rows
-        texts = list(load_rows(cfg.dataset, cfg.split, n, data)["source"])
-        return None, (texts * n)[:n]  # a split shorter than the largest batch is repeated to fill it
+        return None, list(load_rows(cfg.dataset, cfg.split, cfg.docs * n, data)["source"])
     import torch
     vocab = min(s["vocab"] for s in specs)
     gen = torch.Generator().manual_seed(cfg.seed)
     # Ids from 5 up skip the special tokens of both T5 (0-2) and BART (0-4) layouts.
     return torch.randint(5, min(vocab, 32000), (n, cfg.source_length - 1), generator=gen).tolist(), None
-
-
-def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
-    """Where a measurement was taken: versions, processor (and GPU), threads, backend and dtype."""
-    import torch
-    import transformers
-
-    from ..version import __version__
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "asymprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "ctranslate2": _version("ctranslate2"),
-        "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-        "gpu": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None,
-        "threads": threads, "device": cfg.device, "source_length": cfg.source_length,
-        "new_tokens": cfg.new_tokens if cfg.dataset is None else None, "dataset": cfg.dataset,
-        "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
-    }
-
-
-def _version(package: str) -> str | None:
-    """An optional package's version, or None where it is not installed (hf-only machines)."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 def _stats(times: list[float]) -> dict:
@@ -151,14 +124,15 @@ def _stats(times: list[float]) -> dict:
 
 
 def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
-    """Every check that needs no worker: settings and each MODEL's config; the worker specs."""
+    """Every check that needs no worker: settings, each MODEL's config, whether the batches fit in
+    memory (memory.py); the worker specs."""
     cfg.validate()
     if not models:
         raise UsageError("pass at least one MODEL (hub id, directory or preset name)")
+    from ..models import load_config
     specs = [_check_model(m, cfg) for m in models]
     if cfg.compile:
         from ..compiled import check_compile
-        from ..models import load_config
         for m in models:
             check_compile(load_config(m, presets=True), device=cfg.device, backend=cfg.backend,
                           assistant=cfg.assistants[0] if cfg.assistants else None)
@@ -166,6 +140,8 @@ def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise UsageError("a MODEL is given twice; pass each model once")
+    check_memory([load_config(m, presets=True) for m in models], cfg,
+                 [load_config(d, presets=True) for d in cfg.assistants])
     return specs
 
 
@@ -181,6 +157,7 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
         check_writable_out(json_path, overwrite, file=True, flag="--json", inputs=[*models, cfg.dataset])
     specs = check_bench(models, cfg)
     body, texts = _source(specs, cfg, data)
+    calls = {bs: document_calls(len(texts), cfg.docs, bs) for bs in cfg.batch_sizes} if texts else None
     workers: list[Worker] = []
     with tempfile.TemporaryDirectory(prefix="asymprune-bench-") as workdir:
         try:
@@ -188,31 +165,11 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
                 if cfg.backend == "ct2":
                     _prepare_ct2(spec, cfg, Path(workdir))
                 workers.append(Worker(spec, cfg))
+            sources = {}
             for w in workers:
                 w.wait_ready()
-                w.call("set_inputs", body, texts)
-            times = {(w.name, bs, kind): [] for w in workers for bs in cfg.batch_sizes for kind in ("total", "prefill")}
-            lengths = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}
-            longest = {(w.name, bs): [] for w in workers for bs in cfg.batch_sizes}  # decoder steps per run
-            drafted = {(w.name, bs): DraftStats() for w in workers for bs in cfg.batch_sizes}
-            steps = (cfg.warmup + cfg.runs) * sum(len(_sizes(w, cfg)) for w in workers) * 2
-            task = progress.add_task("benchmark", total=steps) if progress else None
-            for run in range(cfg.warmup + cfg.runs):
-                for bs in cfg.batch_sizes:
-                    for w in workers:  # interleaved: A B C A B C ...
-                        if bs not in _sizes(w, cfg):
-                            continue
-                        for kind in ("total", "prefill"):
-                            r = w.call("time", kind, bs)
-                            if run >= cfg.warmup:
-                                times[(w.name, bs, kind)].append(r["ms"])
-                                if kind == "total":
-                                    lengths[(w.name, bs)].extend(r["lengths"])
-                                    longest[(w.name, bs)].append(max(r["lengths"]))
-                                    if "assist" in r:
-                                        drafted[(w.name, bs)].merge(DraftStats.from_dict(r["assist"]))
-                            if progress:
-                                progress.advance(task)
+                sources[w.name] = w.call("set_inputs", body, texts, calls)
+            measured = _measure(workers, cfg, cfg.docs if calls else 1, progress)
             memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in _sizes(w, cfg)}
         finally:
             for w in workers:
@@ -221,25 +178,15 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
     results = []
     for w in workers:
         for bs in _sizes(w, cfg):
-            total = _stats(times[(w.name, bs, "total")])
-            prefill = statistics.fmean(times[(w.name, bs, "prefill")])
-            gen_len = statistics.fmean(lengths[(w.name, bs)])
-            steps = statistics.fmean(longest[(w.name, bs)])
             base = next(r for r in results if r["batch_size"] == bs) if results and w is not workers[0] else None
-            results.append({
-                "model": w.name, "backend": cfg.backend, "batch_size": bs, **total,
-                "new_tokens": cfg.new_tokens if cfg.dataset is None else None,
-                "generated_tokens_mean": gen_len,  # GenL: mean generated tokens per document, EOS included
-                "decoder_steps_mean": steps,       # the batch's longest output: the steps it ran
-                "tokens_per_s": bs * gen_len / (total["mean_ms"] / 1000),
-                "prefill_ms": prefill,
-                # Per step, not per mean output: a batch runs until its longest output ends.
-                "decode_ms_per_token": (total["mean_ms"] - prefill) / max(steps - 1, 1),
-                "peak_memory_mb": memory[(w.name, bs)],
-                **_speedup_fields(base, total),
-                **w.info,
-                **(_assist_fields(drafted[(w.name, bs)], cfg) if "assistant" in w.info else {}),
-            })
+            m = measured[(w.name, bs)]
+            docs = {"bench_docs": cfg.docs, "documents": [i for c in calls[bs] for i in c],
+                    "calls_ms": m["calls_ms"]} if calls else {"bench_docs": None, "documents": None, "calls_ms": None}
+            results.append({"model": w.name, "backend": cfg.backend, "batch_size": bs,
+                            "inputs": f"{cfg.dataset}:{cfg.split}" if cfg.dataset else "random ids", **docs,
+                            **_row(m, bs, cfg), "source_tokens": sources[w.name][bs],
+                            "peak_memory_mb": memory[(w.name, bs)], **_speedup_fields(base, m), **w.info,
+                            **(_assist_fields(m["drafted"], cfg) if "assistant" in w.info else {})})
     report = {"env": environment(cfg, workers[0].info["threads"]), "config": asdict(cfg), "results": results}
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,13 +194,67 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
     return report
 
 
-def _speedup_fields(base: dict | None, total: dict) -> dict:
-    """Speed-up over the first model from the medians of the same rounds, with its interval."""
+def _measure(workers: list[Worker], cfg: BenchConfig, n_calls: int, progress=None) -> dict:
+    """Warm-up, then `cfg.runs` rounds; per (model, batch size) every call's times, lengths and drafts.
+
+    Within a round every call (a batch of documents) is timed by each model in turn (A B C on the
+    same documents, then the next call), so drift lands on all models alike. Warm-up generations
+    repeat each model's first call: they warm the process, not the documents.
+    """
+    keys = [(w, bs) for bs in cfg.batch_sizes for w in workers if bs in _sizes(w, cfg)]
+    out = {(w.name, bs): {"calls_ms": [], "prefill_ms": [], "lengths": [], "drafted": DraftStats()} for w, bs in keys}
+    task = progress.add_task("benchmark", total=len(keys) * (cfg.warmup + 2 * cfg.runs * n_calls)) if progress else None
+    for _ in range(cfg.warmup):
+        for w, bs in keys:
+            w.call("time", "total", bs, 0)
+            if progress:
+                progress.advance(task)
+    for _ in range(cfg.runs):
+        for m in out.values():
+            m["calls_ms"].append([])
+            m["lengths"].append([])
+        for bs in cfg.batch_sizes:
+            for call in range(n_calls):
+                for w, _bs in [k for k in keys if k[1] == bs]:  # interleaved: A B C on the same documents
+                    m = out[(w.name, bs)]
+                    r = w.call("time", "total", bs, call)
+                    m["calls_ms"][-1].append(r["ms"])
+                    m["lengths"][-1].append(r["lengths"])
+                    if "assist" in r:
+                        m["drafted"].merge(DraftStats.from_dict(r["assist"]))
+                    m["prefill_ms"].append(w.call("time", "prefill", bs, call)["ms"])
+                    if progress:
+                        progress.advance(task, 2)
+    return out
+
+
+def _row(m: dict, bs: int, cfg: BenchConfig) -> dict:
+    """A result row's timing and length fields from one model's calls at one batch size."""
+    total = _stats(round_means(m["calls_ms"]))  # a round's latency: the mean over its calls
+    prefill = statistics.fmean(m["prefill_ms"])
+    per_doc = [n for call in m["lengths"][0] for n in call]  # greedy: every round generates the same
+    gen_len = statistics.fmean(n for run in m["lengths"] for call in run for n in call)
+    steps = statistics.fmean(max(call) for run in m["lengths"] for call in run)
+    return {**total, "new_tokens": cfg.new_tokens if cfg.dataset is None else None,
+            "generated_tokens_mean": gen_len,  # GenL: mean generated tokens per document, EOS included
+            "doc_lengths": per_doc if cfg.dataset else None,  # generated tokens of each document timed
+            "decoder_steps_mean": steps,       # a call's longest output: the steps it ran
+            "tokens_per_s": bs * gen_len / (total["mean_ms"] / 1000), "prefill_ms": prefill,
+            # Per step, not per mean output: a batch runs until its longest output ends.
+            "decode_ms_per_token": (total["mean_ms"] - prefill) / max(steps - 1, 1)}
+
+
+def _speedup_fields(base: dict | None, m: dict) -> dict:
+    """Speed-up over the first model from the medians of the same rounds, with its interval: over
+    the rounds, and in dataset mode over the documents too."""
     if base is None:
         return {"speedup": 1.0, "speedup_low": None, "speedup_high": None}
-    ci = speedup_interval(base["runs_ms"], total["runs_ms"]) or {}
-    return {"speedup": speedup(base["runs_ms"], total["runs_ms"]), "speedup_low": ci.get("low"),
-            "speedup_high": ci.get("high")}
+    runs = round_means(m["calls_ms"])
+    if base["calls_ms"] is not None:
+        ci = speedup_interval_over_documents(base["calls_ms"], m["calls_ms"]) or {}
+    else:
+        ci = speedup_interval(base["runs_ms"], runs) or {}
+    return {"speedup": speedup(base["runs_ms"], runs), "speedup_low": ci.get("low"), "speedup_high": ci.get("high")}
 
 
 def _sizes(worker, cfg: BenchConfig) -> list[int]:
@@ -264,28 +265,3 @@ def _sizes(worker, cfg: BenchConfig) -> list[int]:
 def _assist_fields(stats, cfg: BenchConfig) -> dict:
     from ..assist import stats_summary
     return {"acceptance_rate": stats.acceptance_rate, "draft": stats_summary(stats, cfg.assist)}
-
-
-def results_table(report: dict):
-    """A rich table of a report."""
-    from rich.table import Table
-    cfg = report["config"]
-    length = f"{cfg['new_tokens']} new tokens" if cfg["dataset"] is None else f"{cfg['dataset']}:{cfg['split']}"
-    env = report["env"]
-    table = Table(title=f"latency: {env['backend']} {env['dtype']} on {env['device']}, {env['threads']} threads, "
-                        f"source {cfg['source_length']}, {length}, {cfg['runs']} runs", title_justify="left",
-                  caption="median ± std ms; speed-up: ratio of medians over the first model, [95% CI] over the "
-                          "paired rounds (3 or more); a CI holding 1 is no measurable speed-up", caption_justify="left")
-    # Narrow enough for an 80-column terminal; the JSON has every field.
-    natural = cfg["dataset"] is not None
-    cols = ["model", "enc/dec", "bs", "median ms", "prefill ms", "ms/token", "tok/s", "speed-up"]
-    for col in cols[:3] + (["gen len"] if natural else []) + cols[3:]:
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for r in report["results"]:
-        cells = [r["model"], f"{r['layers']['encoder']}/{r['layers']['decoder']}", str(r["batch_size"])]
-        cells += [f"{r['generated_tokens_mean']:.1f}"] if natural else []
-        cells += [f"{r['median_ms']:.0f} ± {r['std_ms']:.0f}", f"{r['prefill_ms']:.0f}",
-                  f"{r['decode_ms_per_token']:.1f}", f"{r['tokens_per_s']:.0f}",
-                  speedup_text(r["speedup"], r.get("speedup_low"), r.get("speedup_high"), short=True)]
-        table.add_row(*cells)
-    return table

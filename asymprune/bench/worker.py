@@ -1,7 +1,7 @@
 """The worker side of a measurement: one model per fresh process, timed on request.
 
     worker = Worker(spec, cfg)       # starts the process; it loads the model
-    worker.wait_ready(); worker.call("set_inputs", ids, None); worker.call("time", "total", 8)
+    worker.wait_ready(); worker.call("set_inputs", ids, None); worker.call("time", "total", 8, 0)
 
 Each model lives in its own fresh worker process: CTranslate2's int8 kernels slow down later
 models of the same process, and no model inherits another's allocator state. Timing happens
@@ -77,38 +77,44 @@ class _Runner:
                                                  compute_type=self.cfg.ct2_compute_type,
                                                  intra_threads=self.threads, inter_threads=1)
 
-    def set_inputs(self, body_ids: list[list[int]] | None, texts: list[str] | None):
-        """Fixed-length mode gets token ids; dataset mode gets texts for this model's tokenizer.
+    def set_inputs(self, body_ids: list[list[int]] | None, texts: list[str] | None,
+                   calls: dict[int, list[list[int]]] | None = None) -> dict[int, list[int]]:
+        """Fixed-length mode gets token ids (one call per batch size); dataset mode gets texts for
+        this model's tokenizer and, per batch size, the row ids of each call (`documents.py`).
 
-        Each batch size gets its own inputs: in dataset mode the first `bs` texts tokenized
-        together, padded to the longest of them only.
+        In dataset mode each call's documents are tokenized together, padded to the longest of
+        them only. Returns the source tokens of each document, per batch size.
         """
         torch = self.torch
-        self.batches = {}
+        self.batches, sources = {}, {}
         for bs in self.cfg.batch_sizes:
-            if texts is not None:
-                from ..data import source_prefix
-                batch = [source_prefix(self.config.model_type) + t for t in texts[:bs]]
-                enc = self.tokenizer(batch, truncation=True, max_length=self.cfg.source_length, padding=True,
-                                     return_tensors="pt")
-                ids, mask = enc.input_ids, enc.attention_mask
-            else:
-                ids = torch.tensor([row + [self.config.eos_token_id] for row in body_ids[:bs]])
-                mask = torch.ones_like(ids)
-            if self.cfg.backend == "ct2":
-                self.batches[bs] = [[self.vocab[i] for i, m in zip(row, mrow) if m]
-                                    for row, mrow in zip(ids.tolist(), mask.tolist())]
-            else:
-                self.batches[bs] = (ids.to(self.cfg.device), mask.to(self.cfg.device))
+            self.batches[bs], sources[bs] = [], []
+            for ids_of_call in (calls[bs] if texts is not None else [None]):
+                if texts is not None:
+                    from ..data import source_prefix
+                    batch = [source_prefix(self.config.model_type) + texts[i] for i in ids_of_call]
+                    enc = self.tokenizer(batch, truncation=True, max_length=self.cfg.source_length, padding=True,
+                                         return_tensors="pt")
+                    ids, mask = enc.input_ids, enc.attention_mask
+                else:
+                    ids = torch.tensor([row + [self.config.eos_token_id] for row in body_ids[:bs]])
+                    mask = torch.ones_like(ids)
+                sources[bs] += mask.sum(dim=1).tolist()
+                if self.cfg.backend == "ct2":
+                    self.batches[bs].append([[self.vocab[i] for i, m in zip(row, mrow) if m]
+                                             for row, mrow in zip(ids.tolist(), mask.tolist())])
+                else:
+                    self.batches[bs].append((ids.to(self.cfg.device), mask.to(self.cfg.device)))
+        return sources
 
-    def _generate(self, bs: int, new_tokens: int):
+    def _generate(self, bs: int, call: int, new_tokens: int):
         fixed = self.cfg.dataset is None or new_tokens == 1
         if self.cfg.backend == "ct2":
             out = self.translator.translate_batch(
-                self.batches[bs], beam_size=1, max_decoding_length=new_tokens,
+                self.batches[bs][call], beam_size=1, max_decoding_length=new_tokens,
                 min_decoding_length=new_tokens if fixed else 1)
             return [len(r.hypotheses[0]) + (0 if fixed or len(r.hypotheses[0]) == new_tokens else 1) for r in out]
-        ids, mask = self.batches[bs]
+        ids, mask = self.batches[bs][call]
         lengths = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None)
         if self.draft is not None:
             from ..assist import assisted_generate
@@ -121,14 +127,14 @@ class _Runner:
         pad = self.config.pad_token_id
         return (out[:, 1:] != pad).sum(dim=1).tolist()  # generated tokens, start token excluded, EOS included
 
-    def time(self, kind: str, bs: int) -> dict:
+    def time(self, kind: str, bs: int, call: int = 0) -> dict:
         """Milliseconds for one call: kind 'total' (all tokens) or 'prefill' (first token only)."""
         new_tokens = 1 if kind == "prefill" else self.cfg.new_tokens
         sync = self.torch.cuda.synchronize if self.cfg.device == "cuda" else (lambda: None)
         with self.torch.inference_mode():
             sync()
             start = time.perf_counter()
-            lengths = self._generate(bs, new_tokens)
+            lengths = self._generate(bs, call, new_tokens)
             sync()
             ms = (time.perf_counter() - start) * 1000
         return {"ms": ms, "lengths": lengths, **({"assist": self.last_stats} if self.draft is not None else {})}
@@ -139,17 +145,21 @@ class _Runner:
         HF on CUDA: the allocator's peak. HF on CPU: the weights plus what the generation adds
         to the resident set. CTranslate2: the growth of the resident set (CPU) or of the device's
         used memory (CUDA) since before the model was loaded, so its weights in their compute type.
+        In dataset mode, of the call with the longest source.
         """
         torch = self.torch
+        batches = self.batches[bs]
+        widest = max(range(len(batches)), key=lambda c: max(map(len, batches[c])) if self.cfg.backend == "ct2"
+                     else batches[c][0].shape[1])
         if self.cfg.device == "cuda" and self.cfg.backend == "hf":
             torch.cuda.reset_peak_memory_stats()
-            self.time("total", bs)
+            self.time("total", bs, widest)
             return torch.cuda.max_memory_allocated() / 2**20
         if self.cfg.device == "cuda":
-            peak = _sample_peak(_device_used_mb, lambda: self.time("total", bs))
+            peak = _sample_peak(_device_used_mb, lambda: self.time("total", bs, widest))
             return peak - self.device_used_before
         base = _rss_mb()
-        peak = _sample_peak(_rss_mb, lambda: self.time("total", bs))
+        peak = _sample_peak(_rss_mb, lambda: self.time("total", bs, widest))
         if self.cfg.backend == "ct2":
             return peak - self.rss_before_load
         return self.info["weights_mb"] + max(0.0, peak - base)

@@ -27,7 +27,9 @@ def bench(
                                    "a cap with --dataset."),
     dataset: Optional[str] = typer.Option(None, help="Time real documents with natural stopping instead."),
     split: str = typer.Option("test", help="Split of --dataset."),
-    runs: int = typer.Option(7, help="Timed runs per model and batch size."),
+    bench_docs: int = typer.Option(16, help="With --dataset: calls each round times, the same for every model; "
+                                   "batch b takes K·b documents."),
+    runs: int = typer.Option(7, help="Timed runs (rounds) per model and batch size."),
     warmup: int = typer.Option(2, help="Untimed warm-up runs."),
     device: str = DEVICE_OPTION,
     dtype: str = DTYPE_OPTION,
@@ -49,8 +51,9 @@ def bench(
     from ..bench import BenchConfig, results_table, run_bench
 
     cfg = BenchConfig(batch_sizes=int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
-                      new_tokens=new_tokens, dataset=dataset, split=split, runs=runs, warmup=warmup, device=device,
-                      dtype=dtype, threads=threads, backend=backend, ct2_compute_type=ct2_compute_type, seed=seed,
+                      new_tokens=new_tokens, dataset=dataset, split=split, docs=bench_docs, runs=runs,
+                      warmup=warmup, device=device, dtype=dtype, threads=threads, backend=backend,
+                      ct2_compute_type=ct2_compute_type, seed=seed,
                       assistants=assistant or [], assist=assist_config(draft_tokens, draft_confidence, share_encoder),
                       compile=compiled)
     if assistant:  # one document at a time (a sweep's lossless point adds batch 1 to a wider bench instead)
@@ -63,7 +66,9 @@ def bench(
     for r in report["results"]:
         if r.get("draft"):
             from ..assist import DraftStats
-            console.print(f"{r['model']}: {draft_line(DraftStats.from_dict(r['draft']))}; speed-up "
+            random = (" (random ids: the acceptance of a real text differs; pass --dataset)"
+                      if r["inputs"] == "random ids" else "")
+            console.print(f"{r['model']}{random}: {draft_line(DraftStats.from_dict(r['draft']))}; speed-up "
                           f"{r['speedup']:.2f}× over {models[0]} alone at batch {r['batch_size']}", soft_wrap=True)
         check = r.get("ct2_check")
         if check and r["batch_size"] == cfg.batch_sizes[0] and not (check["tokens_match"] and check["scores_match"]):

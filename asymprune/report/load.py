@@ -2,6 +2,7 @@
 
     frame = load_runs("runs/demo/results.db")     # latency_ms_bs1, speedup_bs1 (_low, _high), rouge2_low, ...
     frame.attrs["latency_setup"]                  # 'hf / float32 / cpu': the one latency setup used
+    frame.attrs["latency_inputs"]                 # what it timed: random ids, or K calls of which documents
     for label, rows in by_group(frame): ...         # per sweep x model x dataset, in the frame's order
 
 Quality is compared with the same model's re-tuned control (the full model given the variants'
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..bench.documents import speedup_interval_over_documents
 from ..bench.speedup import speedup_interval
 from ..console import display_names
 from ..errors import UsageError
@@ -50,7 +52,7 @@ def _infer_kind(r) -> str:
 def load_runs(db: str | Path) -> pd.DataFrame:
     """Every run of `db` as one row: run fields, test metrics, impact, and per batch size
     `latency_ms_bs{N}` (median), `std_ms_bs{N}`, `speedup_bs{N}` and its interval `speedup_low_bs{N}`,
-    `speedup_high_bs{N}` (one latency setup: see attrs)."""
+    `speedup_high_bs{N}`, `bench_id_bs{N}` (the interleaved run; one latency setup: see attrs)."""
     store = Store(db, create=False)  # UsageError for a missing, foreign or newer-schema file
     try:
         runs = store.frame("SELECT sweep, model, dataset, variant, kind, encoder_layers, decoder_layers, "
@@ -74,7 +76,7 @@ def load_runs(db: str | Path) -> pd.DataFrame:
         lat = summary[(summary.backend == setup[0]) & (summary.dtype == setup[1]) & (summary.device == setup[2])]
         lat = lat.assign(batch_size=lat.batch_size.astype(int)).drop_duplicates(KEY + ["batch_size"])
         lat = lat.assign(latency_ms=lat.median_ms.fillna(lat.mean_ms), **_speedup_intervals(lat))
-        values = ["latency_ms", "std_ms", "speedup", "speedup_low", "speedup_high"]
+        values = ["latency_ms", "std_ms", "speedup", "speedup_low", "speedup_high", "bench_id"]
         wide = lat.pivot(index=KEY, columns="batch_size", values=values)
         cols = [(v, bs) for bs in sorted(lat.batch_size.unique()) for v in values]
         wide = wide[cols]
@@ -105,17 +107,51 @@ def load_runs(db: str | Path) -> pd.DataFrame:
     names = display_names(frame.model.unique())
     shown = frame.model.map(names)
     frame["who"] = shown if frame.sweep.nunique() == 1 else frame.sweep + ": " + shown
+    if setup is not None:
+        frame = _label_random_ids(frame, lat)
     frame.attrs["latency_setup"] = " / ".join(setup) if setup else None
+    frame.attrs["latency_inputs"] = _inputs_text(lat) if setup else None
     return frame
+
+
+def _label_random_ids(frame: pd.DataFrame, lat: pd.DataFrame) -> pd.DataFrame:
+    """A lossless row timed on random ids says nothing of a real document's acceptance: its variant
+    reads 'lossless 6/1 (random ids)' wherever it is shown."""
+    random = lat[(lat.kind == "lossless") & lat.bench_dataset.isna()].set_index(KEY).index
+    marked = frame.set_index(KEY).index.isin(random)
+    return frame.assign(variant=frame.variant.where(~marked, frame.variant + " (random ids)"))
+
+
+def _inputs_text(lat: pd.DataFrame) -> str:
+    """What the latencies timed: random ids, or per dataset K calls per round and the document ids."""
+    from ..bench.documents import ids_text
+    parts = []
+    if lat.bench_dataset.isna().any():
+        parts.append("seeded random ids of fixed length")
+    for dataset, rows in lat.dropna(subset=["bench_dataset"]).groupby("bench_dataset", sort=False):
+        if rows.bench_docs.isna().all():  # schema 3 and older: the first batch-size documents, one call per round
+            parts.append(f"{dataset}: the first batch-size documents, one call per round")
+            continue
+        docs = int(rows.bench_docs.dropna().iloc[0])
+        ids = rows.dropna(subset=["documents"]).drop_duplicates("batch_size").sort_values("batch_size")
+        parts.append(f"{dataset}: {docs} calls per round, the same documents for every model (row ids "
+                     + ", ".join(f"{ids_text(json.loads(d))} at batch {b}" for d, b in zip(ids.documents,
+                                                                                          ids.batch_size)) + ")")
+    return "; ".join(parts)
 
 
 def _speedup_intervals(lat: pd.DataFrame) -> dict:
     """`speedup_low`/`speedup_high` per latency row: the paired bootstrap interval over the rounds
-    of the interleaved run it shares with the full model (NaN where there is none)."""
+    of the interleaved run it shares with the full model, and over the documents in dataset mode
+    (NaN where there is none)."""
     low, high = [], []
-    for runs, full, kind in zip(lat.runs_ms, lat.runs_ms_full, lat.kind):
+    for runs, full, calls, calls_full, kind in zip(lat.runs_ms, lat.runs_ms_full, lat.calls_ms, lat.calls_ms_full,
+                                                   lat.kind):
         measured = isinstance(runs, str) and isinstance(full, str) and kind != "full"  # not the full run itself
-        ci = speedup_interval(json.loads(full), json.loads(runs)) if measured else None
+        if measured and isinstance(calls, str) and isinstance(calls_full, str):
+            ci = speedup_interval_over_documents(json.loads(calls_full), json.loads(calls))
+        else:
+            ci = speedup_interval(json.loads(full), json.loads(runs)) if measured else None
         low.append(ci["low"] if ci else float("nan"))
         high.append(ci["high"] if ci else float("nan"))
     return {"speedup_low": low, "speedup_high": high}

@@ -104,8 +104,8 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
         blocks: list[tuple] = [
             ("h1", "asymprune report"),
             ("p", f"Database `{db}`: {len(frame)} runs ({counts}). Written {time.strftime('%Y-%m-%d %H:%M')}."),
-            ("p", (f"Latency: {setup}, median ms per batch at batch sizes {', '.join(map(str, sizes))}. "
-                   if setup else "Latency: none measured yet. ")
+            ("p", (f"Latency: {setup}, median ms per batch at batch sizes {', '.join(map(str, sizes))}; timed: "
+                   f"{frame.attrs.get('latency_inputs')}. " if setup else "Latency: none measured yet. ")
              + "ROUGE-2 differences are taken against the same model's re-tuned control (the full model trained "
                "again with the variants' recipe: the same extra training, no pruning), or its full run when the "
                "sweep has no control, with a paired bootstrap 95% interval over the same test documents; an "
@@ -136,7 +136,8 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
             table("ROUGE-2 impact vs speed-up by batch size (paper Tables 8-10)", speedup_tables(done), "speedup",
                   "Pruned variants only; speed-up = full latency / variant latency at each batch size.")
         table("Scale vs gain of the full models (paper Tables 2-4)", scale_tables(done), "scale",
-              "Gain = ROUGE-2 change vs the smallest model (by parameters); impact = latency ratio vs the smallest.")
+              "Gain = ROUGE-2 change vs the smallest model (by parameters); impact = latency ratio vs the smallest, "
+              "marked measured apart where the two were not timed in one interleaved run.")
 
         blocks.append(("h2", f"Pareto frontier (batch size {batch_size})"))
         if len(front):

@@ -2,7 +2,7 @@
 
     quality_tables(done)        # paper Tables 5-7: ROUGE-2 per variant and model size, % of the full model
     speedup_tables(done)        # paper Tables 8-10: difference with the control [95% CI], speed-up per batch
-    scale_tables(done)          # paper Tables 2-4: the full models, gain and latency vs the smallest
+    scale_tables(done)          # paper Tables 2-4: the full models, gain and latency vs the smallest ("measured apart")
     frame = list_runs(db, csv=Path("runs.csv"))   # what `asymprune results` shows (or writes as CSV)
 """
 
@@ -50,6 +50,8 @@ def results_table(frame: pd.DataFrame):
     from rich.text import Text
     sizes = batch_sizes(frame)
     parts = [Text(f"latency: {frame.attrs.get('latency_setup') or 'none measured'}; impact and × vs the full model")]
+    if frame.attrs.get("latency_inputs"):
+        parts.append(Text(f"timed: {frame.attrs['latency_inputs']}"))
     for label, rows in by_group(frame):
         table = Table(title=label, title_justify="left", box=box.SIMPLE_HEAD, padding=0, pad_edge=False,
                       show_edge=False)
@@ -144,7 +146,13 @@ def _speedup_cells(rows: pd.DataFrame, bs: int) -> list[str]:
 
 
 def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Tables 2-4: per dataset, the full models by size: ROUGE-2 gain and latency ratio vs the smallest."""
+    """Tables 2-4: per dataset, the full models by size: ROUGE-2 gain and latency ratio vs the smallest.
+
+    A latency ratio is a speed comparison, so it holds only between rows of one interleaved bench
+    (same bench_id). A sweep benches each model with its own variants, so full models of
+    different sizes are usually timed apart: their ratios are then marked "measured apart"
+    (`same_bench_bs{N}` false in the CSV), the machine's drift between runs included.
+    """
     out = {}
     sizes = batch_sizes(done)
     for dataset, rows in done.groupby("dataset", sort=False):
@@ -158,9 +166,13 @@ def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFra
                               "R-2": raw.rouge2.map(_num), "gain": raw.gain_pct.map(_pct)})
         for bs in sizes:
             ms = full[f"latency_ms_bs{bs}"]
+            bench = full.get(f"bench_id_bs{bs}", pd.Series(index=full.index, dtype=object))
+            together = (bench.notna() & (bench == small.get(f"bench_id_bs{bs}"))) | (full.index == small.name)
             raw[f"latency_ms_bs{bs}"], raw[f"latency_ratio_bs{bs}"] = ms, ms / small[f"latency_ms_bs{bs}"]
+            raw[f"same_bench_bs{bs}"] = together
             shown[f"BS{bs} ms"] = ms.map(lambda x: _num(x, 1))
-            shown[f"BS{bs} impact"] = raw[f"latency_ratio_bs{bs}"].map(lambda x: _num(x, 2, "×"))
+            shown[f"BS{bs} impact"] = [_num(x, 2, "×") + ("" if same or pd.isna(x) else " (measured apart)")
+                                       for x, same in zip(raw[f"latency_ratio_bs{bs}"], together)]
         out[dataset] = (raw.round(4).reset_index(drop=True), shown.reset_index(drop=True))
     return out
 

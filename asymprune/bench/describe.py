@@ -1,0 +1,77 @@
+"""Where a measurement was taken, and the table that shows it.
+
+    report["env"] = environment(cfg, threads)   # versions, processor (and GPU), threads, backend and dtype
+    console.print(results_table(report))        # narrow enough for 80 columns; the JSON has every field
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from .config import BenchConfig
+from .speedup import speedup_text
+
+
+def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
+    """Where a measurement was taken: versions, processor (and GPU), threads, backend and dtype."""
+    import torch
+    import transformers
+
+    from ..version import __version__
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "asymprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "transformers": transformers.__version__, "ctranslate2": _version("ctranslate2"),
+        "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None,
+        "threads": threads, "device": cfg.device, "source_length": cfg.source_length,
+        "new_tokens": cfg.new_tokens if cfg.dataset is None else None, "dataset": cfg.dataset,
+        "bench_docs": cfg.docs if cfg.dataset else None,
+        "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
+    }
+
+
+def _version(package: str) -> str | None:
+    """An optional package's version, or None where it is not installed (hf-only machines)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def results_table(report: dict):
+    """A rich table of a report."""
+    from rich.table import Table
+    cfg = report["config"]
+    natural = cfg["dataset"] is not None
+    length = (f"{cfg['dataset']}:{cfg['split']}, {cfg['docs']} calls per round" if natural
+              else f"random ids, {cfg['new_tokens']} new tokens")
+    env = report["env"]
+    over = "the paired rounds and documents" if natural else "the paired rounds (3 or more)"
+    table = Table(title=f"latency: {env['backend']} {env['dtype']} on {env['device']}, {env['threads']} threads, "
+                        f"source {cfg['source_length']}, {length}, {cfg['runs']} runs", title_justify="left",
+                  caption=f"median ± std ms per call; speed-up: ratio of medians over the first model, [95% CI] "
+                          f"over {over}; a CI holding 1 is no measurable speed-up" + (
+                              "" if natural or not cfg.get("assistants") else "; a lossless row on random ids "
+                              "says nothing of a real document's acceptance: pass --dataset"),
+                  caption_justify="left")
+    # Narrow enough for an 80-column terminal; the JSON has every field.
+    cols = ["model", "enc/dec", "bs", "median ms", "prefill ms", "ms/token", "tok/s", "speed-up"]
+    for col in cols[:3] + (["gen len"] if natural else []) + cols[3:]:
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in report["results"]:
+        name = r["model"] + (" (random ids)" if "assistant" in r and not natural else "")
+        cells = [name, f"{r['layers']['encoder']}/{r['layers']['decoder']}", str(r["batch_size"])]
+        cells += [f"{r['generated_tokens_mean']:.1f}"] if natural else []
+        cells += [f"{r['median_ms']:.0f} ± {r['std_ms']:.0f}", f"{r['prefill_ms']:.0f}",
+                  f"{r['decode_ms_per_token']:.1f}", f"{r['tokens_per_s']:.0f}",
+                  speedup_text(r["speedup"], r.get("speedup_low"), r.get("speedup_high"), short=True)]
+        table.add_row(*cells)
+    return table
