@@ -22,7 +22,7 @@ import ctranslate2
 from ctranslate2.converters import transformers as ct2_transformers
 from ctranslate2.specs import model_spec
 
-from .errors import UsageError
+from .errors import UsageError, first_line
 from .fsutil import atomic_dir
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "spiece.model",
@@ -113,7 +113,7 @@ def _convert(model_dir: Path, out: Path, quantize: str | None, overwrite: bool, 
         try:
             converter.convert(str(tmp), vmap=None if vmap is None else str(vmap), quantization=quantize, force=True)
         except Exception as e:  # any converter failure: report it in one line, keep no partial output
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            reason = first_line(e)
             raise UsageError(f"CTranslate2 could not convert '{model_dir}': {reason}") from None
 
 

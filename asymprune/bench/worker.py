@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from .config import BenchConfig, default_threads
 
 
@@ -239,7 +239,7 @@ def _worker(conn, spec: dict, cfg: BenchConfig, parent: int | None = None) -> No
         return  # the parent is gone: nobody to report to
     except BaseException as e:  # report to the parent, which decides how to fail
         try:
-            conn.send(("error", f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+            conn.send(("error", first_line(e, typed=True),
                        isinstance(e, UsageError)))
         except OSError:  # BrokenPipeError and friends: the parent died meanwhile
             pass
@@ -262,7 +262,7 @@ class Worker:
     def _recv(self):
         reply = self.conn.recv()
         if reply[0] == "error":
-            message = reply[1].split(": ", 1)[1] if reply[2] else reply[1]
+            message = reply[1].split(": ", 1)[-1] if reply[2] else reply[1]
             raise UsageError(f"{self.name}: {message}") if reply[2] else RuntimeError(f"{self.name}: {message}")
         return reply[1]
 

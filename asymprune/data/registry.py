@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 
 T5_MODEL_TYPES = ("t5", "mt5")  # trained with a task prefix ("summarize: ")
 T5_PREFIX = "summarize: "
@@ -50,14 +50,6 @@ def register_dataset(name: str, *, source: str, target: str, description: str = 
     return wrap
 
 
-def first_line(e: BaseException) -> str:
-    """The first line of the innermost explicit cause's message: the one that says what went wrong."""
-    while e.__cause__ is not None:
-        e = e.__cause__
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def hub_dataset(name: str, config: str | None = None):
     """A dataset from the Hugging Face hub, as a one-line error when it cannot be had."""
     import datasets
@@ -65,7 +57,8 @@ def hub_dataset(name: str, config: str | None = None):
         return datasets.load_dataset(name, config)
     except Exception as e:  # offline, unknown name, missing config, ... all raise different types
         raise UsageError(f"could not load '{name}'{f' ({config})' if config else ''} from the Hugging Face hub "
-                         f"({first_line(e)}); check the name and your connection, or pass a local file") from None
+                         f"({first_line(e, innermost=True)}); check the name and your connection, or pass a local "
+                         "file") from None
 
 
 @register_dataset("cnn_dailymail", source="article", target="highlights",

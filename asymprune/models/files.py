@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 
 MODEL_FIX = "re-download or re-save the model"
 TOKENIZER_FIX = ("re-save the tokenizer into the folder (tokenizer.save_pretrained) or copy the file again from the "
@@ -103,7 +103,7 @@ def _sentencepiece(path: Path, fix: str) -> None:
     try:
         sentencepiece.SentencePieceProcessor().LoadFromSerializedProto(path.read_bytes())
     except (RuntimeError, OSError) as e:
-        raise _damaged(path, f"not a SentencePiece model ({str(e).strip().splitlines()[0][:80]})", fix) from None
+        raise _damaged(path, f"not a SentencePiece model ({first_line(e)[:80]})", fix) from None
 
 
 def _safetensors_keys(path: Path) -> list[str]:
@@ -113,7 +113,7 @@ def _safetensors_keys(path: Path) -> list[str]:
         with safe_open(str(path), framework="pt") as f:
             return list(f.keys())
     except (SafetensorError, OSError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         raise UsageError(f"{path} is truncated or corrupted ({reason}); {MODEL_FIX}") from None
 
 

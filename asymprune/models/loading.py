@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from huggingface_hub.errors import StrictDataclassError
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from .exact import check_loading_info, check_matches_weights, config_type_error
 from .families import family_for
 from .files import TOKENIZER_FILES, check_files, has_tokenizer, no_tokenizer_message
@@ -107,7 +107,7 @@ def _hub_config(src: str, trust_remote_code: bool, presets: bool):
     except StrictDataclassError as e:
         raise config_type_error(src, e) from None
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise UsageError(f"could not load a model config from '{src}' ({first}){hint or '; check the path or hub id'}") \
             from None
 
@@ -130,7 +130,7 @@ def load_config(src: str, *, trust_remote_code: bool = False, presets: bool = Fa
         except StrictDataclassError as e:
             raise config_type_error(src, e) from None
         except (OSError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise UsageError(f"could not load a model config from '{src}' ({first}); check config.json") from None
         family_for(config)
         check_matches_weights(folder, config, keys)
@@ -168,7 +168,7 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
         raise UsageError(f"the weights of '{src}' are truncated or corrupted ({str(e).strip()}); re-download or "
                          "re-save the model") from None
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0]
+        first = first_line(e)
         raise UsageError(f"could not load model weights from '{src}' ({first}); pass --allow-pickle for "
                          "pickle-only checkpoints, or check the path") from None
     check_loading_info(src, info)
@@ -199,7 +199,7 @@ def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool =
         raise UsageError(f"the tokenizer files of '{src}' are incomplete (transformers found none it can load); "
                          "re-save the tokenizer into the folder (tokenizer.save_pretrained)") from None
     except (ValueError, TypeError, KeyError, AttributeError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         raise UsageError(f"the tokenizer of '{src}' cannot be loaded ({reason}); re-save it into the folder "
                          "(tokenizer.save_pretrained) or copy it from the model it came from") from None
 

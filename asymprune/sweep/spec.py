@@ -24,7 +24,7 @@ from pydantic import ConfigDict, ValidationError, create_model
 
 from ..bench import BenchConfig
 from ..data import DataConfig
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..evaluate import EvalConfig
 from ..evaluate import check_config as check_eval
 from ..grid import PAPER_GRID, parse_variant
@@ -103,7 +103,7 @@ def load_spec(path: Path) -> SweepSpec:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
+        raise UsageError(f"{path} is not valid YAML ({first_line(e)}); fix the syntax") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path} must be a YAML mapping with output_dir, models and datasets")
     for required in ("output_dir", "models", "datasets"):

@@ -124,11 +124,6 @@ def _resolve(stage: Stage) -> str:
     return _model_path(stage.inputs["model"], stage.root)
 
 
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
-
-
 @contextmanager
 def _stage_lock(stage: Stage):
     """An exclusive lock on one stage key, across processes (Ray workers, two sweeps of one OUTPUT).

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from .model import model_required_ids, shrink_model
 from .tokenizer import CHUNK, RebuildableTokenizer, compare_tokenization
 
@@ -172,7 +172,7 @@ def load_generation_config(model_src: str):
         return GenerationConfig.from_pretrained(model_src)
     except (OSError, ValueError) as e:
         if local.exists():
-            raise UsageError(f"{local} cannot be read ({str(e).splitlines()[0][:120]}); fix or delete it") from None
+            raise UsageError(f"{local} cannot be read ({first_line(e)[:120]}); fix or delete it") from None
         return None  # a hub id without one
 
 
