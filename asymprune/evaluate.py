@@ -36,7 +36,7 @@ class EvalConfig:
     min_new_tokens: int | None = None    # None: the model's generation config
     length_penalty: float | None = None  # None: the model's generation config
     max_source_length: int = 1024        # source tokens kept; longer sources are truncated and counted
-    prefix: str | None = None            # None: "summarize: " for T5-family models, "" otherwise
+    prefix: str | None = None            # None: the model family's ("summarize: " for T5, "" otherwise)
     device: str | None = None            # None: cuda when available, else cpu
     assistant: str | None = None         # draft model: lossless draft-and-verify, batch 1 (asymprune.assist)
     assist: AssistConfig = field(default_factory=AssistConfig)  # the draft's settings
@@ -109,33 +109,39 @@ def generation_config(model, config: EvalConfig):
     return gen
 
 
-def generate_summaries(model, tokenizer, tokenized, config: EvalConfig, progress=None, draft=None,
+def generate_summaries(model, processor, tokenized, config: EvalConfig, progress=None, draft=None,
                        draft_stats=None) -> tuple[list[str], list[int]]:
-    """Batched generate() over tokenized sources; (texts, generated token counts) in input order.
+    """Batched generate() over encoded sources; (texts, generated token counts) in input order.
 
-    With `draft`, each batch (of 1) is draft-and-verify, and `draft_stats` (a DraftStats) adds up.
+    The model's family pads the batches (its collator), says how many ids every output starts with
+    (its decoder prompt) and where the tokenizer is. With `draft`, each batch (of 1) is draft-and-verify,
+    and `draft_stats` (a DraftStats) adds up.
     """
     import torch
 
     from .assist import generate_one_by_one
+    from .models import family_for
 
+    family = family_for(model.config)
+    tokenizer, collate = family.tokenizer_of(processor), family.data_collator(processor)
     gen = generation_config(model, config)
     device = next(model.parameters()).device
     # Longest first, so a batch holds sources of similar length (little padding) and memory
     # problems show up on the first batch.
-    order = sorted(range(len(tokenized)), key=lambda i: -len(tokenized[i]["input_ids"]))
+    order = sorted(range(len(tokenized)), key=lambda i: -len(tokenized[i].get("input_ids", ())))
     texts, lengths = [""] * len(order), [0] * len(order)
-    start = model.generation_config.decoder_start_token_id
-    skip = 1 if start is not None else 0
+    skip = len(family.decoder_prompt(model.generation_config, model.config))
     for b in range(0, len(order), config.batch_size):
         idx = order[b:b + config.batch_size]
-        batch = tokenizer.pad([{"input_ids": tokenized[i]["input_ids"]} for i in idx], return_tensors="pt")
-        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        batch = collate([{k: v for k, v in tokenized[i].items() if k not in ("labels", "attention_mask")}
+                         for i in idx])
+        inputs = {k: v.to(device) for k, v in batch.items() if v is not None}  # no labels: None
         if draft is not None:
-            out = generate_one_by_one(model, draft, ids, mask, gen, config.assist, draft_stats, tokenizer.pad_token_id)
+            out = generate_one_by_one(model, draft, inputs["input_ids"], inputs["attention_mask"], gen, config.assist,
+                                      draft_stats, tokenizer.pad_token_id)
         else:
             with torch.inference_mode():
-                out = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen)
+                out = model.generate(**inputs, generation_config=gen)
         new = out[:, skip:].cpu()
         for i, ids in zip(idx, new):
             lengths[i] = int((ids != tokenizer.pad_token_id).sum())
@@ -154,8 +160,8 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     """
     import torch
 
-    from .data import DataConfig, get_split, load_dataset_spec, source_prefix, tokenize
-    from .models import check_has_tokenizer, load_config, load_model, require_tokenizer
+    from .data import DataConfig, get_split, load_dataset_spec
+    from .models import check_has_tokenizer, family_for, load_config, load_model, require_processor
 
     config = config or EvalConfig()
     check_config(config)
@@ -175,7 +181,7 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         rows = rows.select(range(min(config.max_samples, len(rows))))
 
     model = load_model(model_src, presets=True, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    tokenizer = require_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
+    processor = require_processor(model_src, presets=True, trust_remote_code=trust_remote_code)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     draft, draft_stats = None, None
@@ -185,12 +191,12 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         draft = load_model(config.assistant, presets=True, trust_remote_code=trust_remote_code,
                            allow_pickle=allow_pickle).to(device).eval()
         draft_stats = DraftStats()
-    prefix = source_prefix(model.config.model_type) if config.prefix is None else config.prefix
-    tokenized, report = tokenize(rows, tokenizer, prefix=prefix, max_source_length=config.max_source_length,
-                                 max_target_length=None)
+    family = family_for(model.config)
+    prefix = family.source_prefix(model.config) if config.prefix is None else config.prefix
+    tokenized, report = family.encode(rows, processor, prefix=prefix, max_source_length=config.max_source_length)
 
     started = time.perf_counter()
-    texts, lengths = generate_summaries(model, tokenizer, tokenized, config, progress, draft, draft_stats)
+    texts, lengths = generate_summaries(model, processor, tokenized, config, progress, draft, draft_stats)
     seconds = time.perf_counter() - started
     references = list(rows["target"])
     scores = rouge_per_example(texts, references)

@@ -15,8 +15,6 @@ from typing import Callable
 
 from ..errors import UsageError, first_line
 
-T5_MODEL_TYPES = ("t5", "mt5")  # trained with a task prefix ("summarize: ")
-T5_PREFIX = "summarize: "
 SYNTHETIC_EVAL_ROWS = 200  # validation and test size of the synthetic corpus
 
 
@@ -87,7 +85,3 @@ def synthetic(config: DataConfig):
         test=Dataset.from_list(make_examples(SYNTHETIC_EVAL_ROWS, seed=f"{seed}:test")),
     )
 
-
-def source_prefix(model_type: str) -> str:
-    """The task prefix a model of this type is trained with: "summarize: " for T5, else none."""
-    return T5_PREFIX if model_type in T5_MODEL_TYPES else ""

@@ -65,7 +65,7 @@ class Recorder:
         if outcome.status != "done":
             return
         env = report["env"]
-        where = dict(dtype=env["dtype"], device=env["device"], source_length=env["source_length"],
+        where = dict(device=env["device"], source_length=env["source_length"],
                      new_tokens=env["new_tokens"], dataset=env["dataset"], bench_id=outcome.key,
                      hardware=env["gpu"] or env["cpu"], torch=env["torch"], transformers=env["transformers"],
                      ctranslate2=env["ctranslate2"])
@@ -73,7 +73,8 @@ class Recorder:
         for chain, model in zip(members, order):
             rows = [r for r in report["results"] if r["model"] == model]
             run = self.run_id(chain)
-            self.store.record_latency(run, [{**r, **where, "gen_len": r["generated_tokens_mean"]} for r in rows])
+            self.store.record_latency(run, [{"dtype": env["dtype"], **r, **where, "gen_len": r["generated_tokens_mean"]}
+                                            for r in rows])  # a row says its own dtype (a run may mix setups)
             self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant,
                                   params=rows[0]["params"]["total"])
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from pydantic import ConfigDict, ValidationError, create_model
 
-from ..bench import BenchConfig
+from ..bench import BenchConfig, backend_for
 from ..data import DataConfig
 from ..errors import UsageError, first_line
 from ..evaluate import EvalConfig
@@ -130,7 +130,8 @@ def check_sections(spec: SweepSpec, where: str) -> None:
             raise UsageError(f"{where}: lossless: {spec.lossless!r} must be a decoder-pruned variant of the grid "
                              f"({', '.join(g for g in grid if not g.endswith('/6'))}); its drafts are verified by the "
                              "full model")
-        if 1 not in BenchConfig(**bench_settings(spec.bench)).batch_sizes or spec.bench.get("backend", "hf") != "hf":
+        bench = BenchConfig(**bench_settings(spec.bench))
+        if 1 not in bench.batch_sizes or not backend_for(bench.backend).assisted:
             raise UsageError(f"{where}: lossless needs bench.batch_sizes to include 1 and the hf backend: assisted "
                              "generation runs one document at a time")
     if spec.vocab is not None:
