@@ -23,7 +23,7 @@ from huggingface_hub.errors import StrictDataclassError
 
 from ..errors import UsageError, first_line
 from .exact import check_loading_info, check_matches_weights, config_type_error
-from .families import family_for
+from .families import Family, family_for
 from .files import TOKENIZER_FILES, check_files, has_tokenizer, no_tokenizer_message
 from .presets import PRESETS, build_preset, preset_config
 
@@ -206,7 +206,7 @@ def load_processor(src: str, *, trust_remote_code: bool = False, presets: bool =
         if not has_tokenizer(local):
             return None  # transformers 5 would build an empty tokenizer from the config alone
         check_files(local)
-    family = family_of(src, trust_remote_code=trust_remote_code)
+    family = _processor_family(src, trust_remote_code)
     try:
         # local_files_only only for hub ids: transformers writes the flag into a saved tokenizer_config.json
         return family.load_processor(src, trust_remote_code=trust_remote_code,
@@ -226,7 +226,16 @@ def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool =
     processor = load_processor(src, trust_remote_code=trust_remote_code, presets=presets)
     if processor is None:
         return None
-    return family_of(src, trust_remote_code=trust_remote_code, presets=presets).tokenizer_of(processor)
+    return _processor_family(src, trust_remote_code, presets).tokenizer_of(processor)
+
+
+def _processor_family(src: str, trust_remote_code: bool, presets: bool = False):
+    """The family whose processor a source holds; a folder of tokenizer files alone (no config.json, e.g.
+    one being written) holds a text tokenizer: the base family's defaults."""
+    local = Path(src).expanduser()
+    if local.is_dir() and not (local / "config.json").is_file():
+        return Family()
+    return family_of(src, trust_remote_code=trust_remote_code, presets=presets)
 
 
 def check_has_tokenizer(src: str, *, presets: bool = False) -> None:

@@ -30,6 +30,7 @@ from ..store import Store
 
 KEY = ["sweep", "model", "dataset", "variant"]
 GROUP = ["sweep", "model", "dataset"]
+SETUP = ["backend", "dtype", "device"]  # what a latency row was measured on
 KIND_ORDER = {"full": 0, "control": 0.5, "lossless": 0.7, "decoder": 1, "encoder": 2, "both": 3}
 
 
@@ -38,9 +39,9 @@ def _pick_setup(summary: pd.DataFrame) -> tuple[str, str, str] | None:
     lat = summary.dropna(subset=["backend", "mean_ms"])
     if lat.empty:
         return None
-    counts = lat.groupby(["backend", "dtype", "device"]).size().reset_index(name="n")
-    counts = counts.sort_values(["n", "backend", "dtype", "device"], ascending=[False, True, True, True])
-    return tuple(counts.iloc[0][["backend", "dtype", "device"]])
+    counts = lat.groupby(SETUP).size().reset_index(name="n")
+    counts = counts.sort_values(["n", *SETUP], ascending=[False, True, True, True])
+    return tuple(counts.iloc[0][SETUP])
 
 
 def _infer_kind(r) -> str:
@@ -73,7 +74,7 @@ def load_runs(db: str | Path) -> pd.DataFrame:
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     setup = _pick_setup(summary)
     if setup is not None:
-        lat = summary[(summary.backend == setup[0]) & (summary.dtype == setup[1]) & (summary.device == setup[2])]
+        lat = summary[summary[SETUP].apply(tuple, axis=1) == tuple(setup)]  # one setup's rows: a filter, not a dispatch
         lat = lat.assign(batch_size=lat.batch_size.astype(int)).drop_duplicates(KEY + ["batch_size"])
         lat = lat.assign(latency_ms=lat.median_ms.fillna(lat.mean_ms), **_speedup_intervals(lat))
         values = ["latency_ms", "std_ms", "speedup", "speedup_low", "speedup_high", "bench_id"]

@@ -17,7 +17,8 @@ from ..console import display_names
 from ..errors import UsageError, first_line
 from .chains import BenchGroup, Chain
 from .record import Recorder
-from .stages import Outcome, execute, read_result
+from .stage_kinds import execute, read_result
+from .stages import Outcome
 
 
 def run_chain(chain: Chain, log: Path, on_outcome=None) -> list[Outcome]:

@@ -43,11 +43,11 @@ class RebuildableTokenizer:
     """A fast tokenizer's `tokenizers` JSON, with what it takes to keep a subset of its ids."""
 
     def __init__(self, tokenizer):
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is None:
+        rust = getattr(tokenizer, "backend_tokenizer", None)
+        if rust is None:
             raise _cannot(f"{type(tokenizer).__name__} has no tokenizer.json backend")
         self.hf = tokenizer
-        self.data = json.loads(backend.to_str())
+        self.data = json.loads(rust.to_str())
         model = self.data["model"]
         self.kind = model.get("type")
         if self.kind not in REBUILDABLE:
