@@ -78,25 +78,13 @@ def paired_bootstrap(scores, baseline, samples: int = 1000, seed: int = 0, confi
     """Mean of `scores - baseline` (per document, same documents) and its percentile bootstrap interval.
 
     Documents are resampled with replacement `samples` times (seeded, so a report is reproducible);
-    the interval holds the middle `confidence` of the resampled means.
+    the interval holds the middle `confidence` of the resampled means (asymprune.metrics.bootstrap).
     """
-    import numpy as np
-    a, b = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"paired scores must be two equal, non-empty lists (got {a.shape} and {b.shape})")
-    diff = a - b
-    rng = np.random.default_rng(seed)
-    means = np.concatenate([diff[rng.integers(0, diff.size, size=(min(100, samples - i), diff.size))].mean(axis=1)
-                            for i in range(0, samples, 100)])  # in chunks: memory stays small on big test sets
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return {"delta": float(diff.mean()), "low": float(low), "high": float(high), "n": int(diff.size),
-            "samples": samples, "confidence": confidence}
+    from .metrics.bootstrap import ratio_bootstrap
+    return ratio_bootstrap(scores, baseline, None, 1.0, samples, seed, confidence)
 
 
 def difference_text(ci: dict, digits: int = 2) -> str:
     """'no measurable loss (-0.31, 95% CI -0.92 to +0.30)', or the measured loss or gain."""
-    numbers = f"{ci['delta']:+.{digits}f}, {100 * ci['confidence']:.0f}% CI {ci['low']:+.{digits}f} to {ci['high']:+.{digits}f}"
-    if ci["low"] <= 0 <= ci["high"]:  # within the noise: never presented as a gain, whatever the sign
-        return f"no measurable loss ({numbers})"
-    return f"{'measurable gain' if ci['low'] > 0 else 'measurable loss'} ({numbers})"
+    from .metrics.registry import difference_text as text
+    return text(ci, True, digits)
