@@ -64,10 +64,10 @@ def lead_baseline(rows, sentences: int = 3) -> dict[str, float]:
     return rouge([lead(s, sentences) for s in rows["source"]], list(rows["target"]))
 
 
-def impact(metrics: dict, baseline: dict) -> dict[str, float | None]:
-    """Relative change (%) of each metric against the baseline: (value - baseline) / baseline x 100."""
+def impact(metrics: dict, baseline: dict, keys=METRICS) -> dict[str, float | None]:
+    """Relative change (%) of each of `keys` against the baseline: (value - baseline) / baseline x 100."""
     out = {}
-    for key in METRICS:
+    for key in keys:
         if key in metrics and key in baseline:
             b = baseline[key]
             out[key] = None if not b else 100 * (metrics[key] - b) / b
