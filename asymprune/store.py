@@ -189,8 +189,8 @@ class Store:
             try:
                 self._upgrade()
             except sqlite3.DatabaseError as e:  # rolled back: the file is as it was
-                raise UsageError(f"{self.path} is schema {version} and could not be upgraded to schema {SCHEMA_VERSION} "
-                                 f"({e}); it is unchanged: make it writable, or read it with the asymprune that "
+                raise UsageError(f"{self.path} is schema {version} and could not be upgraded to schema "
+                                 f"{SCHEMA_VERSION} ({e}); it is unchanged: make it writable, or read it with the asymprune that "
                                  "wrote it") from None
 
     def _upgrade(self) -> None:
@@ -214,8 +214,8 @@ class Store:
             script.append(f"INSERT INTO metrics (run_id, split, metric, value) SELECT run_id, split, '{key}', {key} "
                           f"FROM metrics_wide WHERE {key} IS NOT NULL")
         for key in wide.get("documents", []):
-            script.append(f"INSERT INTO documents (run_id, split, doc, stat, value) SELECT run_id, split, doc, '{key}', "
-                          f"{key} FROM documents_wide WHERE {key} IS NOT NULL")
+            script.append(f"INSERT INTO documents (run_id, split, doc, stat, value) SELECT run_id, split, doc, "
+                          f"'{key}', {key} FROM documents_wide WHERE {key} IS NOT NULL")
         script += [f"DROP TABLE {table}_wide" for table in wide]
         script += [VIEW, f"UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema_version'", "COMMIT"]
         try:
@@ -280,7 +280,8 @@ class Store:
                   if stat != "index" and _number(value)]
         with self.db:
             self.db.execute("DELETE FROM documents WHERE run_id=? AND split=?", (run_id, split))
-            self.db.executemany("INSERT INTO documents (run_id, split, doc, stat, value) VALUES (?, ?, ?, ?, ?)", values)
+            self.db.executemany("INSERT INTO documents (run_id, split, doc, stat, value) VALUES (?, ?, ?, ?, ?)",
+                                values)
 
     def record_latency(self, run_id: int, rows: list[dict]) -> None:
         """Rows as `asymprune bench` reports them (one per batch size), plus backend/dtype/device."""

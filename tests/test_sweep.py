@@ -238,7 +238,8 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
                           "count(torch) FROM latency").fetchone() == (1, default_threads(), default_threads(), 4, 4)
         assert db.execute("SELECT count(*) FROM documents WHERE split='test' AND stat='rouge2'").fetchone() == (4 * 4,)
         assert db.execute("SELECT count(DISTINCT stat) FROM documents").fetchone() == (5,)  # ROUGE-1/2/L/Lsum, GenL
-        speedups = db.execute("SELECT variant, speedup FROM summary WHERE metric = 'rouge2' ORDER BY variant").fetchall()
+        speedups = db.execute("SELECT variant, speedup FROM summary WHERE metric = 'rouge2' "
+                              "ORDER BY variant").fetchall()
     assert all(x is not None and x > 0 for _, x in speedups) and dict(speedups)["6/6"] == 1.0
     stages = tmp_path / "out" / "stages"
     assert not list(stages.glob("*.checkpoints"))  # finished train stages delete their checkpoints

@@ -61,7 +61,7 @@ def results(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV here instead of printing it."),
     overwrite: bool = typer.Option(False, help="Replace the --csv file if it exists."),
 ) -> None:
-    """List every run: status, quality (ROUGE-2), impact, and latency and speed-up per batch size; then the disk used."""
+    """List every run: status, quality (ROUGE-2), impact, latency and speed-up per batch size; then the disk used."""
     from ..report import disk_use_line, list_runs, results_table
 
     frame = list_runs(db, csv=csv, overwrite=overwrite)

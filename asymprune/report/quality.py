@@ -4,10 +4,11 @@
     metric_of(rows)                            # the Metric of a model x dataset's rows, or of one row
     intervals(db, frame)                       # the headline's paired bootstrap interval vs the reference
 
-A run's metric is the one its stored scores belong to, else the one its dataset names (a run not
-yet evaluated). Columns are named after the metric: ROUGE's frame has `rouge2`, `rouge2_delta`,
-`rouge2_low`, `rouge2_loss`, ...; WER's has `wer`, `wer_delta`, ... `loss` is how much worse than
-the reference, whichever way the metric goes (the budget's unit); `delta` is value - reference.
+A run's metric is the one its stored scores belong to; a run not yet evaluated takes its model x
+dataset's, else its dataset's (asymprune.data.dataset_metric). Columns are named after the metric:
+ROUGE's frame has `rouge2`, `rouge2_delta`, `rouge2_low`, `rouge2_loss`, ...; WER's has `wer`,
+`wer_delta`, ... `loss` is how much worse than the reference, whichever way the metric goes (the
+budget's unit); `delta` is value - reference.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def metrics_in(frame: pd.DataFrame) -> list[Metric]:
     return [m for m in METRICS.values() if m.name in names]
 
 
-def _run_metric(keys: set, dataset: str, where: str) -> str:
+def _run_metric(keys: set, where: str) -> str | None:
     owners = {owner_of(k) for k in keys} - {None}
     unknown = sorted(k for k in keys if owner_of(k) is None and k not in GENERATION_KEYS)
     if unknown:
@@ -59,7 +60,17 @@ def _run_metric(keys: set, dataset: str, where: str) -> str:
     if len(owners) > 1:
         raise UsageError(f"{where} has scores of several metrics ({', '.join(sorted(m.name for m in owners))}) "
                          "for one run; evaluate each run with its dataset's metric only")
-    return owners.pop().name if owners else dataset_metric(dataset)
+    return owners.pop().name if owners else None
+
+
+def _fill_unscored(runs: pd.DataFrame, names: list) -> list[str]:
+    """A run without scores (failed, pending) takes its model x dataset's metric, else its dataset's:
+    the one other runs on it were scored with, else the one the dataset names."""
+    frame = runs[KEY].assign(metric=names)
+    by_group = frame.dropna(subset=["metric"]).drop_duplicates(GROUP).set_index(GROUP).metric
+    by_dataset = frame.dropna(subset=["metric"]).drop_duplicates("dataset").set_index("dataset").metric
+    return [name if name is not None else by_group.get((r.sweep, r.model, r.dataset))
+            or by_dataset.get(r.dataset) or dataset_metric(r.dataset) for name, r in zip(names, frame.itertuples())]
 
 
 def quality_columns(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -67,8 +78,8 @@ def quality_columns(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     impact and difference against the reference and against the full model (`{headline}_delta`, ...)."""
     scores = summary.dropna(subset=["metric"]).drop_duplicates(KEY + ["metric"])
     keys = scores.groupby(KEY).metric.agg(set)
-    names = [_run_metric(keys.get(tuple(r), set()), r[2], f"run {r[1]} · {r[2]} · {r[3]}")
-             for r in runs[KEY].itertuples(index=False)]
+    names = _fill_unscored(runs, [_run_metric(keys.get(tuple(r), set()), f"run {r[1]} · {r[2]} · {r[3]}")
+                                  for r in runs[KEY].itertuples(index=False)])
     used = [m for m in METRICS.values() if m.name in set(names)]
     columns = [k for m in used for k in m.keys] + ["gen_len"]
     wide = scores.pivot(index=KEY, columns="metric", values="value").reindex(columns=columns)

@@ -194,5 +194,5 @@ def _check_budgets_name_metrics(budgets: dict | None, metrics: list, db) -> None
     """A --max-loss for a metric no run is scored with is a mistake, not a budget to ignore."""
     headlines = {m.headline for m in metrics}
     for key in sorted(set(budgets or {}) - headlines):
-        raise UsageError(f"a budget on {key} ({budgets[key]:g} points), but no run in {db} is scored with it; "
-                         f"budget {', '.join(f'{m.headline} ({m.label})' for m in metrics)} instead")
+        raise UsageError(f"a loss budget on {key}, but no run in {db} is scored with {key}; budget "
+                         f"{', '.join(f'{m.headline} ({m.label})' for m in metrics)} instead")
