@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from . import intervals
+
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 METRICS = (*ROUGE_KEYS, "gen_len")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
@@ -78,13 +80,11 @@ def paired_bootstrap(scores, baseline, samples: int = 1000, seed: int = 0, confi
     """Mean of `scores - baseline` (per document, same documents) and its percentile bootstrap interval.
 
     Documents are resampled with replacement `samples` times (seeded, so a report is reproducible);
-    the interval holds the middle `confidence` of the resampled means (asymprune.metrics.bootstrap).
+    the interval holds the middle `confidence` of the resampled means (asymprune.intervals).
     """
-    from .metrics.bootstrap import ratio_bootstrap
-    return ratio_bootstrap(scores, baseline, None, 1.0, samples, seed, confidence)
+    return intervals.ratio_bootstrap(scores, baseline, None, 1.0, samples, seed, confidence)
 
 
 def difference_text(ci: dict, digits: int = 2) -> str:
     """'no measurable loss (-0.31, 95% CI -0.92 to +0.30)', or the measured loss or gain."""
-    from .metrics.registry import difference_text as text
-    return text(ci, True, digits)
+    return intervals.difference_text(ci, True, digits)

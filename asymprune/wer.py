@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from . import intervals
+
 NAME = "wer"
 KEYS = ("wer", "cer")                 # corpus rates, percent
 HEADLINE = "wer"
@@ -92,9 +94,8 @@ def paired_bootstrap(stats, baseline, key: str = "wer", samples: int = 1000, see
 
     Utterances are resampled with replacement `samples` times (seeded, so a report is
     reproducible); each resample re-aggregates both systems' summed errors over summed reference
-    units (asymprune.metrics.bootstrap). delta > 0 means `stats` has more errors than `baseline`.
+    units (asymprune.intervals). delta > 0 means `stats` has more errors than `baseline`.
     """
-    from .metrics.bootstrap import ratio_bootstrap
     num, den = COUNTS[key]
     if len(stats) != len(baseline) or not stats:
         raise ValueError(f"paired statistics must be two equal, non-empty lists (got {len(stats)} and {len(baseline)})")
@@ -103,11 +104,11 @@ def paired_bootstrap(stats, baseline, key: str = "wer", samples: int = 1000, see
         raise ValueError("the two systems were scored against different references: their reference counts differ")
     if sum(units) == 0:
         raise ValueError(f"no reference {den} after normalisation: {key.upper()} is undefined")
-    ci = ratio_bootstrap([s[num] for s in stats], [s[num] for s in baseline], units, 100, samples, seed, confidence)
+    ci = intervals.ratio_bootstrap([s[num] for s in stats], [s[num] for s in baseline], units, 100, samples, seed,
+                                   confidence)
     return {**ci, "key": key}
 
 
 def difference_text(ci: dict, digits: int = 2) -> str:
     """'no measurable loss (+0.31, 95% CI -0.40 to +1.02)', or the measured loss (more errors) or gain."""
-    from .metrics.registry import difference_text as text
-    return text(ci, False, digits)
+    return intervals.difference_text(ci, False, digits)

@@ -7,7 +7,7 @@
     paired_bootstrap(metric, "rouge2", rows, control_rows)  # difference and its 95% interval
 
     registry.py   Metric (hooks with defaults), Ratio, register_metric, metric_for, owner_of
-    bootstrap.py  the paired bootstrap that re-aggregates resampled examples
+    bootstrap.py  the paired bootstrap of a metric's key (asymprune/intervals.py's math), re-aggregating resamples
     rouge.py      ROUGE-1/2/L/Lsum (asymprune/rouge.py's math), higher is better
     wer.py        WER and CER (asymprune/wer.py's math), lower is better
 
@@ -16,7 +16,8 @@ A dataset kind names its metric (asymprune.data: summarization datasets score wi
 
 from . import rouge  # noqa: F401  (registers the built-in metrics, in this order)
 from . import wer  # noqa: F401
-from .bootstrap import paired_bootstrap, ratio_bootstrap
+from ..intervals import ratio_bootstrap
+from .bootstrap import paired_bootstrap
 from .registry import (GENERATION_KEYS, METRICS, Metric, Ratio, headline_metric, metric_for, metric_names, owner_of,
                        register_metric, unregister_metric)
 

@@ -1,41 +1,17 @@
-"""The paired bootstrap: a difference between two systems on the same examples, with its interval.
+"""The paired bootstrap of a metric's key: a difference between two systems on the same examples, with its interval.
 
     paired_bootstrap(metric_for("wer"), "wer", variant_rows, control_rows)   # {"delta": +1.2, "low": ..., ...}
-    ratio_bootstrap(errors_a, errors_b, words, scale=100)                      # the same on plain arrays
 
-Each of `samples` seeded resamples of the examples (with replacement) re-aggregates both systems'
-corpus score from their summed statistics, and the interval holds the middle `confidence` of the
-resampled differences. For a mean (ROUGE) that is the mean of the per-example differences; for a
-corpus rate (WER = sum of errors / sum of words) a short utterance weighs what its words weigh.
+A key declared as a ratio of per-example sums (a mean, a corpus rate) is re-aggregated from arrays
+by asymprune.intervals.ratio_bootstrap: for a mean (ROUGE) that is the mean of the per-example
+differences; for a corpus rate (WER = sum of errors / sum of words) a short utterance weighs what
+its words weigh. Any other key calls the metric's aggregate() on every resample.
 """
 
 from __future__ import annotations
 
-from .registry import Metric, Ratio
-
-
-def ratio_bootstrap(num_a, num_b, den=None, scale: float = 1.0, samples: int = 1000, seed: int = 0,
-                    confidence: float = 0.95) -> dict:
-    """scale x (sum(num_a) - sum(num_b)) / sum(den) over the examples (den None: their number), and the
-    percentile interval of the same over resamples. Resamples whose denominator sums to 0 are left out."""
-    import numpy as np
-    a, b = np.asarray(num_a, dtype=float), np.asarray(num_b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"paired scores must be two equal, non-empty lists (got {a.shape} and {b.shape})")
-    units = np.ones_like(a) if den is None else np.asarray(den, dtype=float)
-    diff = a - b  # summed per resample: for a mean this is the mean of the differences, as it always was
-    rng = np.random.default_rng(seed)
-    deltas = []
-    for start in range(0, samples, 100):  # in chunks: memory stays small on big test sets
-        idx = rng.integers(0, diff.size, size=(min(100, samples - start), diff.size))
-        total = units[idx].sum(axis=1)
-        total[total == 0] = np.nan
-        deltas.append(scale * diff[idx].sum(axis=1) / total)
-    deltas = np.concatenate(deltas)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.nanpercentile(deltas, [tail, 100 - tail])
-    return {"delta": float(scale * diff.sum() / units.sum()), "low": float(low), "high": float(high),
-            "n": int(diff.size), "samples": samples, "confidence": confidence}
+from ..intervals import ratio_bootstrap
+from .registry import Metric
 
 
 def paired_bootstrap(metric: Metric, key: str, rows: list[dict], baseline: list[dict], samples: int = 1000,
@@ -77,5 +53,3 @@ def _aggregate_bootstrap(metric: Metric, key: str, rows, baseline, samples, seed
     return {"delta": float(metric.aggregate(rows)[key] - metric.aggregate(baseline)[key]), "low": float(low),
             "high": float(high), "n": n, "samples": samples, "confidence": confidence}
 
-
-__all__ = ["Ratio", "paired_bootstrap", "ratio_bootstrap"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..errors import UsageError
+from ..intervals import difference_text, verdict
 
 METRICS: dict[str, "Metric"] = {}
 # Statistics of generation, not of a metric: every evaluation has them, whatever its metric.
@@ -97,21 +98,6 @@ class Metric:
 
     def difference_text(self, interval: dict, digits: int = 2) -> str:
         return difference_text(interval, self.higher_is_better, digits)
-
-
-def verdict(interval: dict, higher_is_better: bool = True) -> str:
-    """'no measurable loss' when the interval of (value - reference) contains 0, whatever the sign of
-    the difference (inside the noise is never a gain); else 'measurable gain' or 'measurable loss'."""
-    if interval["low"] <= 0 <= interval["high"]:
-        return "no measurable loss"
-    return "measurable gain" if (interval["low"] > 0) == higher_is_better else "measurable loss"
-
-
-def difference_text(interval: dict, higher_is_better: bool = True, digits: int = 2) -> str:
-    """'no measurable loss (-0.31, 95% CI -0.92 to +0.30)', or the measured loss or gain."""
-    numbers = (f"{interval['delta']:+.{digits}f}, {100 * interval['confidence']:.0f}% CI "
-               f"{interval['low']:+.{digits}f} to {interval['high']:+.{digits}f}")
-    return f"{verdict(interval, higher_is_better)} ({numbers})"
 
 
 def register_metric(cls):
