@@ -131,6 +131,9 @@ def test_the_real_schema_3_demo_database_reports_the_same_numbers(tmp_path, caps
     assert line.startswith("recommendation: t5-tiny-synthetic · synthetic: no pruned variant is within 1.00 ROUGE-2 "
                            "points of the re-tuned control; keep the full model; closest: 1/6 (encoder): ROUGE-2 24.29 "
                            "vs 25.63 for the re-tuned control: no measurable loss (-1.34, 95% CI -3.09 to +0.32); ")
+    with open(tmp_path / "rep" / "pareto.csv") as f:  # as the old report wrote it, to 4 decimals
+        assert f.read().splitlines()[1] == ("t5-tiny-synthetic,synthetic,6/1,decoder,15.5894,-10.0362,-12.0558,"
+                                            "-7.9556,-39.1648,451.1799,2.9944,1.4744,4.5345,measurable loss")
     assert run_cli(["results", str(db)]) == 0
     assert "1/6     encoder done    24.29  -5.2%  27   902 1.50  1628 1.70" in capsys.readouterr().out
 

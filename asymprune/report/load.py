@@ -78,6 +78,8 @@ def load_runs(db: str | Path) -> pd.DataFrame:
         cols = [(v, bs) for bs in sorted(lat.batch_size.unique()) for v in values]
         wide = wide[cols]
         wide.columns = [f"{v}_bs{bs}" for v, bs in cols]
+        numbers = [c for c in wide.columns if not c.startswith("bench_id_")]  # the pivot made every column object
+        wide[numbers] = wide[numbers].apply(pd.to_numeric)
         frame = frame.merge(wide.reset_index(), on=KEY, how="left")
 
     frame = frame.merge(intervals(db, frame), on=KEY, how="left") if len(frame) else frame
