@@ -4,7 +4,8 @@
     def my_news(config: DataConfig) -> DatasetDict:
         return hub_dataset("me/my_news")
 
-Adding a named dataset is that one entry. The built-in ones: `synthetic` (seeded, offline),
+Adding a named dataset is that one entry; `metric=` names the metric its splits are scored with
+(asymprune.metrics; default "rouge", as for every summarization dataset). The built-in ones: `synthetic` (seeded, offline),
 `cnn_dailymail` and `xsum` (the hub, when it can be reached).
 """
 
