@@ -4,13 +4,15 @@
     def my_news(config: DataConfig) -> DatasetDict:
         return hub_dataset("me/my_news")
 
-Adding a named dataset is that one entry. The built-in ones: `synthetic` (seeded, offline),
+Adding a named dataset is that one entry; `metric=` names the metric its splits are scored with
+(asymprune.metrics; default "rouge", as for every summarization dataset). The built-in ones: `synthetic` (seeded, offline),
 `cnn_dailymail` and `xsum` (the hub, when it can be reached).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError, first_line
@@ -35,17 +37,27 @@ class DatasetEntry:
     source_column: str                             # column holding the text to summarize
     target_column: str                             # column holding the reference summary
     description: str = ""
+    metric: str = "rouge"                          # the metric its split is scored with (asymprune.metrics)
 
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
-def register_dataset(name: str, *, source: str, target: str, description: str = ""):
-    """Decorator: make `fn(config) -> DatasetDict` available as `--dataset NAME`."""
+def register_dataset(name: str, *, source: str, target: str, description: str = "", metric: str = "rouge"):
+    """Decorator: make `fn(config) -> DatasetDict` available as `--dataset NAME`, scored with `metric`."""
     def wrap(fn):
-        DATASETS[name] = DatasetEntry(name, fn, source, target, description)
+        DATASETS[name] = DatasetEntry(name, fn, source, target, description, metric)
         return fn
     return wrap
+
+
+def dataset_metric(spec) -> str:
+    """The name of the metric a dataset SPEC is scored with: a registered dataset's own, else rouge
+    (a hub dataset, a file or a folder of source/target text is summarization)."""
+    entry = DATASETS.get(spec) if isinstance(spec, str) else None
+    if entry is not None and not Path(spec).expanduser().exists():  # a path wins over a name, as when loading
+        return entry.metric
+    return "rouge"
 
 
 def hub_dataset(name: str, config: str | None = None):
