@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..errors import UsageError
+from ..plugins import load_plugins
 from ..intervals import difference_text, verdict
 
 METRICS: dict[str, "Metric"] = {}
@@ -125,11 +126,13 @@ def unregister_metric(name: str) -> None:
 
 
 def metric_names() -> str:
+    load_plugins()
     return ", ".join(METRICS)
 
 
 def metric_for(name: str) -> Metric:
     """The registered metric called `name`, or a one-line UsageError naming the known ones."""
+    load_plugins()
     metric = METRICS.get(name)
     if metric is None:
         raise UsageError(f"unknown metric '{name}'; asymprune knows {metric_names()}")
@@ -138,6 +141,7 @@ def metric_for(name: str) -> Metric:
 
 def owner_of(key: str) -> Metric | None:
     """The registered metric that `key` is a score of (None: not a metric's key, e.g. gen_len)."""
+    load_plugins()
     return next((m for m in METRICS.values() if key in m.keys), None)
 
 
