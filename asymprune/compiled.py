@@ -23,19 +23,16 @@ import copy
 from .errors import UsageError
 
 
-def check_compile(config, *, device: str = "cpu", assistant: str | None = None, num_beams: int = 1,
-                  backend: str = "hf") -> None:
-    """One-line errors for settings the compiled path cannot run."""
-    if backend != "hf":
-        raise UsageError("--compile is for the hf backend (CTranslate2 has its own kernels); drop --compile or "
-                         "pass --backend hf")
+def check_compile(config, *, device: str = "cpu", assistant: str | None = None, num_beams: int = 1) -> None:
+    """One-line errors for settings the compiled path cannot run (the hf backend's: other backends refuse
+    --compile themselves)."""
     if assistant is not None:
         raise UsageError("--compile and --assistant cannot be combined: assisted generation crops the KV cache "
                          "after each round, and transformers' static cache cannot be cropped; drop one of them")
     if num_beams > 1:
         raise UsageError("--compile runs greedy decoding only here; pass --num-beams 1")
-    from transformers import AutoModelForSeq2SeqLM
-    cls = AutoModelForSeq2SeqLM._model_mapping.get(type(config), None)
+    from .models import family_for
+    cls = family_for(config).model_class(config)
     if cls is None or not getattr(cls, "_can_compile_fullgraph", False):
         raise UsageError(f"transformers cannot compile generation for model type '{config.model_type}'; drop "
                          "--compile")

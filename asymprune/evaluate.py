@@ -1,14 +1,15 @@
-"""Generate summaries for a split and score them with ROUGE, the way the paper's tables do.
+"""Generate outputs for a split and score them with the dataset's metric, the way the paper's tables do.
 
     from asymprune.evaluate import EvalConfig, evaluate, evaluate_and_save, save_evaluation
     result = evaluate("runs/pruned", "synthetic", EvalConfig(split="test", max_samples=200))
-    result["metrics"]    # {"rouge1": 41.2, "rouge2": 18.9, "rougeL": ..., "rougeLsum": ..., "gen_len": 37.5, ...}
+    result["metrics"]    # {"metric": "rouge", "rouge1": 41.2, "rouge2": 18.9, ..., "gen_len": 37.5, ...}
     save_evaluation(result, Path("runs/pruned/eval-synthetic-test"))  # metrics.json + predictions.jsonl
     result, out = evaluate_and_save("runs/pruned", "synthetic", baseline=Path("runs/base/eval/metrics.json"))
 
-Scores come from asymprune.rouge (ROUGE with the stemmer, paired bootstrap intervals). GenL is
-the mean number of tokens the model generated (padding and the decoder-start token excluded,
-end-of-sequence included), as run_summarization's gen_len counts them for T5.
+The dataset names its metric (summarization: ROUGE with the stemmer; a metrics.json without a
+"metric" is ROUGE's), whose record (asymprune.metrics) scores each example and the corpus, with
+paired bootstrap intervals against a baseline. GenL is the mean number of tokens the model generated
+(padding and the decoder's prompt excluded, end-of-sequence included), as run_summarization counts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 from .assist import AssistConfig
 from .errors import UsageError
 from .fsutil import atomic_dir, check_writable_out, write_json
-from .rouge import METRICS, ROUGE_KEYS, impact, mean_scores, paired_bootstrap, rouge_per_example
+from .metrics import metric_for, paired_bootstrap
+from .rouge import impact
 
 
 @dataclass
@@ -36,7 +38,7 @@ class EvalConfig:
     min_new_tokens: int | None = None    # None: the model's generation config
     length_penalty: float | None = None  # None: the model's generation config
     max_source_length: int = 1024        # source tokens kept; longer sources are truncated and counted
-    prefix: str | None = None            # None: "summarize: " for T5-family models, "" otherwise
+    prefix: str | None = None            # None: the model family's ("summarize: " for T5, "" otherwise)
     device: str | None = None            # None: cuda when available, else cpu
     assistant: str | None = None         # draft model: lossless draft-and-verify, batch 1 (asymprune.assist)
     assist: AssistConfig = field(default_factory=AssistConfig)  # the draft's settings
@@ -69,8 +71,9 @@ def load_predictions(metrics_path: Path) -> list[dict] | None:
         return None
 
 
-def load_baseline(path: Path) -> dict:
-    """Metrics of another evaluation (its metrics.json), checked to hold every metric."""
+def load_baseline(path: Path, expected: str | None = None) -> dict:
+    """Metrics of another evaluation (its metrics.json), checked to hold every score of its metric
+    (and to be scored with the metric named `expected`, when given)."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.json"
@@ -81,7 +84,16 @@ def load_baseline(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"baseline {path} is not valid JSON ({e}); pass a metrics.json written by asymprune "
                          "evaluate") from None
-    missing = [k for k in METRICS if not isinstance(data.get(k) if isinstance(data, dict) else None, (int, float))]
+    name = data.get("metric", "rouge") if isinstance(data, dict) else "rouge"
+    try:
+        metric = metric_for(name)
+    except UsageError as e:
+        raise UsageError(f"baseline {path}: {e}") from None
+    if expected is not None and name != expected:
+        raise UsageError(f"baseline {path} is scored with {name}, this evaluation with {expected}; pass the "
+                         "metrics.json of an evaluation on the same kind of dataset")
+    missing = [k for k in (*metric.keys, "gen_len")
+               if not isinstance(data.get(k) if isinstance(data, dict) else None, (int, float))]
     if missing:
         raise UsageError(f"baseline {path} has no {', '.join(missing)}; pass a metrics.json written by asymprune "
                          "evaluate")
@@ -109,33 +121,39 @@ def generation_config(model, config: EvalConfig):
     return gen
 
 
-def generate_summaries(model, tokenizer, tokenized, config: EvalConfig, progress=None, draft=None,
+def generate_summaries(model, processor, tokenized, config: EvalConfig, progress=None, draft=None,
                        draft_stats=None) -> tuple[list[str], list[int]]:
-    """Batched generate() over tokenized sources; (texts, generated token counts) in input order.
+    """Batched generate() over encoded sources; (texts, generated token counts) in input order.
 
-    With `draft`, each batch (of 1) is draft-and-verify, and `draft_stats` (a DraftStats) adds up.
+    The model's family pads the batches (its collator), says how many ids every output starts with
+    (its decoder prompt) and where the tokenizer is. With `draft`, each batch (of 1) is draft-and-verify,
+    and `draft_stats` (a DraftStats) adds up.
     """
     import torch
 
     from .assist import generate_one_by_one
+    from .models import family_for
 
+    family = family_for(model.config)
+    tokenizer, collate = family.tokenizer_of(processor), family.data_collator(processor)
     gen = generation_config(model, config)
     device = next(model.parameters()).device
     # Longest first, so a batch holds sources of similar length (little padding) and memory
     # problems show up on the first batch.
-    order = sorted(range(len(tokenized)), key=lambda i: -len(tokenized[i]["input_ids"]))
+    order = sorted(range(len(tokenized)), key=lambda i: -len(tokenized[i].get("input_ids", ())))
     texts, lengths = [""] * len(order), [0] * len(order)
-    start = model.generation_config.decoder_start_token_id
-    skip = 1 if start is not None else 0
+    skip = len(family.decoder_prompt(model.generation_config, model.config))
     for b in range(0, len(order), config.batch_size):
         idx = order[b:b + config.batch_size]
-        batch = tokenizer.pad([{"input_ids": tokenized[i]["input_ids"]} for i in idx], return_tensors="pt")
-        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        batch = collate([{k: v for k, v in tokenized[i].items() if k not in ("labels", "attention_mask")}
+                         for i in idx])
+        inputs = {k: v.to(device) for k, v in batch.items() if v is not None}  # no labels: None
         if draft is not None:
-            out = generate_one_by_one(model, draft, ids, mask, gen, config.assist, draft_stats, tokenizer.pad_token_id)
+            out = generate_one_by_one(model, draft, inputs["input_ids"], inputs["attention_mask"], gen, config.assist,
+                                      draft_stats, tokenizer.pad_token_id)
         else:
             with torch.inference_mode():
-                out = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen)
+                out = model.generate(**inputs, generation_config=gen)
         new = out[:, skip:].cpu()
         for i, ids in zip(idx, new):
             lengths[i] = int((ids != tokenizer.pad_token_id).sum())
@@ -154,8 +172,8 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     """
     import torch
 
-    from .data import DataConfig, get_split, load_dataset_spec, source_prefix, tokenize
-    from .models import check_has_tokenizer, load_config, load_model, require_tokenizer
+    from .data import DataConfig, dataset_metric, get_split, load_dataset_spec
+    from .models import check_has_tokenizer, family_for, load_config, load_model, require_processor
 
     config = config or EvalConfig()
     check_config(config)
@@ -175,7 +193,7 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         rows = rows.select(range(min(config.max_samples, len(rows))))
 
     model = load_model(model_src, presets=True, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    tokenizer = require_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
+    processor = require_processor(model_src, presets=True, trust_remote_code=trust_remote_code)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     draft, draft_stats = None, None
@@ -185,18 +203,20 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         draft = load_model(config.assistant, presets=True, trust_remote_code=trust_remote_code,
                            allow_pickle=allow_pickle).to(device).eval()
         draft_stats = DraftStats()
-    prefix = source_prefix(model.config.model_type) if config.prefix is None else config.prefix
-    tokenized, report = tokenize(rows, tokenizer, prefix=prefix, max_source_length=config.max_source_length,
-                                 max_target_length=None)
+    family = family_for(model.config)
+    prefix = family.source_prefix(model.config) if config.prefix is None else config.prefix
+    tokenized, report = family.encode(rows, processor, prefix=prefix, max_source_length=config.max_source_length)
 
     started = time.perf_counter()
-    texts, lengths = generate_summaries(model, tokenizer, tokenized, config, progress, draft, draft_stats)
+    texts, lengths = generate_summaries(model, processor, tokenized, config, progress, draft, draft_stats)
     seconds = time.perf_counter() - started
     references = list(rows["target"])
-    scores = rouge_per_example(texts, references)
+    metric = metric_for(dataset_metric(dataset))
+    scores = metric.per_example(texts, references)
     gen = generation_config(model, config)
     metrics = {
-        **mean_scores(scores),
+        "metric": metric.name,
+        **metric.aggregate(scores),
         "gen_len": sum(lengths) / len(lengths),
         "samples": len(texts),
         "model": model_src,
@@ -220,19 +240,20 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
 
 
 def add_baseline(result: dict, baseline_path: Path) -> dict:
-    """Add the baseline's metrics, the relative impact (%) per metric and, when the baseline's
-    predictions.jsonl covers the same documents, a paired bootstrap interval per ROUGE score."""
-    baseline = load_baseline(baseline_path)
+    """Add the baseline's scores, the relative impact (%) per score and, when the baseline's
+    predictions.jsonl covers the same documents, a paired bootstrap interval per key of the metric."""
+    m = result["metrics"]
+    metric = metric_for(m.get("metric", "rouge"))
+    baseline = load_baseline(baseline_path, metric.name)
     path = Path(baseline_path)
     path = path / "metrics.json" if path.is_dir() else path
-    m = result["metrics"]
-    m["baseline"] = {"path": str(baseline_path), **{k: baseline[k] for k in METRICS}}
-    m["impact"] = impact(m, baseline)
+    keys = (*metric.keys, "gen_len")  # what an evaluation reports and compares
+    m["baseline"] = {"path": str(baseline_path), **{k: baseline[k] for k in keys}}
+    m["impact"] = impact(m, baseline, keys)
     theirs, ours = load_predictions(path), result["predictions"]
     same = theirs is not None and len(theirs) == len(ours) and all(
         a.get("reference") == b["reference"] for a, b in zip(theirs, ours))
-    m["intervals"] = {k: paired_bootstrap([r[k] for r in ours], [r[k] for r in theirs]) for k in ROUGE_KEYS} \
-        if same else None
+    m["intervals"] = {k: paired_bootstrap(metric, k, ours, theirs) for k in metric.keys} if same else None
     if not same:
         m["intervals_missing"] = ("the baseline's predictions.jsonl is missing or covers other documents; evaluate "
                                   "both models on the same split and samples for intervals")
@@ -264,7 +285,8 @@ def evaluate_and_save(model_src: str, dataset, config: EvalConfig | None = None,
     out = Path(out) if out is not None else default_out(model_src, dataset, config.split)
     check_writable_out(out, overwrite, inputs=[model_src, dataset, config.assistant, baseline])
     if baseline is not None:
-        load_baseline(baseline)  # fail before generating, not after
+        from .data import dataset_metric
+        load_baseline(baseline, dataset_metric(dataset))  # fail before generating, not after
     result = evaluate(model_src, dataset, config, data=data, progress=progress,
                       trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     if baseline is not None:

@@ -24,20 +24,21 @@ from .errors import UsageError
 class Generated:
     inputs: list[str]              # the texts as the model read them (T5: with the prefix)
     outputs: list[str]             # the summaries, special tokens skipped
-    ids: list[list[int]]           # generated token ids, without the decoder-start token and padding
+    ids: list[list[int]]           # generated token ids, without the decoder prompt (start token) and padding
     stats: DraftStats | None       # with an assistant: what the draft proposed and the model kept
 
 
 def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens: int = 32, num_beams: int = 1,
-              prefix: str = "summarize: ", assistant: str | None = None, assist: AssistConfig | None = None,
+              prefix: str | None = None, assistant: str | None = None, assist: AssistConfig | None = None,
               compiled: bool = False) -> Generated:
     """Generate a summary of each text (default: a synthetic document) with `model_src`.
 
-    `prefix` goes before T5-family inputs ("" for none); every setting is checked before weights load.
+    `prefix` goes before each text (None: the model family's, "summarize: " for T5; "" for none);
+    every setting is checked before weights load.
     """
     import torch
 
-    from .models import load_config, load_model, require_tokenizer
+    from .models import family_for, load_config, load_model, require_processor
     from .synthetic import make_examples
 
     if max_new_tokens <= 0:
@@ -55,11 +56,12 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
             raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
         check_draft_sources(model_src, assistant, assist.share_encoder)
     model = load_model(model_src, presets=True)
-    tokenizer = require_tokenizer(model_src, presets=True)
-    texts = texts or [make_examples(1, seed=123)[0]["document"]]
-    if model.config.model_type in ("t5", "mt5"):
-        texts = [prefix + t for t in texts]
-    batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True)
+    processor = require_processor(model_src, presets=True)
+    family = family_for(model.config)
+    tokenizer = family.tokenizer_of(processor)
+    prefix = family.source_prefix(model.config) if prefix is None else prefix
+    texts = [prefix + t for t in texts or [make_examples(1, seed=123)[0]["document"]]]
+    batch = family.batch_inputs(processor, texts)
     gen = copy.deepcopy(model.generation_config)
     gen.update(max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True)
     if compiled:
@@ -74,9 +76,9 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
     else:
         with torch.inference_mode():
             out = model.generate(**batch, generation_config=gen)
-    ids = []
+    ids, skip = [], len(family.decoder_prompt(gen, model.config))
     for row in out:
-        generated = row.tolist()[1:]  # without the decoder-start token
+        generated = row.tolist()[skip:]  # without the decoder prompt
         while generated and generated[-1] == model.config.pad_token_id:
             generated.pop()  # padding of a shorter output in the batch
         ids.append(generated)

@@ -41,6 +41,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_plan import BUILD_S, LOSSLESS, Block, default_plan, estimate, fit_runs  # noqa: E402
 
+from asymprune.errors import first_line  # noqa: E402
+
 VARIANTS = [(6, 6), (6, 3), (6, 1), (3, 6), (1, 6), (3, 3), (1, 1)]
 KIND = {(6, 6): "full", (6, 3): "decoder", (6, 1): "decoder", (3, 6): "encoder", (1, 6): "encoder",
         (3, 3): "both", (1, 1): "both"}
@@ -129,13 +131,8 @@ def ct2_problem(compute_type: str, device: str) -> str | None:
         if compute_type not in ctranslate2.get_supported_compute_types(device):
             return f"CTranslate2 cannot run {compute_type} on this {device}"
     except Exception as e:  # a CUDA library it cannot load surfaces here
-        return f"CTranslate2 on {device}: {_first_line(e)}"
+        return f"CTranslate2 on {device}: {first_line(e, typed=True)}"
     return None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def decoder_layers(size: str, variants: list[tuple[int, int]]) -> dict[str, int]:
@@ -201,7 +198,7 @@ def measure(args, root: Path, notes: list[str], started: float) -> tuple[dict, l
         try:
             report = run_bench(models, cfg)
         except Exception as e:  # a backend this machine cannot run: note it, go on with the others
-            broken[block.backend] = entry["skipped"] = _first_line(e)
+            broken[block.backend] = entry["skipped"] = first_line(e, typed=True)
             print(f"[{key}] skipped: {broken[block.backend]}", flush=True)
             continue
         entry["seconds"] = time.perf_counter() - t

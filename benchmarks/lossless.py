@@ -91,7 +91,7 @@ def measure(base: str, drafts: list[str], args) -> dict:
 
     from asymprune.assist import (AssistConfig, DraftStats, assisted_generate, check_draft_sources, confidence_adapts,
                                   encoders_equal)
-    from asymprune.data import load_rows, source_prefix
+    from asymprune.data import load_rows
     from asymprune.models import family_for, load_model, load_tokenizer
 
     for d in drafts:
@@ -102,7 +102,7 @@ def measure(base: str, drafts: list[str], args) -> dict:
     tokenizer = load_tokenizer(base)
     models = {d: load_model(d).eval() for d in drafts}
     rows = load_rows("synthetic", "test", args.docs + 1)
-    prefix = source_prefix(full.config.model_type)
+    prefix = family_for(full.config).source_prefix(full.config)
     docs = [tokenizer(prefix + text, truncation=True, max_length=args.max_source_length,
                       return_tensors="pt").input_ids for text in rows["source"]]
     natural, fixed, first = (_greedy(full, args.new_tokens, False), _greedy(full, args.new_tokens, True),

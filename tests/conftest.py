@@ -36,3 +36,13 @@ def bart_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "bart-tiny"
     run_cli(["init", "bart-tiny", str(out), "--seed", "1"])
     return out
+
+
+@pytest.fixture
+def toy_metric():
+    """tests/toy_metric.ToyErrors registered for one test (lower is better), then removed."""
+    from asymprune.metrics import register_metric, unregister_metric
+    from tests.toy_metric import ToyErrors
+    register_metric(ToyErrors)
+    yield ToyErrors
+    unregister_metric(ToyErrors.name)

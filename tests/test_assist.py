@@ -89,8 +89,8 @@ def _demo_base():
 
 
 def _documents(tokenizer, n):
-    from asymprune.data import load_rows, source_prefix
-    return [tokenizer(source_prefix("t5") + text, return_tensors="pt").input_ids
+    from asymprune.data import load_rows
+    return [tokenizer("summarize: " + text, return_tensors="pt").input_ids
             for text in load_rows("synthetic", "test", n)["source"]]
 
 

@@ -34,7 +34,7 @@ def test_init_prune_paper_flan_small(tmp_path):
 
 def test_sixths_on_a_24_layer_model(tmp_path):
     from asymprune.models import Preset, register_preset, PRESETS
-    register_preset(Preset(name="t5-deep", model_type="t5", tokenizer_style="t5",
+    register_preset(Preset(name="t5-deep", model_type="t5",
                            config=dict(num_layers=24, num_decoder_layers=24, d_model=16, d_ff=32, num_heads=2,
                                        d_kv=8)))
     try:

@@ -12,7 +12,7 @@ from ..errors import UsageError
 def check_draft(full_config, draft_config, full: str = "the full model", draft: str = "the draft",
                 full_tokenizer=None, draft_tokenizer=None, share_encoder: bool = False) -> None:
     """One-line errors for a draft that cannot verify losslessly against `full` (configs, tokenizers)."""
-    if full_config.model_type != draft_config.model_type:
+    if type(full_config) is not type(draft_config):  # one transformers config class per model type
         raise UsageError(f"draft {draft} is a {draft_config.model_type} model and {full} a {full_config.model_type} "
                          "model; the draft must be a pruned variant of the same model")
     if full_config.vocab_size != draft_config.vocab_size:

@@ -21,7 +21,7 @@ At batch 1 a decoding step is bound by memory bandwidth: each new token reads, o
   source position), at the dtype of the activations.
 Writes (the new K/V, activations) are left out: together they are under one cache row per layer.
 
-Bytes are counted at the dtype the backend really holds (`backend_precision`): HF at its
+Bytes are counted at the dtype the backend really holds (its `precision`, bench/backends/): HF at its
 dtype; CTranslate2 int8 as int8 matrices (embeddings and lm_head included) with a float32
 scale per row, norms and biases in float32 (or 16-bit with int8_float16/int8_bfloat16).
 CTranslate2's u8s8 GEMM on x86 may add an int32 compensation per row: not counted (<0.5%).
@@ -46,44 +46,15 @@ from pathlib import Path
 from ..errors import UsageError
 from ..hardware import Bandwidth, FlopRate, matmul_rate, read_bandwidth
 from ..models.shapes import DecoderShape, Matrix
+from .backends import Precision, Setup, backend_for
 from .config import BenchConfig
 
 BUSY_LOAD = 1.0  # load average per core above which the machine's figures are marked as taken on busy cores
 
 
-@dataclass(frozen=True)
-class Precision:
-    name: str               # what the backend runs, e.g. "ct2 int8"
-    matrix_bytes: int       # bytes per weight of a matrix (layers, embeddings, lm_head)
-    row_scale_bytes: int    # bytes per matrix row on top (int8: a float32 scale per output row)
-    vector_bytes: int       # bytes per element of norms, biases, position rows, T5's bias table
-    cache_bytes: int        # bytes per element of the KV caches (the activations' dtype)
-    flop_dtype: str | None  # torch dtype whose matmul peak bounds the FLOPs; None: no figure (int8)
-
-
-_HF = {"float32": 4, "bfloat16": 2, "float16": 2}
-# CTranslate2 compute type -> (matrix, row scale, vector, cache bytes, matmul dtype)
-_CT2 = {
-    "float32": (4, 0, 4, 4, "float32"), "float16": (2, 0, 2, 2, "float16"), "bfloat16": (2, 0, 2, 2, "bfloat16"),
-    "int8": (1, 4, 4, 4, None), "int8_float32": (1, 4, 4, 4, None),
-    "int8_float16": (1, 4, 2, 2, None), "int8_bfloat16": (1, 4, 2, 2, None),
-    "int16": (2, 0, 4, 4, None),  # one scale per matrix: negligible
-}
-
-
 def backend_precision(backend: str, dtype: str = "float32", ct2_compute_type: str = "int8") -> Precision:
-    """How a backend holds weights and caches: HF at `dtype`, CTranslate2 at `ct2_compute_type`."""
-    if backend == "hf":
-        if dtype not in _HF:
-            raise UsageError(f"unknown dtype '{dtype}'; choose one of: {', '.join(_HF)}")
-        n = _HF[dtype]
-        return Precision(f"hf {dtype}", n, 0, n, n, dtype)
-    if backend == "ct2":
-        if ct2_compute_type not in _CT2:
-            raise UsageError(f"the ceiling needs the compute type CTranslate2 really uses, not "
-                             f"'{ct2_compute_type}'; pass one of: {', '.join(_CT2)}")
-        return Precision(f"ct2 {ct2_compute_type}", *_CT2[ct2_compute_type])
-    raise UsageError(f"unknown backend '{backend}'; choose hf or ct2")
+    """How a backend holds weights and caches (its `precision`): HF at `dtype`, CTranslate2 at `ct2_compute_type`."""
+    return backend_for(backend).precision(Setup(backend=backend, dtype=dtype, ct2_compute_type=ct2_compute_type))
 
 
 @dataclass(frozen=True)
@@ -199,7 +170,7 @@ def decode_ceiling(model: str, cfg: BenchConfig, batch_size: int, measured_ms_pe
     Bandwidth and peak are measured on first use and cached per machine (asymprune.hardware).
     """
     from ..models import load_config
-    precision = backend_precision(cfg.backend, cfg.dtype, cfg.ct2_compute_type)
+    precision = backend_for(cfg.backend).precision(cfg.setup())
     step = step_cost(load_config(model, presets=True), batch_size, cfg.source_length,
                      new_tokens if new_tokens is not None else cfg.new_tokens, precision, vocab_rows)
     threads = threads or cfg.threads

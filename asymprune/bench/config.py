@@ -2,26 +2,19 @@
 
     cfg = BenchConfig(batch_sizes=[1, 8], source_length=512, new_tokens=64, runs=7)
     cfg.validate()        # one-line UsageError naming the flag and the fix
+    cfg.setup()           # Setup(backend="hf", dtype="float32", ...): how every model runs unless told otherwise
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from ..assist import AssistConfig
 from ..errors import UsageError
+from .backends import BACKENDS, Setup, backend_for, default_threads
 
 DTYPES = ("float32", "bfloat16", "float16")
-BACKENDS = ("hf", "ct2")
-
-
-def default_threads() -> int:
-    """Every core this process may run on: the CPU affinity mask, not OMP_NUM_THREADS."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+__all__ = ["BACKENDS", "DTYPES", "BenchConfig", "Setup", "default_threads"]
 
 
 @dataclass
@@ -37,7 +30,7 @@ class BenchConfig:
     device: str = "cpu"            # cpu or cuda
     dtype: str = "float32"         # HF weights dtype: float32, bfloat16, float16
     threads: int | None = None     # intra-op threads (torch and CTranslate2); None: every core this process may use
-    backend: str = "hf"            # hf (transformers generate) or ct2 (CTranslate2 translate_batch)
+    backend: str = "hf"            # a registered backend: hf (transformers generate) or ct2 (CTranslate2)
     ct2_compute_type: str = "int8"  # CTranslate2 compute type (int8, int8_float32, float32, ...)
     seed: int = 0                  # seed of the source ids and of preset weights
     assistants: list[str] = field(default_factory=list)  # drafts: each adds the first MODEL assisted by it (batch 1)
@@ -47,6 +40,11 @@ class BenchConfig:
     def __post_init__(self):
         if isinstance(self.assist, dict):  # from JSON or a sweep spec
             self.assist = AssistConfig(**self.assist)
+
+    def setup(self) -> Setup:
+        """How a model runs when its entry names no setup of its own: this config's backend fields."""
+        return Setup(backend=self.backend, dtype=self.dtype, ct2_compute_type=self.ct2_compute_type,
+                     compile=self.compile)
 
     def validate(self) -> None:
         if not self.batch_sizes or min(self.batch_sizes) <= 0:
@@ -60,8 +58,7 @@ class BenchConfig:
         if self.docs <= 0:
             raise UsageError(f"--bench-docs must be at least 1 (got {self.docs}); it is the number of "
                              "documents (calls) each round times in dataset mode")
-        if self.backend not in BACKENDS:
-            raise UsageError(f"unknown backend '{self.backend}'; choose one of: {', '.join(BACKENDS)}")
+        backend_for(self.backend)
         if self.dtype not in DTYPES:
             raise UsageError(f"unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}")
         if self.device not in ("cpu", "cuda"):
@@ -72,16 +69,22 @@ class BenchConfig:
             import torch
             if not torch.cuda.is_available():
                 raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
-        if self.backend == "ct2":
-            from ..ct2 import check_compute_type
-            check_compute_type(self.ct2_compute_type, self.device)
+        self.validate_setup(self.setup())
         if self.assistants:
             self._validate_assistants()
 
+    def validate_setup(self, setup: Setup) -> None:
+        """One model's setup: a known backend and dtype, and what its backend refuses (see backends/)."""
+        backend = backend_for(setup.backend)
+        if setup.dtype not in DTYPES:
+            raise UsageError(f"unknown dtype '{setup.dtype}'; choose one of: {', '.join(DTYPES)}")
+        backend.validate(setup, self)
+
     def _validate_assistants(self) -> None:
         from ..assist import check_batch_size
-        if self.backend != "hf":
-            raise UsageError("--assistant needs the hf backend (CTranslate2 has no assisted generation); pass "
+        backend = backend_for(self.backend)
+        if not backend.assisted:
+            raise UsageError(f"--assistant needs the hf backend ({backend.title} has no assisted generation); pass "
                              "--backend hf")
         if 1 not in self.batch_sizes:
             check_batch_size(min(self.batch_sizes), "--batch-sizes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 
+from .backends import backend_for
 from .config import BenchConfig
 from .speedup import speedup_text
 
@@ -33,7 +34,7 @@ def environment(cfg: BenchConfig, threads: int | None = None) -> dict:
         "threads": threads, "device": cfg.device, "source_length": cfg.source_length,
         "new_tokens": cfg.new_tokens if cfg.dataset is None else None, "dataset": cfg.dataset,
         "bench_docs": cfg.docs if cfg.dataset else None,
-        "dtype": cfg.dtype if cfg.backend == "hf" else f"ct2:{cfg.ct2_compute_type}", "backend": cfg.backend,
+        "dtype": backend_for(cfg.backend).label(cfg.setup()), "backend": cfg.backend,
     }
 
 
@@ -55,7 +56,9 @@ def results_table(report: dict):
               else f"random ids, {cfg['new_tokens']} new tokens")
     env = report["env"]
     over = "the paired rounds and documents" if natural else "the paired rounds (3 or more)"
-    table = Table(title=f"latency: {env['backend']} {env['dtype']} on {env['device']}, {env['threads']} threads, "
+    setups = {(r.get("backend", env["backend"]), r.get("dtype", env["dtype"])) for r in report["results"]}
+    setup = " ".join(next(iter(setups))) if len(setups) == 1 else "each model's setup (in its name)"
+    table = Table(title=f"latency: {setup} on {env['device']}, {env['threads']} threads, "
                         f"source {cfg['source_length']}, {length}, {cfg['runs']} runs", title_justify="left",
                   caption=f"median ± std ms per call; speed-up: ratio of medians over the first model, [95% CI] "
                           f"over {over}; a CI holding 1 is no measurable speed-up" + (

@@ -16,19 +16,10 @@ refused by the machine.
 from __future__ import annotations
 
 from ..errors import UsageError
+from .backends import Setup, backend_for
 from .config import BenchConfig
 
 PROCESS_MB = {"cpu": 300.0, "cuda": 500.0}  # a worker's torch + transformers, or its CUDA context
-BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-
-
-def _bytes(cfg: BenchConfig) -> tuple[float, float]:
-    """(bytes per weight, bytes per activation) of the backend's compute type."""
-    if cfg.backend == "ct2":
-        kind = cfg.ct2_compute_type
-        weight = 1 if kind.startswith("int8") else 2 if "16" in kind else 4
-        return weight, 2 if kind.endswith("16") else 4
-    return BYTES[cfg.dtype], BYTES[cfg.dtype]
 
 
 def parameters(config) -> int:
@@ -47,17 +38,21 @@ def parameters(config) -> int:
                 total += sum(math.prod(st.get_slice(k).get_shape()) for k in st.keys())
         return total
     import torch
-    from transformers import AutoModelForSeq2SeqLM
+
+    from ..models import family_for
     with torch.device("meta"):
-        model = AutoModelForSeq2SeqLM.from_config(config)
+        model = family_for(config).auto_class.from_config(config)
     return sum(p.numel() for p in model.parameters())
 
 
-def estimate_mb(config, cfg: BenchConfig, batch_size: int, params: int | None = None) -> dict:
-    """Weights, the widest encoder layer's activations and the KV caches of one generation (MB).
-    `params`: the parameter count, when known (else built on the meta device)."""
+def estimate_mb(config, cfg: BenchConfig, batch_size: int, params: int | None = None,
+                setup: Setup | None = None) -> dict:
+    """Weights, the widest encoder layer's activations and the KV caches of one generation (MB), at the
+    precision of `setup`'s backend (default: cfg's). `params`: the parameter count, when known (else built
+    on the meta device)."""
     from ..models import family_for
-    weight_bytes, act = _bytes(cfg)
+    setup = setup or cfg.setup()
+    weight_bytes, act = backend_for(setup.backend).value_bytes(setup)
     layers = family_for(config).layer_counts(config)
     hidden, heads = config.hidden_size, config.num_attention_heads
     head_dim = getattr(config, "d_kv", None) or hidden // heads
@@ -92,18 +87,21 @@ def _gib(mb: float) -> str:
     return f"{mb / 1024:,.1f} GiB" if mb < 1024 * 10_000 else f"{mb / 1024:.1e} GiB"
 
 
-def check_memory(configs: list, cfg: BenchConfig, drafts: list = (), flag: str = "--batch-sizes") -> None:
+def check_memory(configs: list, cfg: BenchConfig, drafts: list = (), setups: list | None = None,
+                 flag: str = "--batch-sizes") -> None:
     """One line and exit 2 for the first batch size whose estimate exceeds the machine's memory.
 
-    `configs`: the models benched (each in its own process); `drafts`: the configs of assisted rows'
-    drafts (each loaded beside a copy of the first model, at batch 1 only).
+    `configs`: the models benched (each in its own process), each in its setup of `setups` (default:
+    cfg's); `drafts`: the configs of assisted rows' drafts (each loaded beside a copy of the first model,
+    at batch 1 only, in cfg's setup).
     """
     have = available_mb(cfg.device)
     if have is None:
         return
     where = "GPU memory" if cfg.device == "cuda" else "available RAM"
     counts = [parameters(c) for c in configs]
-    need = [lambda bs, c=c, n=n: estimate_mb(c, cfg, bs, n) for c, n in zip(configs, counts)]
+    setups = setups or [cfg.setup()] * len(configs)
+    need = [lambda bs, c=c, n=n, s=s: estimate_mb(c, cfg, bs, n, s) for c, n, s in zip(configs, counts, setups)]
     weights = [f(1)["weights"] for f in need]
     procs = len(configs) + len(drafts)
     # An assisted row's worker holds a copy of the first model and its draft.

@@ -3,6 +3,7 @@
     cfg = BenchConfig(batch_sizes=[1, 8], source_length=512, new_tokens=64, runs=7)
     report = run_bench(["flan-t5-small", "runs/pruned"], cfg)   # first model is the baseline
     print(results_table(report))                                # describe.py; report is also JSON-ready
+    report = run_bench(["runs/d2", ("runs/d2", Setup(backend="ct2", ct2_compute_type="int8"))], cfg)  # mixed
 
 How the measurement stays honest:
 - Fixed work: every model generates exactly `new_tokens` tokens (EOS suppressed with
@@ -10,6 +11,8 @@ How the measurement stays honest:
   real documents are used instead, with natural stopping, and generated lengths are reported.
 - Warm-up runs are discarded; every model then runs interleaved (A B C A B C ...), so drift
   of the machine lands on all models alike.
+- Each model runs on its backend (backends/: hf, ct2; cfg's by default, or the Setup its entry
+  names, so that one interleaved run may time HF float32 beside CTranslate2 int8).
 - Each model lives in its own fresh worker process: CTranslate2's int8 kernels slow down
   later models of the same process, and no model inherits another's allocator state.
   Timing happens inside the worker, so messaging is not timed.
@@ -31,7 +34,6 @@ How the measurement stays honest:
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import statistics
 from dataclasses import asdict
 from pathlib import Path
@@ -39,6 +41,7 @@ from pathlib import Path
 from ..assist import DraftStats
 from ..errors import UsageError
 from ..fsutil import check_writable_out, write_json
+from .backends import Setup, backend_for
 from .config import BenchConfig
 from .describe import environment
 from .documents import document_calls, round_means, speedup_interval_over_documents
@@ -47,61 +50,36 @@ from .speedup import speedup, speedup_interval
 from .worker import Worker
 
 
-def _check_model(src: str, cfg: BenchConfig) -> dict:
-    """Validate one MODEL before any process starts; return its worker spec."""
-    from ..models import load_config
+Entry = str | tuple[str, Setup]  # a MODEL, or a MODEL with the setup it runs in (backend, precision)
+
+
+def _check_model(src: str, setup: Setup, cfg: BenchConfig) -> dict:
+    """Validate one MODEL before any process starts; return its worker spec (its setup included)."""
+    from ..models import family_for, load_config
     config = load_config(src, presets=True)
-    limit = getattr(config, "max_position_embeddings", None)  # learned positions (BART family)
+    family = family_for(config)
+    limit = family.max_source_positions(config)  # learned positions (BART family)
     if limit and cfg.dataset is None and cfg.source_length > limit:
         raise UsageError(f"--source-length {cfg.source_length} is over {src}'s limit of {limit} positions; "
                          f"pass --source-length {limit} or less")
+    limit = family.max_target_positions(config)
     if limit and cfg.new_tokens + 1 > limit:
         raise UsageError(f"--new-tokens {cfg.new_tokens} is over {src}'s limit of {limit} positions; "
                          f"pass --new-tokens {limit - 1} or less")
-    return {"name": src, "path": src, "vocab": config.vocab_size}
+    name = src if setup == cfg.setup() else f"{src} ({backend_for(setup.backend).describe(setup)})"
+    return {"name": name, "path": src, "vocab": config.vocab_size, "setup": asdict(setup)}
 
 
 def _assisted_spec(full: str, draft: str, cfg: BenchConfig) -> dict:
-    """A worker that times `full` assisted by `draft` (lossless draft-and-verify)."""
+    """A worker that times `full` assisted by `draft` (lossless draft-and-verify), in cfg's setup."""
     from ..assist import check_draft_sources
     check_draft_sources(full, draft, cfg.assist.share_encoder)
-    return {**_check_model(full, cfg), "name": f"{full} assisted by {draft}", "assistant": draft}
+    return {**_check_model(full, cfg.setup(), cfg), "name": f"{full} assisted by {draft}", "assistant": draft}
 
 
-def _prepare_ct2(spec: dict, cfg: BenchConfig, workdir: Path) -> None:
-    """Give a ct2 worker a converted copy (cached by content), checked against transformers.
-
-    The check and the parameter count need the HF model, so they run in a process of their own:
-    the worker that times CTranslate2 never holds HF weights, and its memory is CTranslate2's.
-    """
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ..ct2 import cached_conversion
-    from ..models import build_preset, save_model
-    from ..models.loading import is_preset
-
-    hf_dir = Path(spec["path"])
-    if is_preset(spec["path"], presets=True) or not hf_dir.is_dir():
-        # Presets and hub ids: materialise a local directory first.
-        from ..models import load_model, load_tokenizer
-        hf_dir = workdir / spec["path"].replace("/", "--")
-        if is_preset(spec["path"], presets=True):
-            model, tokenizer = build_preset(spec["path"], seed=cfg.seed)
-        else:
-            model, tokenizer = load_model(spec["path"]), load_tokenizer(spec["path"])
-        save_model(model, hf_dir, tokenizer)
-        spec["path"] = str(hf_dir)
-    spec["hf_dir"] = str(hf_dir)
-    spec["ct2_dir"] = str(cached_conversion(hf_dir))
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        spec.update(pool.submit(_ct2_facts, spec["hf_dir"], spec["ct2_dir"], cfg.seed).result())
-
-
-def _ct2_facts(hf_dir: str, ct2_dir: str, seed: int) -> dict:
-    """Parameter counts of the HF model and the conversion check (run in a fresh process)."""
-    from ..ct2 import compare_with_hf
-    from ..models import load_model, param_counts
-    return {"params": param_counts(load_model(hf_dir)), "ct2_check": compare_with_hf(hf_dir, Path(ct2_dir), seed=seed)}
+def _entries(models: list[Entry], cfg: BenchConfig) -> list[tuple[str, Setup]]:
+    """(MODEL, its setup) per entry: cfg's setup for a bare MODEL."""
+    return [(m, cfg.setup()) if isinstance(m, str) else (m[0], m[1]) for m in models]
 
 
 def _source(specs: list[dict], cfg: BenchConfig, data=None) -> tuple[list[list[int]] | None, list[str] | None]:
@@ -123,38 +101,42 @@ def _stats(times: list[float]) -> dict:
             "median_ms": statistics.median(times), "runs_ms": times}
 
 
-def check_bench(models: list[str], cfg: BenchConfig) -> list[dict]:
-    """Every check that needs no worker: settings, each MODEL's config, whether the batches fit in
-    memory (memory.py); the worker specs."""
+def check_bench(models: list[Entry], cfg: BenchConfig) -> list[dict]:
+    """Every check that needs no worker: settings (each model's setup by its backend), each MODEL's
+    config, whether the batches fit in memory (memory.py); the worker specs."""
     cfg.validate()
     if not models:
         raise UsageError("pass at least one MODEL (hub id, directory or preset name)")
     from ..models import load_config
-    specs = [_check_model(m, cfg) for m in models]
-    if cfg.compile:
-        from ..compiled import check_compile
-        for m in models:
-            check_compile(load_config(m, presets=True), device=cfg.device, backend=cfg.backend,
-                          assistant=cfg.assistants[0] if cfg.assistants else None)
-    specs += [_assisted_spec(models[0], draft, cfg) for draft in cfg.assistants]
+    entries = _entries(models, cfg)
+    for _, setup in entries:
+        cfg.validate_setup(setup)
+    specs = [_check_model(m, setup, cfg) for m, setup in entries]
+    for m, setup in entries:
+        backend_for(setup.backend).check_model(m, load_config(m, presets=True), setup, cfg)
+    specs += [_assisted_spec(entries[0][0], draft, cfg) for draft in cfg.assistants]
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise UsageError("a MODEL is given twice; pass each model once")
-    check_memory([load_config(m, presets=True) for m in models], cfg,
-                 [load_config(d, presets=True) for d in cfg.assistants])
+    check_memory([load_config(m, presets=True) for m, _ in entries], cfg,
+                 [load_config(d, presets=True) for d in cfg.assistants], [setup for _, setup in entries])
     return specs
 
 
-def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, json_path: Path | None = None,
+def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, json_path: Path | None = None,
               overwrite: bool = False) -> dict:
     """Benchmark `models` (the first is the baseline) in one interleaved run; return {env, config, results}.
 
+    Each entry is a MODEL (run in cfg's setup) or (MODEL, Setup): one run may time HF float32 beside
+    CTranslate2 int8; a row's `backend` and `dtype` say how it ran, and a model whose setup is not cfg's
+    is named with it ("runs/d2 (ct2 int8)").
     `data` is the DataConfig of `cfg.dataset` (the split seed of a file, the synthetic corpus's n).
     `json_path`: also write the report there (checked, with `overwrite`, before any work).
     """
     import tempfile
     if json_path is not None:
-        check_writable_out(json_path, overwrite, file=True, flag="--json", inputs=[*models, cfg.dataset])
+        check_writable_out(json_path, overwrite, file=True, flag="--json",
+                           inputs=[*(m for m, _ in _entries(models, cfg)), cfg.dataset])
     specs = check_bench(models, cfg)
     body, texts = _source(specs, cfg, data)
     calls = {bs: document_calls(len(texts), cfg.docs, bs) for bs in cfg.batch_sizes} if texts else None
@@ -162,8 +144,8 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
     with tempfile.TemporaryDirectory(prefix="asymprune-bench-") as workdir:
         try:
             for spec in specs:
-                if cfg.backend == "ct2":
-                    _prepare_ct2(spec, cfg, Path(workdir))
+                setup = Setup(**spec["setup"])
+                backend_for(setup.backend).prepare(spec, setup, cfg, Path(workdir))
                 workers.append(Worker(spec, cfg))
             sources = {}
             for w in workers:
@@ -182,7 +164,9 @@ def run_bench(models: list[str], cfg: BenchConfig, progress=None, data=None, jso
             m = measured[(w.name, bs)]
             docs = {"bench_docs": cfg.docs, "documents": [i for c in calls[bs] for i in c],
                     "calls_ms": m["calls_ms"]} if calls else {"bench_docs": None, "documents": None, "calls_ms": None}
-            results.append({"model": w.name, "backend": cfg.backend, "batch_size": bs,
+            setup = Setup(**w.setup)
+            results.append({"model": w.name, "backend": setup.backend,
+                            "dtype": backend_for(setup.backend).label(setup), "batch_size": bs,
                             "inputs": f"{cfg.dataset}:{cfg.split}" if cfg.dataset else "random ids", **docs,
                             **_row(m, bs, cfg), "source_tokens": sources[w.name][bs],
                             "peak_memory_mb": memory[(w.name, bs)], **_speedup_fields(base, m), **w.info,

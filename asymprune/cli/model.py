@@ -147,7 +147,7 @@ def generate(
     text: Optional[list[str]] = typer.Option(None, help="Input text (repeatable); default: a synthetic document."),
     max_new_tokens: int = typer.Option(32, help="Tokens to generate at most."),
     num_beams: int = typer.Option(1, help="Beam size."),
-    prefix: str = typer.Option("summarize: ", help="Prefix for T5-family models ('' for none)."),
+    prefix: Optional[str] = PREFIX,
     assistant: Optional[str] = typer.Option(None, help=ASSISTANT_HELP + " Texts run one at a time."),
     draft_tokens: int = DRAFT_TOKENS_OPTION,
     draft_confidence: float = DRAFT_CONFIDENCE_OPTION,

@@ -6,7 +6,7 @@
     ds = load_dataset_spec("data.csv", DataConfig(source_column="body", target_column="tldr"))
     tokenized, report = tokenize(ds["train"], tokenizer, prefix="summarize: ")
 
-    registry.py  DataConfig, the named datasets (`@register_dataset`), the T5 source prefix
+    registry.py  DataConfig, the named datasets (`@register_dataset`), the metric each is scored with
     files.py     one local file, or a folder of files named by split
     columns.py   source/target columns, rows checked, evaluation splits carved out of train
     load.py      a SPEC to its splits (load_dataset_spec), one split's first rows (load_rows)
@@ -20,12 +20,12 @@ from .columns import SOURCE_COLUMNS, TARGET_COLUMNS, normalize, split_off
 from .encode import tokenize, truncation_line
 from .files import FORMATS, directory_files, load_file
 from .load import describe_choices, get_split, load_dataset_spec, load_rows
-from .registry import (DATASETS, SYNTHETIC_EVAL_ROWS, T5_PREFIX, DataConfig, DatasetEntry, hub_dataset, register_dataset,
-                       source_prefix)
+from .registry import (DATASETS, SYNTHETIC_EVAL_ROWS, DataConfig, DatasetEntry, dataset_metric, hub_dataset,
+                       register_dataset)
 
 __all__ = [
     "SOURCE_COLUMNS", "TARGET_COLUMNS", "normalize", "split_off", "tokenize", "truncation_line",
     "FORMATS", "directory_files", "load_file", "describe_choices", "get_split", "load_dataset_spec", "load_rows",
-    "DATASETS", "SYNTHETIC_EVAL_ROWS", "T5_PREFIX", "DataConfig", "DatasetEntry", "hub_dataset", "register_dataset",
-    "source_prefix",
+    "DATASETS", "SYNTHETIC_EVAL_ROWS", "DataConfig", "DatasetEntry", "dataset_metric", "hub_dataset",
+    "register_dataset",
 ]

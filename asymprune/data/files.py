@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
-from .registry import first_line
+from ..errors import UsageError, first_line
 
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}  # suffix -> datasets builder
 SPLIT_FILE_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
@@ -98,8 +97,8 @@ def load_file(path: Path):
             raise UsageError(f"{path} has a header but no rows; add rows below the header") from None
         if path.suffix.lower() == ".jsonl" and (bad := _bad_json_line(path)):
             raise UsageError(f"{path} line {bad[0]} is not valid JSON ({bad[1]}); fix or remove that line") from None
-        raise UsageError(f"could not read {path} as {path.suffix[1:]} ({first_line(e)}); check the file's format") \
-            from None
+        raise UsageError(f"could not read {path} as {path.suffix[1:]} ({first_line(e, innermost=True)}); check the "
+                         "file's format") from None
     if len(ds) == 0:
         raise UsageError(f"{path} has no rows; add rows with a source and a target column")
     return ds

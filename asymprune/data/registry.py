@@ -4,19 +4,19 @@
     def my_news(config: DataConfig) -> DatasetDict:
         return hub_dataset("me/my_news")
 
-Adding a named dataset is that one entry. The built-in ones: `synthetic` (seeded, offline),
+Adding a named dataset is that one entry; `metric=` names the metric its splits are scored with
+(asymprune.metrics; default "rouge", as for every summarization dataset). The built-in ones: `synthetic` (seeded, offline),
 `cnn_dailymail` and `xsum` (the hub, when it can be reached).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 
-T5_MODEL_TYPES = ("t5", "mt5")  # trained with a task prefix ("summarize: ")
-T5_PREFIX = "summarize: "
 SYNTHETIC_EVAL_ROWS = 200  # validation and test size of the synthetic corpus
 
 
@@ -37,25 +37,27 @@ class DatasetEntry:
     source_column: str                             # column holding the text to summarize
     target_column: str                             # column holding the reference summary
     description: str = ""
+    metric: str = "rouge"                          # the metric its split is scored with (asymprune.metrics)
 
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
-def register_dataset(name: str, *, source: str, target: str, description: str = ""):
-    """Decorator: make `fn(config) -> DatasetDict` available as `--dataset NAME`."""
+def register_dataset(name: str, *, source: str, target: str, description: str = "", metric: str = "rouge"):
+    """Decorator: make `fn(config) -> DatasetDict` available as `--dataset NAME`, scored with `metric`."""
     def wrap(fn):
-        DATASETS[name] = DatasetEntry(name, fn, source, target, description)
+        DATASETS[name] = DatasetEntry(name, fn, source, target, description, metric)
         return fn
     return wrap
 
 
-def first_line(e: BaseException) -> str:
-    """The first line of the innermost explicit cause's message: the one that says what went wrong."""
-    while e.__cause__ is not None:
-        e = e.__cause__
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def dataset_metric(spec) -> str:
+    """The name of the metric a dataset SPEC is scored with: a registered dataset's own, else rouge
+    (a hub dataset, a file or a folder of source/target text is summarization)."""
+    entry = DATASETS.get(spec) if isinstance(spec, str) else None
+    if entry is not None and not Path(spec).expanduser().exists():  # a path wins over a name, as when loading
+        return entry.metric
+    return "rouge"
 
 
 def hub_dataset(name: str, config: str | None = None):
@@ -65,7 +67,8 @@ def hub_dataset(name: str, config: str | None = None):
         return datasets.load_dataset(name, config)
     except Exception as e:  # offline, unknown name, missing config, ... all raise different types
         raise UsageError(f"could not load '{name}'{f' ({config})' if config else ''} from the Hugging Face hub "
-                         f"({first_line(e)}); check the name and your connection, or pass a local file") from None
+                         f"({first_line(e, innermost=True)}); check the name and your connection, or pass a local "
+                         "file") from None
 
 
 @register_dataset("cnn_dailymail", source="article", target="highlights",
@@ -94,7 +97,3 @@ def synthetic(config: DataConfig):
         test=Dataset.from_list(make_examples(SYNTHETIC_EVAL_ROWS, seed=f"{seed}:test")),
     )
 
-
-def source_prefix(model_type: str) -> str:
-    """The task prefix a model of this type is trained with: "summarize: " for T5, else none."""
-    return T5_PREFIX if model_type in T5_MODEL_TYPES else ""

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..fsutil import atomic_file
 from ..version import __version__
 from .card_text import SOURCE_MARK, body, dataset_names, eval_results, has_pruned_layers, made_line
+from .families import Family, family_of_type
 
 KEY = "asymprune"           # the front matter's key for what the card holds beyond the folder's records
 RECORDS = {"prune": "asymprune.json", "train": "train.json", "vocab": "vocab.json"}
@@ -88,7 +89,8 @@ def _render(folder: Path, name: str, state: dict, kept: str, inherited: dict):
     prune, train = records["prune"], records["train"]
     vocab = records["vocab"] or (prune or {}).get("vocab")
     recipe = (train or {}).get("recipe") or {}
-    tags = ["asymprune", config.get("model_type"), "summarization", "text2text-generation"]
+    family = family_of_type(config.get("model_type")) or Family()  # a type no family claims: the defaults
+    tags = ["asymprune", config.get("model_type"), *family.card_tags]
     tags += ["pruned"] if has_pruned_layers(prune) else []
     tags += ["distillation"] if recipe.get("distill_from") else []
     tags += ["domain-vocabulary"] if vocab else []
@@ -98,7 +100,7 @@ def _render(folder: Path, name: str, state: dict, kept: str, inherited: dict):
     datasets = dataset_names([(train or {}).get("dataset"), (vocab or {}).get("dataset"),
                               *(e["dataset"] for e in evaluations)])
     data = ModelCardData(
-        base_model=state.get("source"), library_name="transformers", pipeline_tag="summarization",
+        base_model=state.get("source"), library_name="transformers", pipeline_tag=family.pipeline_tag,
         tags=[t for t in tags if t], datasets=datasets or None, metrics=["rouge"] if evaluations else None,
         model_name=state.get("title", name), eval_results=eval_results(evaluations) or None, **inherited,
         **{KEY: state})
@@ -186,7 +188,8 @@ def add_latency(model: str, rows: list[dict], env: dict, bench: Path, baseline: 
     replaces it. `baseline` names the model the speed-ups are over."""
     entries = [{"batch_size": r["batch_size"], "median_ms": r["median_ms"], "speedup": r.get("speedup"),
                 "speedup_low": r.get("speedup_low"), "speedup_high": r.get("speedup_high"), "baseline": baseline,
-                "runs": len(r.get("runs_ms") or []), "backend": env.get("backend"), "dtype": env.get("dtype"),
+                "runs": len(r.get("runs_ms") or []), "backend": r.get("backend", env.get("backend")),
+                "dtype": r.get("dtype", env.get("dtype")),
                 "device": env.get("device"), "hardware": env.get("gpu") or env.get("cpu"),
                 "threads": env.get("threads"), "source_length": env.get("source_length"),
                 "new_tokens": env.get("new_tokens"), "dataset": env.get("dataset"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .families import Family, family_of_type
+
 SOURCE_MARK = "<!-- asymprune: the source's own model card, kept as it was -->"
 STACKS = ("encoder", "decoder")
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
@@ -199,12 +201,15 @@ def _latency(latency: list[dict]) -> str:
 
 
 def _use(name: str, config: dict) -> str:
-    prefix = '\n# T5-family models read "summarize: " before each document' if config.get("model_type") in (
-        "t5", "mt5") else ""
+    family = family_of_type(config.get("model_type")) or Family()  # a type no family claims: the defaults
+    prefix = family.source_prefix()
+    prefix = f'\n# {family.name.upper()}-family models read "{prefix}" before each document' if prefix else ""
+    model, processor = family.auto_class.__name__, family.processor_name
+    what = "tokenizer" if processor.endswith("Tokenizer") else "processor"
     return ("## Use\n\nA plain Hugging Face folder: it loads with transformers alone.\n\n```python\n"
-            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n"
-            f'model = AutoModelForSeq2SeqLM.from_pretrained("{name}")\n'
-            f'tokenizer = AutoTokenizer.from_pretrained("{name}"){prefix}\n```')
+            f"from transformers import {model}, {processor}\n"
+            f'model = {model}.from_pretrained("{name}")\n'
+            f'{what} = {processor}.from_pretrained("{name}"){prefix}\n```')
 
 
 def body(name: str, state: dict, prune, train, vocab, config: dict) -> str:

@@ -67,10 +67,9 @@ def check_shapes(folder: Path, config, keys: dict[str, list[str]]) -> None:
     """Each tensor of the weights against the shape the config gives it (on the meta device: no memory)."""
     import torch
     from safetensors import safe_open
-    from transformers import AutoModelForSeq2SeqLM
-
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in AutoModelForSeq2SeqLM.from_config(config).state_dict().items()}
+        model = family_for(config).auto_class.from_config(config)
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     wrong = []
     for file, names in keys.items():
         with safe_open(str(Path(folder) / file), framework="pt") as f:

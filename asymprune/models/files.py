@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 
 MODEL_FIX = "re-download or re-save the model"
 TOKENIZER_FIX = ("re-save the tokenizer into the folder (tokenizer.save_pretrained) or copy the file again from the "
@@ -30,6 +30,7 @@ FILES = {
     "generation_config.json": ("json", MODEL_FIX),
     "model.safetensors.index.json": ("json", MODEL_FIX),
     "preprocessor_config.json": ("json", MODEL_FIX),
+    "processor_config.json": ("json", MODEL_FIX),
     "tokenizer.json": ("json", TOKENIZER_FIX),
     "tokenizer_config.json": ("json", TOKENIZER_FIX),
     "special_tokens_map.json": ("json", TOKENIZER_FIX),
@@ -47,18 +48,25 @@ FILES = {
     "README.md": ("text", "re-save it as UTF-8 text, or move it out of the folder"),  # the model card
 }
 
-# Any of these makes a tokenizer; a folder with none of them has no tokenizer.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "sentencepiece.bpe.model", "source.spm",
-                   "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt")
+# Every file of a tokenizer or a processor, and whether it alone makes a tokenizer (True) or only goes with
+# one (False): a folder with none of the first kind has no tokenizer. The one list that loading, the
+# CTranslate2 copy and its cache key, and the folder checks read.
+TOKENIZER_FILES = {
+    "tokenizer.json": True, "tokenizer_config.json": True, "spiece.model": True, "sentencepiece.bpe.model": True,
+    "source.spm": True, "tokenizer.model": True, "vocab.json": True, "vocab.txt": True, "merges.txt": True,
+    "target.spm": False, "special_tokens_map.json": False, "added_tokens.json": False,
+    "preprocessor_config.json": False, "processor_config.json": False,  # a feature extractor (Whisper) and its processor
+}
 
 
 def has_tokenizer(folder: Path) -> bool:
-    return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
+    return any((Path(folder) / name).is_file() for name, alone in TOKENIZER_FILES.items() if alone)
 
 
 def no_tokenizer_message(src: str) -> str:
     """What a command says when a folder has no tokenizer file at all: what was looked for, and the fix."""
-    return (f"'{src}' has no tokenizer: none of {', '.join(TOKENIZER_FILES)} is in the folder; save one into it "
+    looked_for = ", ".join(name for name, alone in TOKENIZER_FILES.items() if alone)
+    return (f"'{src}' has no tokenizer: none of {looked_for} is in the folder; save one into it "
             "(tokenizer.save_pretrained) or copy it from the model it came from")
 
 
@@ -103,7 +111,7 @@ def _sentencepiece(path: Path, fix: str) -> None:
     try:
         sentencepiece.SentencePieceProcessor().LoadFromSerializedProto(path.read_bytes())
     except (RuntimeError, OSError) as e:
-        raise _damaged(path, f"not a SentencePiece model ({str(e).strip().splitlines()[0][:80]})", fix) from None
+        raise _damaged(path, f"not a SentencePiece model ({first_line(e)[:80]})", fix) from None
 
 
 def _safetensors_keys(path: Path) -> list[str]:
@@ -113,7 +121,7 @@ def _safetensors_keys(path: Path) -> list[str]:
         with safe_open(str(path), framework="pt") as f:
             return list(f.keys())
     except (SafetensorError, OSError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         raise UsageError(f"{path} is truncated or corrupted ({reason}); {MODEL_FIX}") from None
 
 

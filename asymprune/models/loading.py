@@ -17,18 +17,20 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig
 
 from huggingface_hub.errors import StrictDataclassError
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
+from ..plugins import load_plugins
 from .exact import check_loading_info, check_matches_weights, config_type_error
-from .families import family_for
+from .families import Family, family_for
 from .files import TOKENIZER_FILES, check_files, has_tokenizer, no_tokenizer_message
 from .presets import PRESETS, build_preset, preset_config
 
-__all__ = ["TOKENIZER_FILES", "check_weights", "hub_reachable", "is_preset", "load_config", "load_model",
-           "load_tokenizer", "no_tokenizer_message", "require_tokenizer", "check_has_tokenizer"]
+__all__ = ["TOKENIZER_FILES", "check_weights", "family_of", "hub_reachable", "is_preset", "load_config", "load_model",
+           "load_processor", "load_tokenizer", "no_tokenizer_message", "require_processor", "require_tokenizer",
+           "check_has_tokenizer"]
 
 
 def _looks_local(src: str) -> bool:
@@ -91,6 +93,7 @@ def _cache_only(src: str) -> bool:
 
 def _hub_config(src: str, trust_remote_code: bool, presets: bool):
     """AutoConfig for a hub id: from the local cache, else from the hub, failing fast when it is unreachable."""
+    load_plugins()  # a model type registered from outside the package (AutoConfig.register) is known first
     try:
         return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code, local_files_only=True)
     except StrictDataclassError as e:
@@ -107,7 +110,7 @@ def _hub_config(src: str, trust_remote_code: bool, presets: bool):
     except StrictDataclassError as e:
         raise config_type_error(src, e) from None
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise UsageError(f"could not load a model config from '{src}' ({first}){hint or '; check the path or hub id'}") \
             from None
 
@@ -125,13 +128,7 @@ def load_config(src: str, *, trust_remote_code: bool = False, presets: bool = Fa
         _check_local(src)
         folder = Path(src).expanduser()
         keys = check_weights(folder)
-        try:
-            config = AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
-        except StrictDataclassError as e:
-            raise config_type_error(src, e) from None
-        except (OSError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"could not load a model config from '{src}' ({first}); check config.json") from None
+        config = _local_config(src, trust_remote_code)
         family_for(config)
         check_matches_weights(folder, config, keys)
         return config
@@ -140,20 +137,42 @@ def load_config(src: str, *, trust_remote_code: bool = False, presets: bool = Fa
     return config
 
 
+def _local_config(src: str, trust_remote_code: bool):
+    """A local folder's config.json, read by transformers (its files checked before), errors in one line."""
+    load_plugins()
+    try:
+        return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
+    except StrictDataclassError as e:
+        raise config_type_error(src, e) from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"could not load a model config from '{src}' ({first_line(e)}); check config.json") from None
+
+
+def family_of(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """The family of a model source, from its config alone (no weight checks: `load_config` does those)."""
+    if is_preset(src, presets):
+        return family_for(preset_config(src)[0])
+    if Path(src).expanduser().is_dir():
+        _check_local(src)
+        return family_for(_local_config(src, trust_remote_code))
+    return family_for(_hub_config(src, trust_remote_code, presets))
+
+
 def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool = False,
                presets: bool = False, dtype=None, seed: int = 0):
-    """An AutoModelForSeq2SeqLM from a hub id or directory (or a preset when `presets`)."""
+    """The model of a hub id or directory (or a preset when `presets`), by its family's class
+    (AutoModelForSeq2SeqLM for text families)."""
     if is_preset(src, presets):
         model = build_preset(src, seed=seed)[0]
         return model.to(dtype) if dtype is not None else model
     from safetensors import SafetensorError
-    load_config(src, trust_remote_code=trust_remote_code, presets=presets)
+    family = family_for(load_config(src, trust_remote_code=trust_remote_code, presets=presets))
     local = Path(src).expanduser()
     if local.is_dir() and not allow_pickle and not any(local.glob("*.safetensors")):
         raise UsageError(f"'{src}' has no .safetensors weights, only a pickle checkpoint; re-save it with "
                          "safetensors or pass --allow-pickle if you trust its origin")
     try:
-        model, info = AutoModelForSeq2SeqLM.from_pretrained(
+        model, info = family.auto_class.from_pretrained(
             src, trust_remote_code=trust_remote_code, use_safetensors=None if allow_pickle else True,
             dtype=dtype, local_files_only=_cache_only(src), output_loading_info=True,
         )
@@ -168,7 +187,7 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
         raise UsageError(f"the weights of '{src}' are truncated or corrupted ({str(e).strip()}); re-download or "
                          "re-save the model") from None
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0]
+        first = first_line(e)
         raise UsageError(f"could not load model weights from '{src}' ({first}); pass --allow-pickle for "
                          "pickle-only checkpoints, or check the path") from None
     check_loading_info(src, info)
@@ -176,8 +195,9 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
     return model
 
 
-def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool = False):
-    """The model's tokenizer, or None when the source has no tokenizer file at all.
+def load_processor(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """The model's processor, by its family (a text family's is its tokenizer), or None when the source has no
+    tokenizer file at all.
 
     A tokenizer file that is there but cannot be loaded is a UsageError, never None: the files
     are checked by `load_config`, and what transformers still refuses is named here.
@@ -189,19 +209,36 @@ def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool =
         if not has_tokenizer(local):
             return None  # transformers 5 would build an empty tokenizer from the config alone
         check_files(local)
+    family = _processor_family(src, trust_remote_code)
     try:
         # local_files_only only for hub ids: transformers writes the flag into a saved tokenizer_config.json
-        return AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code,
-                                             **({} if local.is_dir() else {"local_files_only": _cache_only(src)}))
+        return family.load_processor(src, trust_remote_code=trust_remote_code,
+                                     **({} if local.is_dir() else {"local_files_only": _cache_only(src)}))
     except OSError:
         if not local.is_dir():
             return None  # a hub repository without a tokenizer
         raise UsageError(f"the tokenizer files of '{src}' are incomplete (transformers found none it can load); "
                          "re-save the tokenizer into the folder (tokenizer.save_pretrained)") from None
     except (ValueError, TypeError, KeyError, AttributeError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"the tokenizer of '{src}' cannot be loaded ({reason}); re-save it into the folder "
+        raise UsageError(f"the tokenizer of '{src}' cannot be loaded ({first_line(e)}); re-save it into the folder "
                          "(tokenizer.save_pretrained) or copy it from the model it came from") from None
+
+
+def load_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """The model's tokenizer (inside its processor, for families that have one), or None when it has none."""
+    processor = load_processor(src, trust_remote_code=trust_remote_code, presets=presets)
+    if processor is None:
+        return None
+    return _processor_family(src, trust_remote_code, presets).tokenizer_of(processor)
+
+
+def _processor_family(src: str, trust_remote_code: bool, presets: bool = False):
+    """The family whose processor a source holds; a folder of tokenizer files alone (no config.json, e.g.
+    one being written) holds a text tokenizer: the base family's defaults."""
+    local = Path(src).expanduser()
+    if local.is_dir() and not (local / "config.json").is_file():
+        return Family()
+    return family_of(src, trust_remote_code=trust_remote_code, presets=presets)
 
 
 def check_has_tokenizer(src: str, *, presets: bool = False) -> None:
@@ -212,9 +249,17 @@ def check_has_tokenizer(src: str, *, presets: bool = False) -> None:
         raise UsageError(no_tokenizer_message(src))
 
 
-def require_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool = False):
-    """`load_tokenizer`, for commands that cannot work without one: a folder without any
+def require_processor(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """`load_processor`, for commands that cannot work without one: a folder without any
     tokenizer file is a UsageError that says what was looked for."""
+    processor = load_processor(src, trust_remote_code=trust_remote_code, presets=presets)
+    if processor is None:
+        raise UsageError(no_tokenizer_message(src))
+    return processor
+
+
+def require_tokenizer(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """`load_tokenizer`, for commands that cannot work without one (see `require_processor`)."""
     tokenizer = load_tokenizer(src, trust_remote_code=trust_remote_code, presets=presets)
     if tokenizer is None:
         raise UsageError(no_tokenizer_message(src))

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSeq2SeqLM
+from transformers import AutoConfig
 
 from ..errors import UsageError
 from ..fsutil import atomic_dir, check_writable_out
 from .card import write_card
-from .families import param_counts
+from .families import family_of_type, param_counts
 from .saving import save_model
 from .tokenizer import train_tokenizer
 
@@ -28,8 +28,7 @@ from .tokenizer import train_tokenizer
 @dataclass(frozen=True)
 class Preset:
     name: str                 # what users type: `asymprune init NAME OUT`
-    model_type: str           # transformers model_type ("t5", "bart", ...)
-    tokenizer_style: str      # special-token layout of the trained tokenizer: "t5" or "bart"
+    model_type: str           # transformers model_type ("t5", "bart", ...); its family knows its tokenizer's layout
     config: dict = field(default_factory=dict)  # config kwargs of the architecture
     untie_lm_head: bool = False  # FLAN-T5 (T5 v1.1) has an lm_head separate from the embeddings
     vocab_size: int | None = None  # None: the tokenizer's size
@@ -46,7 +45,7 @@ def register_preset(preset: Preset) -> Preset:
 
 def _flan(name, layers, d_model, d_ff, heads, params):
     return register_preset(Preset(
-        name=name, model_type="t5", tokenizer_style="t5", untie_lm_head=True, vocab_size=32128,
+        name=name, model_type="t5", untie_lm_head=True, vocab_size=32128,
         config=dict(num_layers=layers, num_decoder_layers=layers, d_model=d_model, d_ff=d_ff, num_heads=heads,
                     d_kv=64, feed_forward_proj="gated-gelu", tie_word_embeddings=False),
         description=f"google/{name} architecture, {params} parameters",
@@ -60,7 +59,7 @@ _flan("flan-t5-large", 24, 1024, 2816, 16, "783.2M")
 
 def _tiny_t5(name, layers, description):
     return register_preset(Preset(
-        name=name, model_type="t5", tokenizer_style="t5", untie_lm_head=True,
+        name=name, model_type="t5", untie_lm_head=True,
         config=dict(num_layers=layers, num_decoder_layers=layers, d_model=128, d_ff=512, num_heads=4, d_kv=32,
                     feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=0.0),
         description=description,
@@ -70,7 +69,7 @@ def _tiny_t5(name, layers, description):
 _tiny_t5("t5-tiny", 6, "FLAN-T5-shaped, 6/6 layers, d_model 128: learns the synthetic task in minutes on CPU")
 _tiny_t5("t5-tiny-2-2", 2, "t5-tiny with 2/2 layers: about 3x the training steps per second, for tests")
 register_preset(Preset(
-    name="bart-tiny", model_type="bart", tokenizer_style="bart",
+    name="bart-tiny", model_type="bart",
     config=dict(encoder_layers=6, decoder_layers=6, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128,
                 encoder_attention_heads=4, decoder_attention_heads=4, max_position_embeddings=1024,
                 dropout=0.0, attention_dropout=0.0, activation_dropout=0.0),
@@ -84,15 +83,23 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def _family(preset: Preset):
+    family = family_of_type(preset.model_type)
+    if family is None:
+        raise UsageError(f"preset '{preset.name}' is a '{preset.model_type}' model, which no registered family "
+                         "claims; register its family first")
+    return family
+
+
 def preset_config(name: str):
     """(config, tokenizer) of a preset, without building weights."""
     preset = get_preset(name)
-    tokenizer = train_tokenizer(preset.tokenizer_style)
+    family = _family(preset)
+    tokenizer = train_tokenizer(family.tokenizer_style)
     special_ids = {
         "pad_token_id": tokenizer.pad_token_id,
         "eos_token_id": tokenizer.eos_token_id,
-        # T5 starts decoding from <pad>, BART from </s>.
-        "decoder_start_token_id": tokenizer.pad_token_id if preset.tokenizer_style == "t5" else tokenizer.eos_token_id,
+        "decoder_start_token_id": family.preset_start_token(tokenizer),  # T5 starts from <pad>, BART from </s>
     }
     if tokenizer.bos_token_id is not None:
         special_ids["bos_token_id"] = tokenizer.bos_token_id
@@ -106,7 +113,7 @@ def build_preset(name: str, seed: int = 0):
     preset = get_preset(name)
     config, tokenizer = preset_config(name)
     torch.manual_seed(seed)
-    model = AutoModelForSeq2SeqLM.from_config(config)
+    model = _family(preset).auto_class.from_config(config)
     if preset.untie_lm_head:
         # transformers ties lm_head to the embeddings when it builds a T5 from a config;
         # FLAN-T5's is a separate matrix, which is why flan-t5-small has 77.0M parameters, not 60.5M.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..fsutil import check_writable_out, write_json
-from ..models import STACKS, family_for, load_config, load_model, load_tokenizer, param_counts
+from ..models import STACKS, family_for, load_config, load_model, load_processor, param_counts
 from ..models.files import no_tokenizer_message
 from ..version import __version__
 from .apply import apply_pruning, save_pruned
@@ -60,10 +60,10 @@ def prune_folder(src: str, out: Path, encoder: Selection = None, decoder: Select
                          "stack's depth (or --keep-encoder/--keep-decoder)")
 
     model = load_model(src, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, presets=presets)
-    tokenizer = load_tokenizer(src, trust_remote_code=trust_remote_code, presets=presets)
+    processor = load_processor(src, trust_remote_code=trust_remote_code, presets=presets)
     scores = None
     if calibrated:
-        keep, scores = plan_calibrated(model, tokenizer, encoder, decoder, strategy, calibration, progress, data=data)
+        keep, scores = plan_calibrated(model, processor, encoder, decoder, strategy, calibration, progress, data=data)
     before = param_counts(model)
     apply_pruning(model, keep)
     explicit = any(isinstance(x, (list, tuple)) for x in (encoder, decoder))
@@ -78,8 +78,8 @@ def prune_folder(src: str, out: Path, encoder: Selection = None, decoder: Select
         "params_after": param_counts(model),
         **({"scores": scores} if scores else {}),
     }
-    save_pruned(model, tokenizer, out, record, overwrite=overwrite)
-    if tokenizer is None:
+    save_pruned(model, processor, out, record, overwrite=overwrite)
+    if processor is None:
         say(f"{no_tokenizer_message(src)}; none was copied to {out}")
     return record
 
@@ -91,8 +91,8 @@ def score_folder(model_src: str, calibration: CalibrationConfig, strategies=("an
     calibration.validate()
     if json_path is not None:
         check_writable_out(json_path, overwrite, file=True, flag="--json", inputs=[model_src, calibration.spec])
-    model, tokenizer = load_model(model_src, presets=True), load_tokenizer(model_src, presets=True)
-    scores = score_layers(model, tokenizer, calibration, strategies, progress=progress)
+    model, processor = load_model(model_src, presets=True), load_processor(model_src, presets=True)
+    scores = score_layers(model, processor, calibration, strategies, progress=progress)
     if json_path is not None:
         write_json(json_path, {"model": model_src, **scores})
     return scores

@@ -1,7 +1,7 @@
 """Data-driven layer scores for each stack of an encoder-decoder model.
 
     cal = CalibrationConfig(spec="synthetic", samples=32)
-    batches = calibration_batches(model, tokenizer, cal)
+    batches = calibration_batches(model, processor, cal)
     angular_scores(model, batches)        # {"encoder": [0.31, ...], "decoder": [...]}
     greedy_loss_scores(model, batches)    # {"base_loss": 2.1, "encoder": {...}, "decoder": {...}}
 
@@ -47,7 +47,7 @@ class CalibrationConfig:
             raise UsageError("calibration batch size and lengths must be positive")
 
 
-def calibration_batches(model, tokenizer, cal: CalibrationConfig, data=None) -> list[dict]:
+def calibration_batches(model, processor, cal: CalibrationConfig, data=None) -> list[dict]:
     """Padded, teacher-forcing batches (input_ids, attention_mask, labels with -100 padding).
 
     `data` (a DataConfig): split the SPEC exactly as training does (a sweep passes its own, so a
@@ -55,18 +55,17 @@ def calibration_batches(model, tokenizer, cal: CalibrationConfig, data=None) -> 
     """
     from dataclasses import replace
 
-    from transformers import DataCollatorForSeq2Seq
-
-    from ..data import DataConfig, load_rows, source_prefix, tokenize
+    from ..data import DataConfig, load_rows
     cal.validate()
-    if tokenizer is None:
+    if processor is None:
         raise UsageError("the model has no tokenizer to encode the calibration set; save one next to the model")
     # Rows missing a source or target are skipped; a set left with none is a one-line error.
     config = replace(data or DataConfig(), drop_empty_rows=True)
     rows = load_rows(cal.spec, cal.split, cal.samples, config, whole_file=data is None)
-    tokenized, _ = tokenize(rows, tokenizer, prefix=source_prefix(model.config.model_type),
-                            max_source_length=cal.max_source_length, max_target_length=cal.max_target_length)
-    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    family = family_for(model.config)
+    tokenized, _ = family.encode(rows, processor, prefix=family.source_prefix(model.config),
+                                 max_source_length=cal.max_source_length, max_target_length=cal.max_target_length)
+    collate = family.data_collator(processor)  # labels padded with -100
     device = next(model.parameters()).device
     return [{k: v.to(device) for k, v in collate([tokenized[j] for j in range(i, min(i + cal.batch_size,
                                                                                       len(tokenized)))]).items()}
@@ -177,10 +176,10 @@ def greedy_loss_scores(model, batches: list[dict], stop_at: dict[str, int] | Non
     return out
 
 
-def score_layers(model, tokenizer, cal: CalibrationConfig, strategies=("angular", "greedy-loss"),
+def score_layers(model, processor, cal: CalibrationConfig, strategies=("angular", "greedy-loss"),
                  stop_at: dict[str, int] | None = None, progress=None, data=None) -> dict:
     """The scores the strategies need, as saved in asymprune.json under "scores"."""
-    batches = calibration_batches(model, tokenizer, cal, data)
+    batches = calibration_batches(model, processor, cal, data)
     scores: dict = {"calibration": {"spec": cal.spec, "split": cal.split,
                                     "samples": sum(len(b["labels"]) for b in batches)}}
     model.eval()
@@ -225,7 +224,7 @@ def greedy_loss(num_layers: int, count: int, stack: str = "stack", scores: dict 
     return keep_by_greedy_loss(_scores_for("greedy-loss", scores), stack, count)
 
 
-def plan_calibrated(model, tokenizer, encoder, decoder, strategy: str, cal: CalibrationConfig | None,
+def plan_calibrated(model, processor, encoder, decoder, strategy: str, cal: CalibrationConfig | None,
                     progress=None, data=None) -> tuple[dict[str, list[int]], dict | None]:
     """Kept indices per stack for any strategy, scoring layers first when the strategy needs it."""
     if strategy not in CALIBRATED:
@@ -233,7 +232,7 @@ def plan_calibrated(model, tokenizer, encoder, decoder, strategy: str, cal: Cali
     if cal is None:
         raise needs_calibration(strategy)
     counts = {s: len(k) for s, k in plan_pruning(model.config, encoder, decoder, "spread").items()}  # validates
-    scores = score_layers(model, tokenizer, cal, (strategy,), stop_at=counts, progress=progress, data=data)
+    scores = score_layers(model, processor, cal, (strategy,), stop_at=counts, progress=progress, data=data)
     return plan_pruning(model.config, encoder, decoder, strategy, scores=scores), scores
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 
 SAMPLE_RATE = 16_000     # Hz: Whisper's feature extractor assumes it
 MIN_SAMPLE_RATE = 8_000  # Hz: telephone speech; below it the speech band is gone
@@ -64,7 +64,7 @@ def _info(path: Path, where: str):
 
 
 def _reason(e: Exception) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    text = first_line(e)
     return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
 
 

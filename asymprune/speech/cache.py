@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..fsutil import atomic_file
 from .audio import RESAMPLER, SAMPLE_RATE
 
@@ -85,7 +85,7 @@ def verify_utterance(path: Path) -> int:
             tag, rate, channels = f.comment or "", f.samplerate, f.channels
             pcm = f.read(dtype="int16")
     except Exception as e:  # libsndfile: truncated stream, lost sync, not a FLAC file at all
-        raise damaged(path, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
+        raise damaged(path, first_line(e)) from None
     if not tag.startswith(TAG) or rate != SAMPLE_RATE or channels != 1:
         raise damaged(path, "not an asymprune cache file")
     if hashlib.sha256(np.ascontiguousarray(pcm, dtype="<i2").tobytes()).hexdigest() != tag[len(TAG):]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Callable
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..fsutil import atomic_file, write_json
 from .audio import SAMPLE_RATE, SpeechRow
 from .cache import (CACHE_FORMAT, cache_root, digest, file_sha256, utterance_key, utterance_path, verify_utterance,
@@ -101,7 +101,7 @@ def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UsageError(f"{what} {path} is damaged ({type(e).__name__}: {str(e).splitlines()[0]}); "
+        raise UsageError(f"{what} {path} is damaged ({first_line(e, typed=True)}); "
                          f"delete {path.parent} and run again to re-make it") from None
 
 

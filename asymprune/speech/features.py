@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from .audio import MAX_SECONDS, SAMPLE_RATE, SpeechRow
 
 
@@ -32,7 +32,7 @@ def feature_extractor(model_dir: str | Path | None = None):
     try:
         return WhisperFeatureExtractor.from_pretrained(str(path))
     except Exception as e:  # a config that exists but does not parse is damaged, not absent
-        raise UsageError(f"{path / 'preprocessor_config.json'} cannot be read ({str(e).splitlines()[0]}); "
+        raise UsageError(f"{path / 'preprocessor_config.json'} cannot be read ({first_line(e)}); "
                          "save the feature extractor again") from None
 
 

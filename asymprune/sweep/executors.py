@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 from ..console import display_names
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from .chains import BenchGroup, Chain
 from .record import Recorder
-from .stages import Outcome, execute, first_line, read_result
+from .stage_kinds import execute, read_result
+from .stages import Outcome
 
 
 def run_chain(chain: Chain, log: Path, on_outcome=None) -> list[Outcome]:
@@ -36,7 +37,7 @@ def run_chain(chain: Chain, log: Path, on_outcome=None) -> list[Outcome]:
             raise
         except Exception as e:  # a failed variant must not stop the sweep
             outcome = Outcome(stage.name, stage.key, "failed", started, time.time(), str(stage.out),
-                              error=first_line(e))
+                              error=first_line(e, typed=True))
         outcomes.append(outcome)
         if on_outcome:
             on_outcome(chain, outcome)
@@ -123,7 +124,7 @@ def connect_ray(address: str | None):
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise UsageError(f"could not reach Ray at {address or 'a new local instance'} ({first_line(e)}); "
+        raise UsageError(f"could not reach Ray at {address or 'a new local instance'} ({first_line(e, typed=True)}); "
                          "start one with `ray start --head` or pass --address") from None
     return ray
 
@@ -166,7 +167,7 @@ def _task_outcomes(ray, ref, chain: Chain, submitted: float) -> list[Outcome]:
                                         read_result(stage)))
                 continue
             outcomes.append(Outcome(stage.name, stage.key, "failed", submitted, now, str(stage.out),
-                                    error=f"the Ray worker running it died ({first_line(e)}); run the sweep "
+                                    error=f"the Ray worker running it died ({first_line(e, typed=True)}); run the sweep "
                                           "again to resume"))
             break
         return outcomes

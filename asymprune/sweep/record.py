@@ -7,7 +7,8 @@
 
 Tables (asymprune/store.py): `runs` (status, error, kept layers, parameters), `stages`
 (each stage's status, time and folder), `metrics` and `documents` (from an evaluate stage's
-metrics.json and predictions.jsonl), `latency` (from a bench stage's bench.json).
+metrics.json and predictions.jsonl: the keys of the metric it names, gen_len and the sample count,
+and every per-document number), `latency` (from a bench stage's bench.json).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..metrics import metric_for
 from .chains import Chain
 from .stages import Outcome
 
@@ -41,7 +43,8 @@ class Recorder:
         if outcome.status == "done" and outcome.stage == "evaluate":
             m = outcome.result
             split = m.get("split", "test")
-            self.store.record_metrics(run, split, {**m, "n_samples": m.get("samples")})
+            keys = (*metric_for(m.get("metric", "rouge")).keys, "gen_len")  # a metrics.json before schema 5: ROUGE
+            self.store.record_metrics(run, split, {**{k: m.get(k) for k in keys}, "n_samples": m.get("samples")})
             predictions = Path(outcome.output) / "predictions.jsonl"
             if predictions.is_file():
                 self.store.record_documents(run, split, [json.loads(line) for line in predictions.open()])
@@ -65,7 +68,7 @@ class Recorder:
         if outcome.status != "done":
             return
         env = report["env"]
-        where = dict(dtype=env["dtype"], device=env["device"], source_length=env["source_length"],
+        where = dict(device=env["device"], source_length=env["source_length"],
                      new_tokens=env["new_tokens"], dataset=env["dataset"], bench_id=outcome.key,
                      hardware=env["gpu"] or env["cpu"], torch=env["torch"], transformers=env["transformers"],
                      ctranslate2=env["ctranslate2"])
@@ -73,7 +76,8 @@ class Recorder:
         for chain, model in zip(members, order):
             rows = [r for r in report["results"] if r["model"] == model]
             run = self.run_id(chain)
-            self.store.record_latency(run, [{**r, **where, "gen_len": r["generated_tokens_mean"]} for r in rows])
+            self.store.record_latency(run, [{"dtype": env["dtype"], **r, **where, "gen_len": r["generated_tokens_mean"]}
+                                            for r in rows])  # a row says its own dtype (a run may mix setups)
             self.store.upsert_run(self.sweep, chain.model, chain.dataset, chain.variant,
                                   params=rows[0]["params"]["total"])
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import yaml
 from pydantic import ConfigDict, ValidationError, create_model
 
-from ..bench import BenchConfig
+from ..bench import BenchConfig, backend_for
 from ..data import DataConfig
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..evaluate import EvalConfig
 from ..evaluate import check_config as check_eval
 from ..grid import PAPER_GRID, parse_variant
@@ -103,7 +103,7 @@ def load_spec(path: Path) -> SweepSpec:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
+        raise UsageError(f"{path} is not valid YAML ({first_line(e)}); fix the syntax") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path} must be a YAML mapping with output_dir, models and datasets")
     for required in ("output_dir", "models", "datasets"):
@@ -130,7 +130,8 @@ def check_sections(spec: SweepSpec, where: str) -> None:
             raise UsageError(f"{where}: lossless: {spec.lossless!r} must be a decoder-pruned variant of the grid "
                              f"({', '.join(g for g in grid if not g.endswith('/6'))}); its drafts are verified by the "
                              "full model")
-        if 1 not in BenchConfig(**bench_settings(spec.bench)).batch_sizes or spec.bench.get("backend", "hf") != "hf":
+        bench = BenchConfig(**bench_settings(spec.bench))
+        if 1 not in bench.batch_sizes or not backend_for(bench.backend).assisted:
             raise UsageError(f"{where}: lossless needs bench.batch_sizes to include 1 and the hf backend: assisted "
                              "generation runs one document at a time")
     if spec.vocab is not None:

@@ -43,15 +43,15 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     run = _check_run(model_src, out, config, overwrite, main_process, trust_remote_code, dataset)
     config = _named(config, out, run)
     splits = _load_splits(dataset, data, config)
-    model, tokenizer, teacher = _load_models(model_src, config, trust_remote_code, allow_pickle)
+    model, processor, teacher = _load_models(model_src, config, trust_remote_code, allow_pickle)
     frozen = _freeze_encoder(model, config, say)
-    prefix, tokenized, truncated = _tokenize(splits, model, tokenizer, config, say)
-    trainer, progress = build_trainer(model, tokenizer, *tokenized, config, run.checkpoints, run.accumulation,
+    prefix, tokenized, truncated = _tokenize(splits, model, processor, config, say)
+    trainer, progress = build_trainer(model, processor, *tokenized, config, run.checkpoints, run.accumulation,
                                       teacher=teacher, console=console if main_process else None)
     result, seconds, resumed_step = _fit(trainer, run, progress, say)
     record = _record(model_src, dataset, data, config, run, splits, prefix, frozen, truncated, trainer.state,
                      result, seconds, resumed_step)
-    _save(trainer, model_src, out, tokenizer, record, overwrite, config)
+    _save(trainer, model_src, out, processor, record, overwrite, config)
     return record
 
 
@@ -111,12 +111,12 @@ def _load_splits(dataset, data, config: TrainConfig) -> _Splits:
 
 
 def _load_models(model_src: str, config: TrainConfig, trust_remote_code: bool, allow_pickle: bool):
-    """(model, tokenizer, teacher or None)."""
-    from ..models import load_model, require_tokenizer
+    """(model, processor (a text family's: its tokenizer), teacher or None)."""
+    from ..models import load_model, require_processor
 
     model = load_model(model_src, presets=True, seed=config.seed, trust_remote_code=trust_remote_code,
                        allow_pickle=allow_pickle)
-    tokenizer = require_tokenizer(model_src, presets=True, trust_remote_code=trust_remote_code)
+    processor = require_processor(model_src, presets=True, trust_remote_code=trust_remote_code)
     teacher = None
     if config.distill_from:
         teacher = load_model(config.distill_from, presets=True, trust_remote_code=trust_remote_code,
@@ -124,7 +124,7 @@ def _load_models(model_src: str, config: TrainConfig, trust_remote_code: bool, a
         if teacher.config.vocab_size != model.config.vocab_size:
             raise UsageError(f"teacher {config.distill_from} has a vocabulary of {teacher.config.vocab_size}, the "
                              f"student {model.config.vocab_size}; distill from the unpruned model of the same family")
-    return model, tokenizer, teacher
+    return model, processor, teacher
 
 
 def _freeze_encoder(model, config: TrainConfig, say) -> int | None:
@@ -137,15 +137,17 @@ def _freeze_encoder(model, config: TrainConfig, say) -> int | None:
     return frozen
 
 
-def _tokenize(splits: _Splits, model, tokenizer, config: TrainConfig, say):
-    """(prefix, (train, validation) tokenized, truncation report per split)."""
-    from ..data import source_prefix, tokenize, truncation_line
+def _tokenize(splits: _Splits, model, processor, config: TrainConfig, say):
+    """(prefix, (train, validation) encoded by the model's family, truncation report per split)."""
+    from ..data import truncation_line
+    from ..models import family_for
 
-    prefix = source_prefix(model.config.model_type) if config.prefix is None else config.prefix
+    family = family_for(model.config)
+    prefix = family.source_prefix(model.config) if config.prefix is None else config.prefix
     lengths = dict(prefix=prefix, max_source_length=config.max_source_length,
                    max_target_length=config.max_target_length)
-    train_tok, train_report = tokenize(splits.train, tokenizer, **lengths)
-    eval_tok, eval_report = tokenize(splits.validation, tokenizer, **lengths)
+    train_tok, train_report = family.encode(splits.train, processor, **lengths)
+    eval_tok, eval_report = family.encode(splits.validation, processor, **lengths)
     for name, report in (("train", train_report), ("validation", eval_report)):
         say(truncation_line(name, report, config.max_source_length, config.max_target_length))
     return prefix, (train_tok, eval_tok), {"train": train_report, "validation": eval_report}
@@ -208,8 +210,8 @@ def _record(model_src: str, dataset, data, config: TrainConfig, run: _Run, split
     }
 
 
-def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite: bool, config: TrainConfig) -> None:
-    """OUT, written by the main process: the best weights, the tokenizer, train.json, the
+def _save(trainer, model_src: str, out: Path, processor, record: dict, overwrite: bool, config: TrainConfig) -> None:
+    """OUT, written by the main process: the best weights, the processor (tokenizer), train.json, the
     source's pruning record (asymprune.json) when it has one, the model card, and TensorBoard's
     event files in runs/ (where the hub shows them as training metrics)."""
     from ..fsutil import atomic_dir, write_json
@@ -220,7 +222,7 @@ def _save(trainer, model_src: str, out: Path, tokenizer, record: dict, overwrite
         with atomic_dir(out, overwrite=overwrite) as tmp:
             # The best weights (load_best_model_at_end); not trainer.save_model, which adds a pickle
             # of the training arguments.
-            save_model(trainer.accelerator.unwrap_model(trainer.model), tmp, tokenizer)
+            save_model(trainer.accelerator.unwrap_model(trainer.model), tmp, processor)
             source_record = Path(model_src) / "asymprune.json"
             if source_record.is_file():  # keep the pruning record with the model it describes
                 shutil.copy(source_record, tmp / "asymprune.json")

@@ -1,6 +1,6 @@
 """The Hugging Face Seq2SeqTrainer a training run uses: its arguments, distillation, a rich progress bar.
 
-    trainer, progress = build_trainer(model, tokenizer, train_tok, eval_tok, config, ckpt, accumulation)
+    trainer, progress = build_trainer(model, processor, train_tok, eval_tok, config, ckpt, accumulation)
 
 Built on first use, so that importing asymprune.train stays cheap.
 """
@@ -146,11 +146,13 @@ def _tensorboard_dir(config: TrainConfig):
             os.environ["TENSORBOARD_LOGGING_DIR"] = before
 
 
-def build_trainer(model, tokenizer, train_tok, eval_tok, config: TrainConfig, ckpt: Path, accumulation: int,
+def build_trainer(model, processor, train_tok, eval_tok, config: TrainConfig, ckpt: Path, accumulation: int,
                   teacher=None, console=None):
     """(trainer, progress): a Seq2SeqTrainer (a distillation one with a teacher) with early stopping,
     and the rich progress callback when a `console` is given (else None: quiet, for sweeps)."""
-    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, PrinterCallback, Seq2SeqTrainer
+    from transformers import EarlyStoppingCallback, PrinterCallback, Seq2SeqTrainer
+
+    from ..models import family_for
 
     DistillationTrainer, RichProgress = _trainer_classes()
     callbacks = [EarlyStoppingCallback(config.patience)] if config.patience else []
@@ -158,8 +160,8 @@ def build_trainer(model, tokenizer, train_tok, eval_tok, config: TrainConfig, ck
     if progress is not None:
         callbacks.append(progress)
     kwargs = dict(model=model, args=training_arguments(config, ckpt, accumulation), train_dataset=train_tok,
-                  eval_dataset=eval_tok, processing_class=tokenizer,
-                  data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=callbacks)
+                  eval_dataset=eval_tok, processing_class=processor,
+                  data_collator=family_for(model.config).data_collator(processor, model), callbacks=callbacks)
     with _tensorboard_dir(config):  # the Trainer builds the trackers' callbacks, which read it, here
         if teacher is not None:
             trainer = DistillationTrainer(**kwargs, teacher=teacher, alpha=config.distill_alpha,

@@ -23,9 +23,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from .model import model_required_ids, shrink_model
-from .tokenizer import CHUNK, RebuildableTokenizer, compare_tokenization
+from .compare import CHUNK, compare_tokenization
+from .tokenizer import RebuildableTokenizer
 
 @dataclass
 class VocabConfig:
@@ -115,9 +116,9 @@ def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: Voca
 
     `size_flag` names `cfg.size` in messages as the user gave it (export's --vmap-size).
     """
-    from ..data import DataConfig, get_split, load_dataset_spec, source_prefix
+    from ..data import DataConfig, get_split, load_dataset_spec
     from ..fsutil import check_writable_out
-    from ..models import load_config, load_tokenizer
+    from ..models import family_for, load_config, load_tokenizer
 
     cfg.validate(size_flag)
     if out is not None:
@@ -140,7 +141,7 @@ def prepare_vocabulary(model_src: str, out: Path | None, dataset: str, cfg: Voca
     _check_size(cfg.size, size_flag, rt, required, byte_ids, excluded, config.vocab_size)
     splits = load_dataset_spec(dataset, data or DataConfig())
     get_split(splits, cfg.split, dataset)
-    prefix = cfg.prefix if cfg.prefix is not None else source_prefix(config.model_type)
+    prefix = cfg.prefix if cfg.prefix is not None else family_for(config).source_prefix(config)
     return VocabJob(model_src, out and Path(out), dataset, cfg, overwrite, config, tokenizer, rt, required,
                     byte_ids, excluded, prefix, splits, _source_record(Path(model_src)))
 
@@ -172,7 +173,7 @@ def load_generation_config(model_src: str):
         return GenerationConfig.from_pretrained(model_src)
     except (OSError, ValueError) as e:
         if local.exists():
-            raise UsageError(f"{local} cannot be read ({str(e).splitlines()[0][:120]}); fix or delete it") from None
+            raise UsageError(f"{local} cannot be read ({first_line(e)[:120]}); fix or delete it") from None
         return None  # a hub id without one
 
 

@@ -85,7 +85,7 @@ def test_init_writes_a_directory_plain_transformers_loads(t5_dir, tmp_path):
 
 
 def test_adding_a_preset_is_one_registered_entry():
-    register_preset(Preset(name="t5-micro", model_type="t5", tokenizer_style="t5",
+    register_preset(Preset(name="t5-micro", model_type="t5",
                            config=dict(num_layers=2, num_decoder_layers=3, d_model=32, d_ff=64, num_heads=2, d_kv=16)))
     try:
         model, _ = build_preset("t5-micro")

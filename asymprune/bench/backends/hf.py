@@ -1,0 +1,117 @@
+"""The `hf` backend: transformers `generate()` in torch, at a dtype, optionally compiled or assisted by a draft."""
+
+from __future__ import annotations
+
+import copy
+
+from ...errors import UsageError
+from .base import Backend, Precision, Runner, Setup, register_backend, rss_mb, sample_peak
+
+BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def explicit_generation_config(model):
+    """Greedy decoding with the model's start, end and pad ids and nothing else from its checkpoint.
+
+    generate() fills every unset field from `model.generation_config`, so the bench replaces that
+    config instead of passing one beside it: bart-large-cnn's beams and no_repeat_ngram_size, or
+    PEGASUS's forced EOS, would otherwise make HF time other work than CTranslate2 does.
+    """
+    from transformers import GenerationConfig
+    config, shipped = model.config, model.generation_config
+    start = shipped.decoder_start_token_id
+    start = config.decoder_start_token_id if start is None else start
+    return GenerationConfig(decoder_start_token_id=start, eos_token_id=config.eos_token_id,
+                            pad_token_id=config.pad_token_id, bos_token_id=getattr(config, "bos_token_id", None),
+                            do_sample=False, num_beams=1, use_cache=True)
+
+
+@register_backend
+class HfBackend(Backend):
+    name = "hf"
+    title = "transformers"
+    assisted = True
+
+    def check_model(self, src, config, setup, cfg):
+        if setup.compile:
+            from ...compiled import check_compile
+            check_compile(config, device=cfg.device, assistant=cfg.assistants[0] if cfg.assistants else None)
+
+    def label(self, setup: Setup) -> str:
+        return setup.dtype
+
+    def precision(self, setup: Setup) -> Precision:
+        if setup.dtype not in BYTES:
+            raise UsageError(f"unknown dtype '{setup.dtype}'; choose one of: {', '.join(BYTES)}")
+        n = BYTES[setup.dtype]
+        return Precision(f"hf {setup.dtype}", n, 0, n, n, setup.dtype)
+
+    def value_bytes(self, setup: Setup):
+        return BYTES[setup.dtype], BYTES[setup.dtype]
+
+    def load(self, spec, setup, cfg, threads):
+        return HfRunner(spec, setup, cfg, threads)
+
+
+class HfRunner(Runner):
+    def __init__(self, spec: dict, setup: Setup, cfg, threads: int):
+        import torch
+
+        from ...models import family_for, load_model, load_processor, param_counts
+        self.cfg, self.torch = cfg, torch
+        self.processor = load_processor(spec["path"], presets=True)
+        dtype = getattr(torch, setup.dtype)
+        model = load_model(spec["path"], presets=True, seed=cfg.seed, dtype=dtype).to(cfg.device)
+        self.config, self.family = model.config, family_for(model.config)
+        self.info = {"params": param_counts(model), "layers": self.family.layer_counts(model.config),
+                     "weights_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
+                     "threads": threads}
+        model.generation_config = explicit_generation_config(model)
+        if setup.compile:
+            from ...compiled import compiled_generation_config
+            model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
+        self.model, self.prompt = model, len(self.family.decoder_prompt(model.generation_config, model.config))
+        self.draft, self.stats = None, None  # a draft model: lossless rows only; their last call's drafts
+        if spec.get("assistant"):
+            self._init_draft(spec["assistant"], dtype)
+
+    def _init_draft(self, src: str, dtype):
+        from ...assist import encoders_equal
+        from ...models import family_for, load_model
+        self.draft = load_model(src, presets=True, seed=self.cfg.seed, dtype=dtype).to(self.cfg.device)
+        self.draft.generation_config = explicit_generation_config(self.draft)
+        self.info["assistant"] = src
+        self.info["draft_layers"] = family_for(self.draft.config).layer_counts(self.draft.config)
+        self.info["draft_encoder_identical"] = encoders_equal(self.model, self.draft)
+        self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
+
+    def inputs(self, encoded):
+        return encoded["input_ids"].to(self.cfg.device), encoded["attention_mask"].to(self.cfg.device)
+
+    def width(self, batch):
+        return batch[0].shape[1]
+
+    def generate(self, batch, new_tokens, fixed):
+        ids, mask = batch
+        lengths = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None)
+        if self.draft is not None:
+            from ...assist import assisted_generate
+            gen = copy.deepcopy(self.model.generation_config)
+            gen.update(**lengths)
+            result = assisted_generate(self.model, self.draft, ids, mask, gen, self.cfg.assist)
+            out, self.stats = result.sequences, result.stats.to_dict()
+        else:
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **lengths)
+        # Generated tokens: the decoder prompt excluded, EOS included, padding of shorter outputs not.
+        return (out[:, self.prompt:] != self.config.pad_token_id).sum(dim=1).tolist()
+
+    def peak_memory_mb(self, work, device, rss_before_load):
+        """On CUDA the allocator's peak; on CPU the weights plus what the generation adds to the resident set."""
+        torch = self.torch
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            work()
+            return torch.cuda.max_memory_allocated() / 2**20
+        base = rss_mb()
+        peak = sample_peak(rss_mb, work)
+        return self.info["weights_mb"] + max(0.0, peak - base)

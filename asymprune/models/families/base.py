@@ -1,0 +1,186 @@
+"""`Family`: everything asymprune knows about one architecture family, with a text encoder-decoder's defaults.
+
+    family = family_for(config)            # the registered family of a transformers config, or a UsageError
+    family.layers(model, "decoder")        # its nn.ModuleList of decoder layers
+    family.auto_class.from_pretrained(src)  # AutoModelForSeq2SeqLM unless the family says otherwise
+    family.source_prefix(config)           # "summarize: " for T5, "" by default
+
+A family is one registered class (`@register_family`). Every hook has a default on this base class,
+so a family overrides only what differs, the way CTranslate2's converter loaders do; nothing outside
+the families asks what model type a config has.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ...errors import UsageError
+from ...plugins import load_plugins
+from ..shapes import DecoderShape
+
+STACKS = ("encoder", "decoder")
+FAMILIES: dict[str, "Family"] = {}
+
+
+def register_family(cls):
+    """Class decorator: make a Family available to `family_for` (a later one of the same name replaces it)."""
+    FAMILIES[cls.name] = cls()
+    return cls
+
+
+def family_of_type(model_type: str | None) -> "Family | None":
+    """The family that claims a transformers `model_type`, or None."""
+    load_plugins()
+    return next((f for f in FAMILIES.values() if model_type in f.model_types), None)
+
+
+def family_for(config) -> "Family":
+    """The family of a transformers config, or a UsageError naming what is supported."""
+    model_type = getattr(config, "model_type", None)
+    if not getattr(config, "is_encoder_decoder", False):
+        raise UsageError(
+            f"'{model_type}' is not an encoder-decoder model; asymprune prunes seq2seq models "
+            f"({supported_types()}), pass one of those"
+        )
+    family = family_of_type(model_type)
+    if family is None:
+        raise UsageError(f"model type '{model_type}' is not supported yet; supported: {supported_types()}")
+    return family
+
+
+def supported_types() -> str:
+    load_plugins()
+    return ", ".join(t for f in FAMILIES.values() for t in f.model_types)
+
+
+def param_counts(model) -> dict[str, int]:
+    """Total parameters, and those in each stack's layers (embeddings, norms and head are 'other')."""
+    family = family_for(model.config)
+    total = sum(p.numel() for p in model.parameters())
+    per_stack = {s: sum(p.numel() for p in family.layers(model, s).parameters()) for s in STACKS}
+    return {"total": total, **per_stack, "other": total - sum(per_stack.values())}
+
+
+class Family:
+    """One architecture family: its layer stacks, how it loads, what it reads, how it decodes and deploys."""
+
+    name: str
+    model_types: tuple[str, ...]
+    layers_attr: str  # attribute of the encoder/decoder module that holds its nn.ModuleList
+    count_keys: dict[str, str]  # the config.json key holding each stack's layer count
+    tokenizer_style = "bart"  # presets: special-token layout of the trained tokenizer (models/tokenizer.py)
+    pipeline_tag = "summarization"  # the task a model card names
+    card_tags = ("summarization", "text2text-generation")
+    processor_name = "AutoTokenizer"  # what a model card's example loads the processor with
+    ct2_runtime = "Translator"  # the ctranslate2 class that runs a conversion (asymprune.ct2.runtimes)
+
+    # ------------------------------------------------------------ layers
+
+    def stack(self, model, which: str) -> nn.Module:
+        return model.get_encoder() if which == "encoder" else model.get_decoder()
+
+    def layers(self, model, which: str) -> nn.ModuleList:
+        return getattr(self.stack(model, which), self.layers_attr)
+
+    def layer_counts(self, config) -> dict[str, int]:
+        return {stack: getattr(config, key) for stack, key in self.count_keys.items()}
+
+    def set_layer_counts(self, config, counts: dict[str, int]) -> None:
+        for stack, key in self.count_keys.items():
+            setattr(config, key, counts[stack])
+
+    def adopt_first_layer(self, new_first: nn.Module, old_first: nn.Module) -> None:
+        """Called when layer 0 was dropped: give the new first layer what only layer 0 owned."""
+
+    def replace_layers(self, model, which: str, keep: list[int]) -> None:
+        """Keep only the layers `keep` (sorted, unique) of one stack, renumbering cache indices."""
+        old = self.layers(model, which)
+        kept = [old[i] for i in keep]
+        if keep[0] != 0:
+            self.adopt_first_layer(kept[0], old[0])
+        for new_idx, layer in enumerate(kept):
+            # The KV cache is indexed by layer_idx; it must be the layer's new position.
+            for module in layer.modules():
+                if hasattr(module, "layer_idx"):
+                    module.layer_idx = new_idx
+        setattr(self.stack(model, which), self.layers_attr, nn.ModuleList(kept))
+
+    def decoder_shape(self, config) -> DecoderShape:
+        """What one decoding step reads, from the config alone (asymprune.bench.ceiling uses it)."""
+        raise UsageError(f"asymprune cannot yet count what a '{config.model_type}' decoding step reads; "
+                         "its family has no decoder_shape")
+
+    # ------------------------------------------------------------ classes and processor
+
+    @property
+    def auto_class(self):
+        """The transformers class that loads and builds the family's models."""
+        from transformers import AutoModelForSeq2SeqLM
+        return AutoModelForSeq2SeqLM
+
+    def model_class(self, config):
+        """The concrete transformers class of `config`'s model, or None where transformers has none."""
+        return self.auto_class._model_mapping.get(type(config), None)
+
+    def load_processor(self, src: str, **kwargs):
+        """What turns inputs into model inputs and ids into text (a tokenizer; Whisper: a processor)."""
+        from transformers import AutoTokenizer
+        return AutoTokenizer.from_pretrained(src, **kwargs)
+
+    def tokenizer_of(self, processor):
+        """The tokenizer inside `processor` (the processor itself for text)."""
+        return processor
+
+    def preset_start_token(self, tokenizer) -> int:
+        """The decoder start id of a preset built on a trained tokenizer (BART and most: </s>)."""
+        return tokenizer.eos_token_id
+
+    # ------------------------------------------------------------ inputs
+
+    def source_prefix(self, config=None) -> str:
+        """The task prefix the family's models are trained with, before each source ("" for none)."""
+        return ""
+
+    def encode(self, rows, processor, *, prefix: str = "", max_source_length: int = 1024,
+               max_target_length: int | None = None):
+        """(model inputs of a split's rows, labels with a target length; truncation counts): see data.tokenize."""
+        from ...data import tokenize
+        return tokenize(rows, processor, prefix=prefix, max_source_length=max_source_length,
+                        max_target_length=max_target_length)
+
+    def batch_inputs(self, processor, sources: list, *, prefix: str = "", max_length: int | None = None):
+        """One padded batch of raw sources, as tensors generate() takes."""
+        return processor([prefix + s for s in sources], truncation=True, max_length=max_length, padding=True,
+                         return_tensors="pt")
+
+    def fixed_inputs(self, config, body_ids: list[list[int]], batch_size: int) -> dict:
+        """The bench's fixed-length inputs: the first `batch_size` rows of seeded random ids (the same for
+        every model of a run), each closed by the end-of-sequence id."""
+        import torch
+        ids = torch.tensor([row + [config.eos_token_id] for row in body_ids[:batch_size]])
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    def data_collator(self, processor, model=None):
+        """Pads a list of encoded rows into a batch (labels padded with -100)."""
+        from transformers import DataCollatorForSeq2Seq
+        return DataCollatorForSeq2Seq(processor, model=model)
+
+    def decoder_prompt(self, generation_config, config) -> list[int]:
+        """The ids every output starts with, before any generated token (the decoder start; Whisper: several)."""
+        start = getattr(generation_config, "decoder_start_token_id", None)
+        start = config.decoder_start_token_id if start is None else start
+        return [] if start is None else [start]
+
+    def max_source_positions(self, config) -> int | None:
+        """Source tokens the model can take at most (learned positions), or None: no fixed limit."""
+        return None
+
+    def max_target_positions(self, config) -> int | None:
+        """Decoder positions (prompt and generated tokens) the model can take at most, or None: no fixed limit."""
+        return None
+
+    # ------------------------------------------------------------ CTranslate2
+
+    def ct2_loaders(self) -> dict[str, type]:
+        """CTranslate2 converter loaders that replace the stock ones, by config class name (the family's fixes)."""
+        return {}
