@@ -16,6 +16,7 @@ import threading
 import time
 
 from ..errors import UsageError, first_line
+from ..plugins import load_plugins
 from .backends import Setup, backend_for, default_threads, rss_mb
 from .config import BenchConfig
 
@@ -95,6 +96,7 @@ def _worker(conn, spec: dict, cfg: BenchConfig, parent: int | None = None) -> No
     try:
         from ..console import quiet_transformers
         quiet_transformers()
+        load_plugins()  # a registered backend or family from outside the package: this process imports it too
         runner = _Measure(spec, cfg)
         conn.send(("ready", runner.info))
         while True:

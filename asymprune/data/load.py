@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from ..errors import UsageError
+from ..plugins import load_plugins
 from .columns import normalize, split_off
 from .files import directory_files, load_file
 from .registry import DATASETS, DataConfig, file_kind, hub_dataset, register_file_kind
@@ -47,6 +48,7 @@ def load_dataset_spec(spec: str, config: DataConfig | None = None):
         raise UsageError(f"--n {config.n}: the training set needs at least 1 row")
     if not 0 < config.split_fraction < 0.5:
         raise UsageError(f"split fraction {config.split_fraction} must be between 0 and 0.5, e.g. 0.1")
+    load_plugins()
     entry = DATASETS.get(spec)
     path = Path(spec).expanduser()
     if entry is not None and not path.exists():

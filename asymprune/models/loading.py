@@ -22,6 +22,7 @@ from transformers import AutoConfig
 from huggingface_hub.errors import StrictDataclassError
 
 from ..errors import UsageError, first_line
+from ..plugins import load_plugins
 from .exact import check_loading_info, check_matches_weights, config_type_error
 from .families import Family, family_for
 from .files import TOKENIZER_FILES, check_files, has_tokenizer, no_tokenizer_message
@@ -92,6 +93,7 @@ def _cache_only(src: str) -> bool:
 
 def _hub_config(src: str, trust_remote_code: bool, presets: bool):
     """AutoConfig for a hub id: from the local cache, else from the hub, failing fast when it is unreachable."""
+    load_plugins()  # a model type registered from outside the package (AutoConfig.register) is known first
     try:
         return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code, local_files_only=True)
     except StrictDataclassError as e:
@@ -137,6 +139,7 @@ def load_config(src: str, *, trust_remote_code: bool = False, presets: bool = Fa
 
 def _local_config(src: str, trust_remote_code: bool):
     """A local folder's config.json, read by transformers (its files checked before), errors in one line."""
+    load_plugins()
     try:
         return AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code)
     except StrictDataclassError as e:

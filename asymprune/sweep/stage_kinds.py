@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..fsutil import atomic_dir, write_json
+from ..plugins import load_plugins
 from .stages import Stage, checkpoints, model_path, stage_lock
 
 
@@ -51,6 +52,7 @@ def execute(stage: Stage, log: Path) -> dict:
     done. A kind's `after` runs either way (a finished train stage's checkpoints are deleted, also
     when a kill came in between).
     """
+    load_plugins()
     kind = STAGE_KINDS[stage.name]
     if not stage.done:
         with stage_lock(stage):

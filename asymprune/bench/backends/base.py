@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from ...errors import UsageError
+from ...plugins import load_plugins
 
 BACKENDS: dict[str, "Backend"] = {}
 
@@ -27,6 +28,7 @@ def register_backend(cls):
 
 
 def backend_for(name: str) -> "Backend":
+    load_plugins()
     if name not in BACKENDS:
         raise UsageError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
     return BACKENDS[name]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...errors import UsageError
+from ...plugins import load_plugins
 from ..shapes import DecoderShape
 
 STACKS = ("encoder", "decoder")
@@ -29,6 +30,7 @@ def register_family(cls):
 
 def family_of_type(model_type: str | None) -> "Family | None":
     """The family that claims a transformers `model_type`, or None."""
+    load_plugins()
     return next((f for f in FAMILIES.values() if model_type in f.model_types), None)
 
 
@@ -47,6 +49,7 @@ def family_for(config) -> "Family":
 
 
 def supported_types() -> str:
+    load_plugins()
     return ", ".join(t for f in FAMILIES.values() for t in f.model_types)
 
 
