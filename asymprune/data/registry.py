@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError, first_line
+from ..plugins import load_plugins
 
 SYNTHETIC_EVAL_ROWS = 200  # validation and test size of the synthetic corpus
 
@@ -90,6 +91,7 @@ def register_file_kind(name: str, *, claims: Callable[[Path, DataConfig], bool],
 
 def file_kind(path: Path, config: DataConfig | None = None) -> FileKind:
     """The kind of an existing local file or folder: the first registered kind that claims it, else the text kind."""
+    load_plugins()
     config = config or DataConfig()
     found = next((k for name, k in FILE_KINDS.items() if name != FALLBACK_KIND and k.claims(path, config)), None)
     return found or FILE_KINDS[FALLBACK_KIND]
@@ -99,6 +101,7 @@ def _kind_of_spec(spec, config: DataConfig | None = None):
     """The registered entry or file kind a SPEC is read by (a local path wins over a name); None: the hub."""
     if not isinstance(spec, str):
         return None
+    load_plugins()
     path = Path(spec).expanduser()
     if path.exists():
         return file_kind(path, config)
