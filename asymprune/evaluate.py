@@ -1,14 +1,15 @@
-"""Generate summaries for a split and score them with ROUGE, the way the paper's tables do.
+"""Generate outputs for a split and score them with the dataset's metric, the way the paper's tables do.
 
     from asymprune.evaluate import EvalConfig, evaluate, evaluate_and_save, save_evaluation
     result = evaluate("runs/pruned", "synthetic", EvalConfig(split="test", max_samples=200))
-    result["metrics"]    # {"rouge1": 41.2, "rouge2": 18.9, "rougeL": ..., "rougeLsum": ..., "gen_len": 37.5, ...}
+    result["metrics"]    # {"metric": "rouge", "rouge1": 41.2, "rouge2": 18.9, ..., "gen_len": 37.5, ...}
     save_evaluation(result, Path("runs/pruned/eval-synthetic-test"))  # metrics.json + predictions.jsonl
     result, out = evaluate_and_save("runs/pruned", "synthetic", baseline=Path("runs/base/eval/metrics.json"))
 
-Scores come from asymprune.rouge (ROUGE with the stemmer, paired bootstrap intervals). GenL is
-the mean number of tokens the model generated (padding and the decoder-start token excluded,
-end-of-sequence included), as run_summarization's gen_len counts them for T5.
+The dataset names its metric (summarization: ROUGE with the stemmer; a metrics.json without a
+"metric" is ROUGE's), whose record (asymprune.metrics) scores each example and the corpus, with
+paired bootstrap intervals against a baseline. GenL is the mean number of tokens the model generated
+(padding and the decoder's prompt excluded, end-of-sequence included), as run_summarization counts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 from .assist import AssistConfig
 from .errors import UsageError
 from .fsutil import atomic_dir, check_writable_out, write_json
-from .rouge import METRICS, ROUGE_KEYS, impact, mean_scores, paired_bootstrap, rouge_per_example
+from .metrics import metric_for, paired_bootstrap
+from .rouge import impact
 
 
 @dataclass
@@ -69,8 +71,9 @@ def load_predictions(metrics_path: Path) -> list[dict] | None:
         return None
 
 
-def load_baseline(path: Path) -> dict:
-    """Metrics of another evaluation (its metrics.json), checked to hold every metric."""
+def load_baseline(path: Path, expected: str | None = None) -> dict:
+    """Metrics of another evaluation (its metrics.json), checked to hold every score of its metric
+    (and to be scored with the metric named `expected`, when given)."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.json"
@@ -81,7 +84,16 @@ def load_baseline(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"baseline {path} is not valid JSON ({e}); pass a metrics.json written by asymprune "
                          "evaluate") from None
-    missing = [k for k in METRICS if not isinstance(data.get(k) if isinstance(data, dict) else None, (int, float))]
+    name = data.get("metric", "rouge") if isinstance(data, dict) else "rouge"
+    try:
+        metric = metric_for(name)
+    except UsageError as e:
+        raise UsageError(f"baseline {path}: {e}") from None
+    if expected is not None and name != expected:
+        raise UsageError(f"baseline {path} is scored with {name}, this evaluation with {expected}; pass the "
+                         "metrics.json of an evaluation on the same kind of dataset")
+    missing = [k for k in (*metric.keys, "gen_len")
+               if not isinstance(data.get(k) if isinstance(data, dict) else None, (int, float))]
     if missing:
         raise UsageError(f"baseline {path} has no {', '.join(missing)}; pass a metrics.json written by asymprune "
                          "evaluate")
@@ -159,7 +171,7 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     """
     import torch
 
-    from .data import DataConfig, check_inputs, get_split, load_dataset_spec
+    from .data import DataConfig, check_inputs, dataset_metric, get_split, load_dataset_spec
     from .models import check_has_tokenizer, family_for, load_config, load_model, require_processor
 
     config = config or EvalConfig()
@@ -199,10 +211,12 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     texts, lengths = generate_summaries(model, processor, tokenized, config, progress, draft, draft_stats)
     seconds = time.perf_counter() - started
     references = list(rows["target"])
-    scores = rouge_per_example(texts, references)
+    metric = metric_for(dataset_metric(dataset, data))
+    scores = metric.per_example(texts, references)
     gen = generation_config(model, config)
     metrics = {
-        **mean_scores(scores),
+        "metric": metric.name,
+        **metric.aggregate(scores),
         "gen_len": sum(lengths) / len(lengths),
         "samples": len(texts),
         "model": model_src,
@@ -227,19 +241,20 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
 
 
 def add_baseline(result: dict, baseline_path: Path) -> dict:
-    """Add the baseline's metrics, the relative impact (%) per metric and, when the baseline's
-    predictions.jsonl covers the same documents, a paired bootstrap interval per ROUGE score."""
-    baseline = load_baseline(baseline_path)
+    """Add the baseline's scores, the relative impact (%) per score and, when the baseline's
+    predictions.jsonl covers the same documents, a paired bootstrap interval per key of the metric."""
+    m = result["metrics"]
+    metric = metric_for(m.get("metric", "rouge"))
+    baseline = load_baseline(baseline_path, metric.name)
     path = Path(baseline_path)
     path = path / "metrics.json" if path.is_dir() else path
-    m = result["metrics"]
-    m["baseline"] = {"path": str(baseline_path), **{k: baseline[k] for k in METRICS}}
-    m["impact"] = impact(m, baseline)
+    keys = (*metric.keys, "gen_len")  # what an evaluation reports and compares
+    m["baseline"] = {"path": str(baseline_path), **{k: baseline[k] for k in keys}}
+    m["impact"] = impact(m, baseline, keys)
     theirs, ours = load_predictions(path), result["predictions"]
     same = theirs is not None and len(theirs) == len(ours) and all(
         a.get("reference") == b["reference"] for a, b in zip(theirs, ours))
-    m["intervals"] = {k: paired_bootstrap([r[k] for r in ours], [r[k] for r in theirs]) for k in ROUGE_KEYS} \
-        if same else None
+    m["intervals"] = {k: paired_bootstrap(metric, k, ours, theirs) for k in metric.keys} if same else None
     if not same:
         m["intervals_missing"] = ("the baseline's predictions.jsonl is missing or covers other documents; evaluate "
                                   "both models on the same split and samples for intervals")
@@ -271,7 +286,8 @@ def evaluate_and_save(model_src: str, dataset, config: EvalConfig | None = None,
     out = Path(out) if out is not None else default_out(model_src, dataset, config.split)
     check_writable_out(out, overwrite, inputs=[model_src, dataset, config.assistant, baseline])
     if baseline is not None:
-        load_baseline(baseline)  # fail before generating, not after
+        from .data import dataset_metric
+        load_baseline(baseline, dataset_metric(dataset))  # fail before generating, not after
     result = evaluate(model_src, dataset, config, data=data, progress=progress,
                       trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     if baseline is not None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from . import intervals
+
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 METRICS = (*ROUGE_KEYS, "gen_len")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
@@ -64,10 +66,10 @@ def lead_baseline(rows, sentences: int = 3) -> dict[str, float]:
     return rouge([lead(s, sentences) for s in rows["source"]], list(rows["target"]))
 
 
-def impact(metrics: dict, baseline: dict) -> dict[str, float | None]:
-    """Relative change (%) of each metric against the baseline: (value - baseline) / baseline x 100."""
+def impact(metrics: dict, baseline: dict, keys=METRICS) -> dict[str, float | None]:
+    """Relative change (%) of each of `keys` against the baseline: (value - baseline) / baseline x 100."""
     out = {}
-    for key in METRICS:
+    for key in keys:
         if key in metrics and key in baseline:
             b = baseline[key]
             out[key] = None if not b else 100 * (metrics[key] - b) / b
@@ -78,25 +80,11 @@ def paired_bootstrap(scores, baseline, samples: int = 1000, seed: int = 0, confi
     """Mean of `scores - baseline` (per document, same documents) and its percentile bootstrap interval.
 
     Documents are resampled with replacement `samples` times (seeded, so a report is reproducible);
-    the interval holds the middle `confidence` of the resampled means.
+    the interval holds the middle `confidence` of the resampled means (asymprune.intervals).
     """
-    import numpy as np
-    a, b = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"paired scores must be two equal, non-empty lists (got {a.shape} and {b.shape})")
-    diff = a - b
-    rng = np.random.default_rng(seed)
-    means = np.concatenate([diff[rng.integers(0, diff.size, size=(min(100, samples - i), diff.size))].mean(axis=1)
-                            for i in range(0, samples, 100)])  # in chunks: memory stays small on big test sets
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return {"delta": float(diff.mean()), "low": float(low), "high": float(high), "n": int(diff.size),
-            "samples": samples, "confidence": confidence}
+    return intervals.ratio_bootstrap(scores, baseline, None, 1.0, samples, seed, confidence)
 
 
 def difference_text(ci: dict, digits: int = 2) -> str:
     """'no measurable loss (-0.31, 95% CI -0.92 to +0.30)', or the measured loss or gain."""
-    numbers = f"{ci['delta']:+.{digits}f}, {100 * ci['confidence']:.0f}% CI {ci['low']:+.{digits}f} to {ci['high']:+.{digits}f}"
-    if ci["low"] <= 0 <= ci["high"]:  # within the noise: never presented as a gain, whatever the sign
-        return f"no measurable loss ({numbers})"
-    return f"{'measurable gain' if ci['low'] > 0 else 'measurable loss'} ({numbers})"
+    return intervals.difference_text(ci, True, digits)

@@ -2,14 +2,17 @@
 
     store = Store("runs/demo/results.db")
     run = store.upsert_run("demo", "t5-tiny", "synthetic", "6/3", encoder_layers=6, decoder_layers=3, ...)
-    store.record_metrics(run, "test", {"rouge2": 17.2, ...})
-    store.frame("select * from summary")          # a pandas DataFrame
+    store.record_metrics(run, "test", {"rouge2": 17.2, "gen_len": 31.0, ...})
+    store.frame("select * from summary where metric = 'rouge2'")          # a pandas DataFrame
 
 Tables (see SCHEMA): `runs` (one row per model x dataset x variant), `stages` (each stage's
-status, timing and error), `metrics` (ROUGE and generation length per split), `documents`
-(per-document ROUGE, for paired bootstrap intervals) and `latency` (one row per backend x dtype
+status, timing and error), `metrics` (one row per run x split x score: a metric's keys such as
+rouge2 or wer, and the generation statistics gen_len and n_samples), `documents` (per-document
+statistics, long too, for paired bootstrap intervals) and `latency` (one row per backend x dtype
 x device x batch size, tagged with the interleaved measurement it came from and where it was
-taken; in dataset mode with the documents it timed). The `summary` view joins a run's test metrics and latencies with its reference runs':
+taken; in dataset mode with the documents it timed). Which metric a score belongs to, and which
+way is better, is the metric registry's knowledge (asymprune.metrics), not the schema's.
+The `summary` view joins each test score of a run and its latencies with its reference runs':
 quality against the re-tuned control (else the full model), speed against the full model
 measured in the same interleaved run only.
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,19 +63,18 @@ CREATE TABLE IF NOT EXISTS stages (
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     split TEXT NOT NULL,
-    rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL,  -- plain means, 0-100
-    gen_len REAL,                   -- mean generated tokens
-    n_samples INTEGER,
-    PRIMARY KEY (run_id, split)
-);
+    metric TEXT NOT NULL,           -- a metric's key (rouge1, rouge2, ..., wer, cer), gen_len or n_samples
+    value REAL,                     -- corpus score (ROUGE: mean 0-100; WER: percent), mean generated tokens, count
+    PRIMARY KEY (run_id, split, metric)
+) WITHOUT ROWID;  -- rows live in the key's b-tree: a long table stored once, not twice
 CREATE TABLE IF NOT EXISTS documents (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     split TEXT NOT NULL,
     doc INTEGER NOT NULL,           -- row of the split, from 0: the same document across runs
-    rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL,  -- 0-100
-    gen_len INTEGER,
-    PRIMARY KEY (run_id, split, doc)
-);
+    stat TEXT NOT NULL,             -- per-document statistic: rouge2 (0-100), errors, words, gen_len, ...
+    value REAL,
+    PRIMARY KEY (run_id, split, doc, stat)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latency (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     backend TEXT NOT NULL, dtype TEXT NOT NULL, device TEXT NOT NULL,
@@ -96,21 +98,23 @@ CREATE TABLE IF NOT EXISTS latency (
 );
 """
 
+# One row per run x test score x latency row (a run without scores or latency keeps one row).
 # Quality is compared with the re-tuned control when the sweep has one (it had the same extra
 # training as the variants), else with the full model; `*_base` columns always use the full model.
+# `delta` is value - reference whatever the metric's direction: the registry says which way is better.
 # Speed-up is defined only between rows of one interleaved measurement (same bench_id), as a ratio
 # of medians (a mean lets one disturbed run decide); `runs_ms`/`runs_ms_full` give its interval.
 VIEW = """
 CREATE VIEW IF NOT EXISTS summary AS
 SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decoder_layers,
        r.encoder_total, r.decoder_total, r.params, r.status,
-       m.rouge1, m.rouge2, m.rougeL, m.rougeLsum, m.gen_len,
-       CASE WHEN cm.rouge2 IS NOT NULL THEN 'control' WHEN fm.rouge2 IS NOT NULL THEN 'full' END AS reference,
-       100.0 * (m.rouge2 - COALESCE(cm.rouge2, fm.rouge2)) / NULLIF(COALESCE(cm.rouge2, fm.rouge2), 0)
-           AS rouge2_impact_pct,
-       m.rouge2 - COALESCE(cm.rouge2, fm.rouge2) AS rouge2_delta,
-       100.0 * (m.rouge2 - fm.rouge2) / NULLIF(fm.rouge2, 0) AS rouge2_impact_pct_base,
-       m.rouge2 - fm.rouge2 AS rouge2_delta_base,
+       m.metric, m.value,
+       CASE WHEN cm.value IS NOT NULL THEN 'control' WHEN fm.value IS NOT NULL THEN 'full' END AS reference,
+       COALESCE(cm.value, fm.value) AS reference_value,
+       100.0 * (m.value - COALESCE(cm.value, fm.value)) / NULLIF(COALESCE(cm.value, fm.value), 0) AS impact_pct,
+       m.value - COALESCE(cm.value, fm.value) AS delta,
+       100.0 * (m.value - fm.value) / NULLIF(fm.value, 0) AS impact_pct_base,
+       m.value - fm.value AS delta_base,
        l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms, l.median_ms, l.gen_len AS bench_gen_len,
        l.bench_id, l.hardware, l.threads, l.runs_ms, l.dataset AS bench_dataset, l.bench_docs, l.documents,
        l.calls_ms,
@@ -121,9 +125,9 @@ SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decod
 FROM runs r
 LEFT JOIN metrics m ON m.run_id = r.id AND m.split = 'test'
 LEFT JOIN runs f ON f.sweep = r.sweep AND f.model = r.model AND f.dataset = r.dataset AND f.kind = 'full'
-LEFT JOIN metrics fm ON fm.run_id = f.id AND fm.split = 'test'
+LEFT JOIN metrics fm ON fm.run_id = f.id AND fm.split = 'test' AND fm.metric = m.metric
 LEFT JOIN runs c ON c.sweep = r.sweep AND c.model = r.model AND c.dataset = r.dataset AND c.kind = 'control'
-LEFT JOIN metrics cm ON cm.run_id = c.id AND cm.split = 'test'
+LEFT JOIN metrics cm ON cm.run_id = c.id AND cm.split = 'test' AND cm.metric = m.metric
 LEFT JOIN latency l ON l.run_id = r.id
 LEFT JOIN latency fl ON fl.run_id = f.id AND fl.backend = l.backend AND fl.dtype = l.dtype
                      AND fl.device = l.device AND fl.batch_size = l.batch_size;
@@ -135,14 +139,20 @@ LATENCY_V2 = ("bench_id TEXT", "gen_len REAL", "dataset TEXT", "hardware TEXT", 
 # Added in schema 4; older files get them as NULL (dataset mode then timed one call per round).
 LATENCY_V4 = ("bench_docs INTEGER", "documents TEXT", "doc_lengths TEXT", "source_tokens TEXT", "calls_ms TEXT")
 
+# Schemas 1-4 held ROUGE in wide tables, a column per score; schema 5 holds every score as a row.
+WIDE_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n_samples")
+WIDE_DOCUMENTS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len")
+
 RUN_FIELDS = ("kind", "encoder_layers", "decoder_layers", "encoder_total", "decoder_total", "strategy", "kept",
               "params", "status", "error", "config")
-METRIC_FIELDS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n_samples")
 LATENCY_FIELDS = ("source_length", "new_tokens", "mean_ms", "std_ms", "median_ms", "prefill_ms",
                   "decode_ms_per_token", "tokens_per_s", "peak_memory_mb", "runs_ms", "bench_id", "gen_len",
                   "dataset", "hardware", "threads", "torch", "transformers", "ctranslate2", "bench_docs", "documents",
                   "doc_lengths", "source_tokens", "calls_ms")
-DOCUMENT_FIELDS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _json(value):
@@ -176,20 +186,47 @@ class Store:
                 self.db.executescript(SCHEMA + VIEW)
                 self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif version < SCHEMA_VERSION:
-            self._upgrade()
+            try:
+                self._upgrade()
+            except sqlite3.DatabaseError as e:  # rolled back: the file is as it was
+                raise UsageError(f"{self.path} is schema {version} and could not be upgraded to schema "
+                                 f"{SCHEMA_VERSION} ({e}); it is unchanged: make it writable, or read it with the asymprune that "
+                                 "wrote it") from None
 
     def _upgrade(self) -> None:
         """Schema 1 -> 2: per-document scores, where and with what each latency row was measured.
         2 -> 3: the summary view's speed-up from medians, with the runs behind it (the view only).
-        3 -> 4: dataset-mode latency over K calls per round: the documents, their lengths, every call."""
-        with self.db:
-            have = {row[1] for row in self.db.execute("PRAGMA table_info(latency)")}
-            for column in LATENCY_V2 + LATENCY_V4:
-                if column.split()[0] not in have:
-                    self.db.execute(f"ALTER TABLE latency ADD COLUMN {column}")
-            self.db.execute("DROP VIEW IF EXISTS summary")
-            self.db.executescript(SCHEMA + VIEW)
-            self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        3 -> 4: dataset-mode latency over K calls per round: the documents, their lengths, every call.
+        4 -> 5: metrics and documents long, one row per score, so that any registered metric fits.
+        One transaction: the wide tables are renamed, the long ones created, the rows copied, the
+        wide ones dropped; a failure leaves the file as it was."""
+        script = ["BEGIN", "DROP VIEW IF EXISTS summary"]  # first: a view naming a renamed table blocks the rename
+        have = self._columns("latency")
+        script += [f"ALTER TABLE latency ADD COLUMN {c}" for c in LATENCY_V2 + LATENCY_V4 if c.split()[0] not in have]
+        wide = {}
+        for table, keys in (("metrics", WIDE_METRICS), ("documents", WIDE_DOCUMENTS)):
+            columns = self._columns(table)
+            if columns and "value" not in columns:
+                wide[table] = [k for k in keys if k in columns]
+                script.append(f"ALTER TABLE {table} RENAME TO {table}_wide")
+        script.append(SCHEMA)
+        for key in wide.get("metrics", []):
+            script.append(f"INSERT INTO metrics (run_id, split, metric, value) SELECT run_id, split, '{key}', {key} "
+                          f"FROM metrics_wide WHERE {key} IS NOT NULL")
+        for key in wide.get("documents", []):
+            script.append(f"INSERT INTO documents (run_id, split, doc, stat, value) SELECT run_id, split, doc, "
+                          f"'{key}', {key} FROM documents_wide WHERE {key} IS NOT NULL")
+        script += [f"DROP TABLE {table}_wide" for table in wide]
+        script += [VIEW, f"UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema_version'", "COMMIT"]
+        try:
+            self.db.executescript(";\n".join(part.strip().rstrip(";") for part in script) + ";")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.rollback()
+            raise
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
 
     def _version(self) -> int | None:
         has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -229,18 +266,22 @@ class Store:
                             (run_id, stage, key, status, started, finished, seconds, error, output))
 
     def record_metrics(self, run_id: int, split: str, metrics: dict) -> None:
+        """The scores of one evaluation, {key: number}: a metric's keys, gen_len, n_samples. Entries
+        that are not numbers (None, text, nested results) are not scores and are left out."""
+        rows = [(run_id, split, key, value) for key, value in metrics.items() if _number(value)]
         with self.db:
-            self.db.execute(f"INSERT OR REPLACE INTO metrics (run_id, split, {', '.join(METRIC_FIELDS)}) "
-                            f"VALUES (?, ?, {', '.join('?' * len(METRIC_FIELDS))})",
-                            (run_id, split, *[metrics.get(k) for k in METRIC_FIELDS]))
+            self.db.execute("DELETE FROM metrics WHERE run_id=? AND split=?", (run_id, split))
+            self.db.executemany("INSERT INTO metrics (run_id, split, metric, value) VALUES (?, ?, ?, ?)", rows)
 
     def record_documents(self, run_id: int, split: str, rows: list[dict]) -> None:
-        """Per-document scores (predictions.jsonl rows: index, rouge1..., gen_len) of one evaluation."""
+        """Per-document statistics of one evaluation (predictions.jsonl rows: index, then numbers such as
+        rouge2, errors, words, gen_len; text fields are left out)."""
+        values = [(run_id, split, r["index"], stat, value) for r in rows for stat, value in r.items()
+                  if stat != "index" and _number(value)]
         with self.db:
             self.db.execute("DELETE FROM documents WHERE run_id=? AND split=?", (run_id, split))
-            self.db.executemany(f"INSERT INTO documents (run_id, split, doc, {', '.join(DOCUMENT_FIELDS)}) "
-                                f"VALUES (?, ?, ?, {', '.join('?' * len(DOCUMENT_FIELDS))})",
-                                [(run_id, split, r["index"], *[r.get(k) for k in DOCUMENT_FIELDS]) for r in rows])
+            self.db.executemany("INSERT INTO documents (run_id, split, doc, stat, value) VALUES (?, ?, ?, ?, ?)",
+                                values)
 
     def record_latency(self, run_id: int, rows: list[dict]) -> None:
         """Rows as `asymprune bench` reports them (one per batch size), plus backend/dtype/device."""

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from . import intervals
+
 NAME = "wer"
 KEYS = ("wer", "cer")                 # corpus rates, percent
 HEADLINE = "wer"
@@ -92,37 +94,21 @@ def paired_bootstrap(stats, baseline, key: str = "wer", samples: int = 1000, see
 
     Utterances are resampled with replacement `samples` times (seeded, so a report is
     reproducible); each resample re-aggregates both systems' summed errors over summed reference
-    units. delta > 0 means `stats` has more errors than `baseline`.
+    units (asymprune.intervals). delta > 0 means `stats` has more errors than `baseline`.
     """
-    import numpy as np
     num, den = COUNTS[key]
     if len(stats) != len(baseline) or not stats:
         raise ValueError(f"paired statistics must be two equal, non-empty lists (got {len(stats)} and {len(baseline)})")
-    a = np.array([s[num] for s in stats], dtype=float)
-    b = np.array([s[num] for s in baseline], dtype=float)
-    units = np.array([s[den] for s in stats], dtype=float)
-    if not np.array_equal(units, [s[den] for s in baseline]):
+    units = [s[den] for s in stats]
+    if units != [s[den] for s in baseline]:
         raise ValueError("the two systems were scored against different references: their reference counts differ")
-    if units.sum() == 0:
+    if sum(units) == 0:
         raise ValueError(f"no reference {den} after normalisation: {key.upper()} is undefined")
-    rng = np.random.default_rng(seed)
-    deltas = []
-    for start in range(0, samples, 100):  # in chunks: memory stays small on big test sets
-        idx = rng.integers(0, a.size, size=(min(100, samples - start), a.size))
-        total = units[idx].sum(axis=1)
-        total[total == 0] = np.nan  # a resample of only empty references has no rate: left out below
-        deltas.append(100 * (a[idx].sum(axis=1) - b[idx].sum(axis=1)) / total)
-    deltas = np.concatenate(deltas)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.nanpercentile(deltas, [tail, 100 - tail])
-    return {"delta": float(100 * (a.sum() - b.sum()) / units.sum()), "low": float(low), "high": float(high),
-            "n": int(a.size), "samples": samples, "confidence": confidence, "key": key}
+    ci = intervals.ratio_bootstrap([s[num] for s in stats], [s[num] for s in baseline], units, 100, samples, seed,
+                                   confidence)
+    return {**ci, "key": key}
 
 
 def difference_text(ci: dict, digits: int = 2) -> str:
     """'no measurable loss (+0.31, 95% CI -0.40 to +1.02)', or the measured loss (more errors) or gain."""
-    numbers = (f"{ci['delta']:+.{digits}f}, {100 * ci['confidence']:.0f}% CI "
-               f"{ci['low']:+.{digits}f} to {ci['high']:+.{digits}f}")
-    if ci["low"] <= 0 <= ci["high"]:  # within the noise: never presented as a gain, whatever the sign
-        return f"no measurable loss ({numbers})"
-    return f"{'measurable loss' if ci['low'] > 0 else 'measurable gain'} ({numbers})"
+    return intervals.difference_text(ci, False, digits)

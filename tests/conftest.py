@@ -45,3 +45,13 @@ def tiny_en(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("whisper") / "whisper-tiny.en"
     import_ct2_whisper(out)
     return out
+
+
+@pytest.fixture
+def toy_metric():
+    """tests/toy_metric.ToyErrors registered for one test (lower is better), then removed."""
+    from asymprune.metrics import register_metric, unregister_metric
+    from tests.toy_metric import ToyErrors
+    register_metric(ToyErrors)
+    yield ToyErrors
+    unregister_metric(ToyErrors.name)

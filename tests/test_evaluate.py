@@ -87,7 +87,7 @@ def test_cli_evaluate_writes_metrics_predictions_and_impact(t5_dir, bart_dir, tm
     default = model / "eval-synthetic-test"
     metrics = json.loads((default / "metrics.json").read_text())
     assert metrics["samples"] == 4 and metrics["split"] == "test" and metrics["generation"]["max_new_tokens"] == 6
-    assert set(ROUGE_KEYS) <= metrics.keys() and 0 < metrics["gen_len"] <= 6
+    assert set(ROUGE_KEYS) <= metrics.keys() and 0 < metrics["gen_len"] <= 6 and metrics["metric"] == "rouge"
     rows = [json.loads(line) for line in (default / "predictions.jsonl").open()]
     assert len(rows) == 4 and {"prediction", "reference", "gen_len", "rouge2"} <= rows[0].keys()
     out = capsys.readouterr().out
@@ -96,11 +96,16 @@ def test_cli_evaluate_writes_metrics_predictions_and_impact(t5_dir, bart_dir, tm
     assert run_cli(["evaluate", str(model), *args]) == 2  # results are not overwritten silently
     assert "already exists; pass --overwrite" in capsys.readouterr().err
 
-    # BART gets no prefix; its impact against the T5 baseline is the paper's relative change.
+    # BART gets no prefix; its impact against the T5 baseline is the paper's relative change. The baseline
+    # is the T5 evaluation as asymprune wrote it before metrics had names: no "metric", so ROUGE.
+    old = tmp_path / "old-eval"
+    shutil.copytree(default, old)
+    (old / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "metric"}))
     out_dir = tmp_path / "bart-eval"
     assert run_cli(["evaluate", str(bart_dir), *args, "--out", str(out_dir),
-                    "--baseline", str(default / "metrics.json")]) == 0
+                    "--baseline", str(old / "metrics.json")]) == 0
     bart = json.loads((out_dir / "metrics.json").read_text())
+    assert bart["metric"] == "rouge" and set(bart["intervals"]) == set(ROUGE_KEYS)
     assert bart["generation"]["prefix"] == ""
     assert bart["baseline"]["gen_len"] == metrics["gen_len"]
     assert bart["impact"]["gen_len"] == pytest.approx(100 * (bart["gen_len"] - metrics["gen_len"]) / metrics["gen_len"])
@@ -112,12 +117,17 @@ def test_bad_evaluate_inputs_are_one_line(t5_dir, tmp_path, capsys):
     bad_json.write_text("{not json")
     partial = tmp_path / "partial.json"
     partial.write_text('{"rouge1": 1.0}')
+    speech, unknown = tmp_path / "speech.json", tmp_path / "unknown.json"
+    speech.write_text('{"metric": "wer", "wer": 10.0, "cer": 5.0, "gen_len": 9.0}')
+    unknown.write_text('{"metric": "bleu", "bleu": 30.0}')
     cases = [
         (["--max-samples", "0"], "--max-samples 0: evaluate at least 1 sample, or leave the flag out"),
         (["--split", "dev"], "synthetic has no split 'dev'; choose one of: train, validation, test"),
         (["--baseline", str(tmp_path / "none.json")], "none.json not found; pass the metrics.json of an earlier"),
         (["--baseline", str(bad_json)], "is not valid JSON"),
         (["--baseline", str(partial)], "has no rouge2, rougeL, rougeLsum, gen_len"),
+        (["--baseline", str(speech)], "speech.json is scored with wer, this evaluation with rouge; pass the metrics.json"),
+        (["--baseline", str(unknown)], "unknown.json: unknown metric 'bleu'; asymprune knows rouge, wer"),
         (["--num-beams", "0"], "--num-beams must be at least 1"),
     ]
     for extra, message in cases:

@@ -78,7 +78,7 @@ def test_an_outside_family_metric_and_backend_run_end_to_end(plugin, t5_dir, tmp
     assert json.loads((tmp_path / "p" / "config.json").read_text())["decoder_layers"] == 1
 
     spec = {"output_dir": str(tmp_path / "out"), "models": [str(model)], "datasets": ["synthetic-em"],
-            "grid": ["2/2", "2/1"], "control": False, "data": {"n": 32},
+            "grid": [{"encoder": 2, "decoder": 2}, {"encoder": 2, "decoder": 1}], "control": False, "data": {"n": 32},
             "train": {"max_steps": 2, "batch_size": 8, "per_device_batch_size": 8, "eval_steps": 2,
                       "eval_samples": 4, "learning_rate": 1e-3, "max_source_length": 64, "max_target_length": 16},
             "evaluate": {"max_samples": 4, "max_new_tokens": 4, "batch_size": 4, "max_source_length": 64},
@@ -95,4 +95,4 @@ def test_an_outside_family_metric_and_backend_run_end_to_end(plugin, t5_dir, tmp
     capsys.readouterr()
     assert run_cli(["report", str(tmp_path / "out" / "results.db"), "--out", str(tmp_path / "report")]) == 0
     shown = capsys.readouterr().out
-    assert "exact match" in shown and "2/1" in shown
+    assert "exact match" in shown and "2L/1L" in shown

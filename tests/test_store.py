@@ -1,4 +1,6 @@
-"""The results database: the summary view's impact and speed-up, and refusing files it cannot read."""
+"""The results database: the summary view's impact and speed-up, and refusing files it cannot read.
+
+Upgrades of older files (schemas 1-4, ROUGE in wide tables) are in tests/test_store_migration.py."""
 
 import sqlite3
 
@@ -23,29 +25,36 @@ def _summary(db, where: str = "", params: tuple = ()):
 
 
 def test_summary_impact_and_speedup(db):
-    rows = _summary(db, "WHERE model = 'flan-t5-small' AND backend = 'hf' ORDER BY variant, batch_size")
-    got = {(r.variant, r.batch_size): (r.rouge2_impact_pct, r.rouge2_delta, r.speedup) for r in rows.itertuples()}
+    rows = _summary(db, "WHERE model = 'flan-t5-small' AND backend = 'hf' AND metric = 'rouge2' "
+                        "ORDER BY variant, batch_size")
+    got = {(r.variant, r.batch_size): (r.impact_pct, r.delta, r.speedup) for r in rows.itertuples()}
     assert got[("6/6", 1)] == pytest.approx((0.0, 0.0, 1.0))
     assert got[("6/3", 1)] == pytest.approx((-3.0, -0.6, 2.0))      # 19.4 vs 20.0; 100 ms / 50 ms
     assert got[("6/3", 8)] == pytest.approx((-3.0, -0.6, 1.25))     # 200 ms / 160 ms
     assert got[("6/1", 16)] == pytest.approx((-15.0, -3.0, 1.6))    # 400 ms / 250 ms
     assert got[("3/3", 8)] == pytest.approx((-20.0, -4.0, 2.5))
-    assert len(rows) == 6 * 3  # one row per run x batch size
+    assert len(rows) == 6 * 3  # one row per run x batch size (x score: rouge2 here)
+    every = _summary(db, "WHERE model = 'flan-t5-small' AND backend = 'hf' AND variant = '6/3' AND batch_size = 1")
+    assert sorted(every.metric) == ["gen_len", "n_samples", "rouge1", "rouge2", "rougeL", "rougeLsum"]
+    assert every.set_index("metric").value.to_dict() == pytest.approx(
+        {"rouge1": 39.4, "rouge2": 19.4, "rougeL": 29.4, "rougeLsum": 31.4, "gen_len": 38.0, "n_samples": 100})
+    assert set(every.reference) == {"full"} and every.set_index("metric").reference_value["rouge2"] == 20.0
 
 
 def test_summary_matches_latency_setup_and_keeps_runs_without_data(db):
-    ct2 = _summary(db, "WHERE model = 'flan-t5-small' AND backend = 'ct2' ORDER BY variant")
+    ct2 = _summary(db, "WHERE model = 'flan-t5-small' AND backend = 'ct2' AND metric = 'rouge2' ORDER BY variant")
     assert list(ct2.variant) == ["6/3", "6/6"] and list(ct2.speedup) == pytest.approx([2.0, 1.0])  # 25/12.5, 25/25
     failed = _summary(db, "WHERE variant = '2/2'")
-    assert len(failed) == 1 and failed.status[0] == "failed"
-    assert failed[["rouge2", "batch_size", "speedup"]].isna().all(axis=None)
-    base = _summary(db, "WHERE model = 'flan-t5-base' AND variant = '6/1' AND batch_size = 1")
-    assert base.rouge2_impact_pct[0] == pytest.approx(-3.6) and base.speedup[0] == pytest.approx(4.0)
+    assert len(failed) == 1 and failed.status[0] == "failed"  # no score, no latency: still one row
+    assert failed[["metric", "value", "batch_size", "speedup"]].isna().all(axis=None)
+    base = _summary(db, "WHERE model = 'flan-t5-base' AND variant = '6/1' AND batch_size = 1 AND metric = 'rouge2'")
+    assert base.impact_pct[0] == pytest.approx(-3.6) and base.speedup[0] == pytest.approx(4.0)
 
 
 def test_readme_query_works(db):
     con = sqlite3.connect(db)
-    rows = con.execute("select variant, rouge2, speedup from summary where batch_size = 1").fetchall()  # README's
+    rows = con.execute("select variant, value, speedup from summary "
+                       "where metric = 'rouge2' and batch_size = 1").fetchall()  # README's
     con.close()
     assert len(rows) == 12 + 2 and ("6/1", 24.1, 4.0) in rows and ("6/3", 19.4, 2.0) in rows
 
@@ -97,9 +106,9 @@ def test_quality_against_the_control_and_speed_only_within_one_measurement(tmp_p
     store.record_latency(full, [{**row, "mean_ms": 100.0, "bench_id": "a"}])
     store.record_latency(control, [{**row, "mean_ms": 101.0, "bench_id": "a"}])
     store.record_latency(pruned, [{**row, "mean_ms": 50.0, "bench_id": "b"}])  # measured in another run
-    got = {r.variant: r for r in store.frame("SELECT * FROM summary").itertuples()}
-    assert got["6/3"].reference == "control" and got["6/3"].rouge2_delta == pytest.approx(-1.0)
-    assert got["6/3"].rouge2_delta_base == pytest.approx(1.0)  # the base alongside
+    got = {r.variant: r for r in store.frame("SELECT * FROM summary WHERE metric = 'rouge2'").itertuples()}
+    assert got["6/3"].reference == "control" and got["6/3"].delta == pytest.approx(-1.0)
+    assert got["6/3"].delta_base == pytest.approx(1.0)  # the base alongside
     assert got["6/3"].speedup is None or got["6/3"].speedup != got["6/3"].speedup  # NULL: not measured together
     assert got["control"].speedup == pytest.approx(100 / 101)
     store.record_latency(pruned, [{**row, "mean_ms": 50.0, "bench_id": "a"}])  # re-benched with its group
@@ -129,7 +138,7 @@ def test_a_schema_1_file_is_upgraded_in_place(tmp_path):
     db.commit()
     db.close()
     store = Store(path, create=False)
-    assert store._version() == SCHEMA_VERSION == 4
+    assert store._version() == SCHEMA_VERSION == 5
     rows = store.frame("SELECT variant, mean_ms, bench_id, speedup FROM summary")
     assert list(rows.variant) == ["6/6"] and rows.mean_ms[0] == 9.0
     assert rows.bench_id.isna().all() and rows.speedup.isna().all()  # measured apart: no ratio is claimed
@@ -160,7 +169,7 @@ def test_a_schema_3_file_gets_the_dataset_mode_columns(tmp_path):
     db.commit()
     db.close()
     store = Store(path, create=False)
-    assert store._version() == SCHEMA_VERSION == 4
+    assert store._version() == SCHEMA_VERSION == 5
     rows = store.frame("SELECT variant, median_ms, bench_docs, documents, calls_ms, calls_ms_full, speedup "
                        "FROM summary")
     assert list(rows.variant) == ["6/6"] and rows.median_ms[0] == 9.0 and rows.speedup[0] == 1.0

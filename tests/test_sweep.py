@@ -210,8 +210,8 @@ def _rows(tmp_path, out="out"):
     db = sqlite3.connect(tmp_path / out / "results.db")
     runs = db.execute("SELECT variant, kind, status, encoder_layers, decoder_layers, strategy, kept, params, error "
                       "FROM runs ORDER BY variant").fetchall()
-    metrics = db.execute("SELECT r.variant, m.split, m.n_samples FROM metrics m JOIN runs r ON r.id = m.run_id "
-                         "ORDER BY r.variant").fetchall()
+    metrics = db.execute("SELECT r.variant, m.split, m.value FROM metrics m JOIN runs r ON r.id = m.run_id "
+                         "WHERE m.metric = 'n_samples' ORDER BY r.variant").fetchall()
     latency = db.execute("SELECT r.variant, l.backend, l.batch_size, l.new_tokens FROM latency l "
                          "JOIN runs r ON r.id = l.run_id ORDER BY r.variant").fetchall()
     stages = db.execute("SELECT r.variant, s.stage, s.status FROM stages s JOIN runs r ON r.id = s.run_id "
@@ -236,8 +236,10 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
         # One interleaved measurement: every run's latency carries the same bench_id and where it was taken.
         assert db.execute("SELECT count(DISTINCT bench_id), min(threads), max(threads), count(hardware), "
                           "count(torch) FROM latency").fetchone() == (1, default_threads(), default_threads(), 4, 4)
-        assert db.execute("SELECT count(*) FROM documents WHERE split='test'").fetchone() == (4 * 4,)
-        speedups = db.execute("SELECT variant, speedup FROM summary ORDER BY variant").fetchall()
+        assert db.execute("SELECT count(*) FROM documents WHERE split='test' AND stat='rouge2'").fetchone() == (4 * 4,)
+        assert db.execute("SELECT count(DISTINCT stat) FROM documents").fetchone() == (5,)  # ROUGE-1/2/L/Lsum, GenL
+        speedups = db.execute("SELECT variant, speedup FROM summary WHERE metric = 'rouge2' "
+                              "ORDER BY variant").fetchall()
     assert all(x is not None and x > 0 for _, x in speedups) and dict(speedups)["6/6"] == 1.0
     stages = tmp_path / "out" / "stages"
     assert not list(stages.glob("*.checkpoints"))  # finished train stages delete their checkpoints
@@ -336,7 +338,8 @@ def test_vocab_key_shrinks_variants_and_lossless_point_joins_the_group_bench(tmp
     full = AutoModelForSeq2SeqLM.from_pretrained(chains[0].stages[0].out)
     assert shrunk.config.vocab_size < full.config.vocab_size
     with sqlite3.connect(tmp_path / "out" / "results.db") as db:
-        metrics = dict(db.execute("SELECT r.variant, m.rouge2 FROM metrics m JOIN runs r ON r.id = m.run_id"))
+        metrics = dict(db.execute("SELECT r.variant, m.value FROM metrics m JOIN runs r ON r.id = m.run_id "
+                                  "WHERE m.metric = 'rouge2'"))
         latency = db.execute("SELECT r.variant, l.batch_size, l.bench_id FROM latency l JOIN runs r "
                              "ON r.id = l.run_id ORDER BY r.variant, l.batch_size").fetchall()
         speedup = db.execute("SELECT speedup FROM summary WHERE variant = 'lossless 6/1'").fetchone()[0]

@@ -122,11 +122,11 @@ def evaluate(
     draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
     share_encoder: bool = SHARE_ENCODER_OPTION,
 ) -> None:
-    """Summarize a split and report ROUGE-1/2/L/Lsum and GenL (plus impact vs. a baseline)."""
+    """Summarize a split and report its metric (ROUGE-1/2/L/Lsum) and GenL (plus impact vs. a baseline)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..evaluate import evaluate_and_save
-    from ..rouge import ROUGE_KEYS, difference_text
+    from ..metrics import metric_for
 
     quiet_datasets()
     if assistant is not None and batch_size is None:
@@ -157,10 +157,9 @@ def evaluate(
     impact, intervals = m.get("impact"), m.get("intervals")
     table = Table("metric", "value", *(["baseline", "impact %", "Δ points [95% CI, paired]"] if impact else []),
                   title=f"{model_src} on {dataset} ({m['split']})")
-    names = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum",
-             "gen_len": "GenL"}
-    for key in (*ROUGE_KEYS, "gen_len"):
-        row = [names[key], f"{m[key]:.2f}"]
+    metric = metric_for(m["metric"])
+    for key in (*metric.keys, "gen_len"):
+        row = ["GenL" if key == "gen_len" else metric.key_label(key), f"{m[key]:.2f}"]
         if impact:
             ci = (intervals or {}).get(key)
             row += [f"{m['baseline'][key]:.2f}", "n/a" if impact[key] is None else f"{impact[key]:+.2f}",
@@ -168,7 +167,8 @@ def evaluate(
         table.add_row(*row)
     console.print(table)
     if intervals:
-        console.print(f"ROUGE-2 vs the baseline: {difference_text(intervals['rouge2'])}", soft_wrap=True)
+        console.print(f"{metric.label} vs the baseline: {metric.difference_text(intervals[metric.headline])}",
+                      soft_wrap=True)
     elif impact:
         console.print(f"[yellow]note:[/] no intervals: {m['intervals_missing']}", soft_wrap=True)
     if "assistant" in m:

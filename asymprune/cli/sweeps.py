@@ -2,7 +2,7 @@
 
     asymprune sweep configs/paper-flan-t5.yaml [--dry-run] [--executor ray]
     asymprune results runs/demo/results.db [--csv runs.csv]
-    asymprune report runs/demo/results.db --out runs/demo/report --min-speedup 2
+    asymprune report runs/demo/results.db --out runs/demo/report --min-speedup 2      # or --max-loss rouge2=1.0
     asymprune demo --out demo-out
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -61,7 +61,7 @@ def results(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV here instead of printing it."),
     overwrite: bool = typer.Option(False, help="Replace the --csv file if it exists."),
 ) -> None:
-    """List every run: status, ROUGE-2, impact, and latency and speed-up per batch size; then the disk used."""
+    """List every run: status, quality (ROUGE-2), impact, latency and speed-up per batch size; then the disk used."""
     from ..report import disk_use_line, list_runs, results_table
 
     frame = list_runs(db, csv=csv, overwrite=overwrite)
@@ -76,20 +76,23 @@ def results(
 def report(
     db: Path = typer.Argument(..., help="The results.db a sweep wrote."),
     out: Path = typer.Option(..., "--out", help="Directory for report.md, report.html, plots and CSVs."),
-    max_rouge2_loss: Optional[float] = typer.Option(None, help="Budget: ROUGE-2 points you accept to lose vs "
-                                                    "the full model; picks the fastest (default 1.0)."),
+    max_loss: Optional[List[str]] = typer.Option(None, metavar="METRIC=POINTS", help="Budget: points of a metric's "
+                                                 "headline you accept to lose vs the reference, e.g. rouge2=1.0 or "
+                                                 "wer=1.0 (repeat for several metrics); picks the fastest (default "
+                                                 "1.0 for every metric)."),
+    max_rouge2_loss: Optional[float] = typer.Option(None, help="The same as --max-loss rouge2=POINTS."),
     min_speedup: Optional[float] = typer.Option(None, help="Budget: speed-up you need; picks the most accurate."),
     batch_size: int = typer.Option(1, help="Batch size of the latency used for speed-up, Pareto and the pick."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
     """Write the paper's tables, plots, the Pareto frontier and a recommendation (md + one-file HTML)."""
-    from ..report import recommendation_line, write_report
+    from ..report import write_report
 
-    written = write_report(db, out, max_rouge2_loss=max_rouge2_loss, min_speedup=min_speedup,
-                           batch_size=batch_size, overwrite=overwrite)
+    written = write_report(db, out, max_loss=max_loss, min_speedup=min_speedup, batch_size=batch_size,
+                           overwrite=overwrite, max_rouge2_loss=max_rouge2_loss)
     console.print(f"wrote {written['report']} and {written['html']}", soft_wrap=True)
-    for label, rec in written["recommendations"]:  # plain print: one unwrapped line each
-        print(f"recommendation: {recommendation_line(label, rec, batch_size)}")
+    for line in written["lines"]:  # plain print: one unwrapped line each
+        print(f"recommendation: {line}")
 
 
 @app.command()
@@ -99,11 +102,10 @@ def demo(
                                       "instead of starting from the shipped converged one."),
 ) -> None:
     """The main job end to end on CPU: a converged t5-tiny, a reduced grid, a control, a report."""
-    from ..report import recommendation_line
     from ..sweep import run_demo
 
     quiet_datasets()
     written = run_demo(out, from_scratch=from_scratch, console=console)
     console.print(f"report: {written['report']} and {written['html']}", soft_wrap=True)
-    for label, rec in written["recommendations"]:
-        print(f"recommendation: {recommendation_line(label, rec, 1)}")
+    for line in written["lines"]:
+        print(f"recommendation: {line}")

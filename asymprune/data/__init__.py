@@ -22,13 +22,13 @@ from .columns import SOURCE_COLUMNS, TARGET_COLUMNS, normalize, split_off
 from .encode import tokenize, truncation_line
 from .files import FORMATS, directory_files, load_file
 from .load import describe_choices, get_split, load_dataset_spec, load_rows
-from .registry import (DATASETS, FILE_KINDS, SYNTHETIC_EVAL_ROWS, DataConfig, DatasetEntry, FileKind, check_inputs, dataset_inputs,
-                       dataset_metric, file_kind, hub_dataset, register_dataset, register_file_kind)
+from .registry import (DATASETS, FILE_KINDS, SYNTHETIC_EVAL_ROWS, DataConfig, DatasetEntry, FileKind, check_inputs,
+                       dataset_inputs, dataset_metric, file_kind, hub_dataset, register_dataset, register_file_kind)
 from . import speech_kinds  # noqa: F401  (registers synthetic-speech, audiofolder and speech rows)
 
 __all__ = [
     "SOURCE_COLUMNS", "TARGET_COLUMNS", "normalize", "split_off", "tokenize", "truncation_line",
     "FORMATS", "directory_files", "load_file", "describe_choices", "get_split", "load_dataset_spec", "load_rows",
-    "DATASETS", "FILE_KINDS", "SYNTHETIC_EVAL_ROWS", "DataConfig", "DatasetEntry", "FileKind", "check_inputs", "dataset_inputs",
-    "dataset_metric", "file_kind", "hub_dataset", "register_dataset", "register_file_kind",
+    "DATASETS", "FILE_KINDS", "SYNTHETIC_EVAL_ROWS", "DataConfig", "DatasetEntry", "FileKind", "check_inputs",
+    "dataset_inputs", "dataset_metric", "file_kind", "hub_dataset", "register_dataset", "register_file_kind",
 ]

@@ -10,7 +10,8 @@
         ...
 
 Adding a named dataset, or a layout of local files, is that one entry. Each names the metric its
-splits are scored with and what its `source` column holds (text, or audio files). The built-in
+splits are scored with (`metric=`, asymprune.metrics; default "rouge", as for every summarization
+dataset) and what its `source` column holds (`inputs=`: text, or audio files). The built-in
 names: `synthetic` (seeded, offline), `cnn_dailymail` and `xsum` (the hub, when it can be
 reached), `synthetic-speech` (data/speech_kinds.py); the built-in file kinds: `audiofolder` and
 `speech-rows` (speech_kinds.py), and `text` (load.py: any .jsonl/.json/.csv/.parquet file or

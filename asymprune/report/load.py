@@ -1,13 +1,15 @@
 """A sweep's results.db as one pandas frame: a row per run, its test metrics, latency per batch size.
 
     frame = load_runs("runs/demo/results.db")     # latency_ms_bs1, speedup_bs1 (_low, _high), rouge2_low, ...
+    frame.metric                                  # the metric each run is scored with (asymprune.metrics)
     frame.attrs["latency_setup"]                  # 'hf / float32 / cpu': the one latency setup used
     frame.attrs["latency_inputs"]                 # what it timed: random ids, or K calls of which documents
     for label, rows in by_group(frame): ...         # per sweep x model x dataset, in the frame's order
 
 Quality is compared with the same model's re-tuned control (the full model given the variants'
 extra training; its full run when the sweep has none), with a paired bootstrap 95% interval over
-the test documents. Speed-up is the full run's median latency over the variant's, from one
+the test documents, in the columns of the run's metric (report/quality.py: `rouge2`, `rouge2_delta`,
+`rouge2_loss`, ... for ROUGE). Speed-up is the full run's median latency over the variant's, from one
 interleaved measurement (the store's `summary` view compares nothing else), with a paired
 bootstrap 95% interval over that measurement's rounds.
 """
@@ -25,11 +27,9 @@ from ..bench.speedup import speedup_interval
 from ..console import display_names
 from ..errors import UsageError
 from ..grid import variant_kind
-from ..rouge import paired_bootstrap
 from ..store import Store
+from .quality import GROUP, KEY, add_references, intervals, quality_columns
 
-KEY = ["sweep", "model", "dataset", "variant"]
-GROUP = ["sweep", "model", "dataset"]
 SETUP = ["backend", "dtype", "device"]  # what a latency row was measured on
 KIND_ORDER = {"full": 0, "control": 0.5, "lossless": 0.7, "decoder": 1, "encoder": 2, "both": 3}
 
@@ -37,6 +37,7 @@ KIND_ORDER = {"full": 0, "control": 0.5, "lossless": 0.7, "decoder": 1, "encoder
 def _pick_setup(summary: pd.DataFrame) -> tuple[str, str, str] | None:
     """The (backend, dtype, device) with the most latency rows: one setup per report."""
     lat = summary.dropna(subset=["backend", "mean_ms"])
+    lat = lat.drop_duplicates(KEY + SETUP + ["batch_size"])  # the view repeats it per score
     if lat.empty:
         return None
     counts = lat.groupby(SETUP).size().reset_index(name="n")
@@ -64,14 +65,10 @@ def load_runs(db: str | Path) -> pd.DataFrame:
     if runs.empty:
         raise UsageError(f"{db} has no runs yet; run a sweep into it first")
 
-    quality = summary.drop_duplicates(KEY)[KEY + ["rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "reference",
-                                                  "rouge2_impact_pct", "rouge2_delta", "rouge2_impact_pct_base",
-                                                  "rouge2_delta_base"]]
-    frame = runs.merge(quality, on=KEY, how="left")
-    # SQL NULLs (an impact against a full model whose ROUGE-2 is 0, a run without metrics) arrive
+    frame = runs.merge(quality_columns(summary, runs), on=KEY, how="left")
+    # SQL NULLs (an impact against a full model whose score is 0, a run without metrics) arrive
     # as None in object columns; as NaN they print as "–" and drop out of picks and plots.
-    numeric = [c for c in quality.columns if c not in KEY + ["reference"]] + ["params"]
-    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    frame["params"] = pd.to_numeric(frame.params, errors="coerce")
     setup = _pick_setup(summary)
     if setup is not None:
         lat = summary[summary[SETUP].apply(tuple, axis=1) == tuple(setup)]  # one setup's rows: a filter, not a dispatch
@@ -82,14 +79,12 @@ def load_runs(db: str | Path) -> pd.DataFrame:
         cols = [(v, bs) for bs in sorted(lat.batch_size.unique()) for v in values]
         wide = wide[cols]
         wide.columns = [f"{v}_bs{bs}" for v, bs in cols]
+        numbers = [c for c in wide.columns if not c.startswith("bench_id_")]  # the pivot made every column object
+        wide[numbers] = wide[numbers].apply(pd.to_numeric)
         frame = frame.merge(wide.reset_index(), on=KEY, how="left")
 
-    frame = frame.merge(_intervals(db), on=KEY, how="left") if len(frame) else frame
-    for col in ("rouge2_low", "rouge2_high"):
-        frame[col] = frame[col] if col in frame else float("nan")
-    frame["rouge2_ref"] = frame.rouge2 - frame.rouge2_delta     # the reference's ROUGE-2 (control, else full)
-    frame["rouge2_full"] = frame.rouge2 - frame.rouge2_delta_base
-    frame["rouge2_loss"] = 0.0 - frame.rouge2_delta  # points lost vs the reference; the budget's unit
+    frame = frame.merge(intervals(db, frame), on=KEY, how="left") if len(frame) else frame
+    frame = add_references(frame)
     # The variant names the layers kept, 'ENC/DEC' (sixths or counts); fall back to the counts.
     parts = frame.variant.str.split("/", n=1, expand=True).reindex(columns=[0, 1])
     frame["enc"] = pd.to_numeric(parts[0], errors="coerce").fillna(frame.encoder_layers)
@@ -156,32 +151,6 @@ def _speedup_intervals(lat: pd.DataFrame) -> dict:
         low.append(ci["low"] if ci else float("nan"))
         high.append(ci["high"] if ci else float("nan"))
     return {"speedup_low": low, "speedup_high": high}
-
-
-def _intervals(db) -> pd.DataFrame:
-    """Per run: the paired bootstrap 95% interval of its ROUGE-2 difference with its reference run
-    (the control, else the full model), over the test documents both were scored on."""
-    store = Store(db, create=False)
-    try:
-        docs = store.frame("SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, d.doc, d.rouge2 FROM documents d "
-                           "JOIN runs r ON r.id = d.run_id WHERE d.split = 'test'")
-    finally:
-        store.close()
-    rows = []
-    for key, g in docs.groupby(GROUP, sort=False):
-        kinds = set(g.kind)
-        ref_kind = "control" if "control" in kinds else "full" if "full" in kinds else None
-        if ref_kind is None:
-            continue
-        ref = g[g.kind == ref_kind].set_index("doc").rouge2.sort_index()
-        for variant, v in g[g.kind != ref_kind].groupby("variant", sort=False):
-            v = v.set_index("doc").rouge2.sort_index()
-            if list(v.index) != list(ref.index):
-                continue  # not the same documents: no paired interval
-            ci = paired_bootstrap(v.to_numpy(), ref.to_numpy())
-            rows.append({**dict(zip(GROUP, key)), "variant": variant,
-                         "rouge2_low": ci["low"], "rouge2_high": ci["high"], "rouge2_docs": ci["n"]})
-    return pd.DataFrame(rows, columns=KEY + ["rouge2_low", "rouge2_high", "rouge2_docs"])
 
 
 def batch_sizes(frame: pd.DataFrame) -> list[int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .load import batch_sizes, by_group
+from .quality import headline, metric_of
 
 KIND_COLORS = {"full": "black", "control": "tab:gray", "lossless": "tab:purple", "decoder": "tab:blue",
                "encoder": "tab:orange", "both": "tab:green", "other": "tab:gray"}
@@ -41,28 +42,29 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_speedup_vs_impact(done: pd.DataFrame, front: pd.DataFrame, batch_size: int, path: Path) -> bool:
-    """Figure 1: speed-up vs ROUGE-2 impact, a labelled point per variant, Pareto frontier marked."""
+    """Figure 1: speed-up vs the headline's impact (ROUGE-2), a labelled point per variant, Pareto frontier marked."""
     spd = f"speedup_bs{batch_size}"
-    data = done.dropna(subset=[spd, "rouge2_impact_pct"]) if spd in done else done.iloc[0:0]
+    data = done[done[spd].notna() & headline(done, "_impact_pct").notna()] if spd in done else done.iloc[0:0]
     if data.empty:
         return False
     groups = list(by_group(data))
     fig, axes = _grid(len(groups))
     for ax, (label, rows) in zip(axes, groups):
+        m = metric_of(rows)
+        impact = f"{m.headline}_impact_pct"
         for kind, k_rows in rows.groupby("kind", sort=False):
-            ax.scatter(k_rows.rouge2_impact_pct, k_rows[spd], color=KIND_COLORS.get(kind, "tab:gray"), label=kind,
-                       zorder=3)
+            ax.scatter(k_rows[impact], k_rows[spd], color=KIND_COLORS.get(kind, "tab:gray"), label=kind, zorder=3)
         for r in rows.itertuples():
-            ax.annotate(r.variant, (r.rouge2_impact_pct, getattr(r, spd)), textcoords="offset points",
+            ax.annotate(r.variant, (getattr(r, impact), getattr(r, spd)), textcoords="offset points",
                         xytext=(5, 4), fontsize=8)
         on_front = rows.index.intersection(front.index)
         if len(on_front):
             f = rows.loc[on_front].sort_values(spd)
-            ax.plot(f.rouge2_impact_pct, f[spd], "--", color="crimson", lw=1, zorder=2)
-            ax.scatter(f.rouge2_impact_pct, f[spd], s=160, facecolors="none", edgecolors="crimson",
+            ax.plot(f[impact], f[spd], "--", color="crimson", lw=1, zorder=2)
+            ax.scatter(f[impact], f[spd], s=160, facecolors="none", edgecolors="crimson",
                        label="Pareto frontier", zorder=4)
         ax.margins(0.1)  # room for the labels of points at the edges
-        ax.set(title=label, xlabel="ROUGE-2 impact vs full (%)", ylabel=f"speed-up at batch size {batch_size} (×)")
+        ax.set(title=label, xlabel=f"{m.label} impact vs full (%)", ylabel=f"speed-up at batch size {batch_size} (×)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     _save(fig, path)
@@ -70,19 +72,20 @@ def plot_speedup_vs_impact(done: pd.DataFrame, front: pd.DataFrame, batch_size: 
 
 
 def plot_quality_vs_layers(done: pd.DataFrame, path: Path) -> bool:
-    """Figure 3: ROUGE-2 vs layers kept, one line each for encoder-only, decoder-only and both."""
-    data = done.dropna(subset=["rouge2"])
+    """Figure 3: the headline (ROUGE-2) vs layers kept, one line each for encoder-only, decoder-only and both."""
+    data = done[headline(done).notna()]
     if data.empty:
         return False
     groups = list(by_group(data))
     fig, axes = _grid(len(groups))
     for ax, (label, rows) in zip(axes, groups):
+        m = metric_of(rows)
         full = rows[rows.kind == "full"]
         for kind, x in (("encoder", "enc"), ("decoder", "dec"), ("both", "enc")):
             line = pd.concat([rows[rows.kind == kind], full]).sort_values(x)
             if len(line) > len(full):
-                ax.plot(line[x], line.rouge2, "o-", color=KIND_COLORS[kind], label=f"{kind} pruned")
-        ax.set(title=label, xlabel="layers kept (as the variant names them, e.g. sixths)", ylabel="ROUGE-2")
+                ax.plot(line[x], line[m.headline], "o-", color=KIND_COLORS[kind], label=f"{kind} pruned")
+        ax.set(title=label, xlabel="layers kept (as the variant names them, e.g. sixths)", ylabel=m.label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     _save(fig, path)

@@ -1,12 +1,13 @@
 """The report itself: report.md, a self-contained report.html, the plots and a CSV per table.
 
     written = write_report("runs/demo/results.db", Path("runs/demo/report"), min_speedup=2.0)
-    written["report"], written["html"], written["recommendations"]
+    written["report"], written["html"], written["recommendations"], written["lines"]
 
 The report follows the paper's layouts: quality per variant across model sizes (Tables 5-7),
 ROUGE-2 impact vs speed-up per batch size (Tables 8-10), scale vs gain of the full models
 (Tables 2-4), speed-up vs impact (Figure 1), ROUGE-2 vs layers kept (Figure 3) and speed-up
 vs batch size (Figure 5), the Pareto frontier and a recommendation per model x dataset.
+Quality is each run's metric's headline (ROUGE-2 for summarization), named as the metric names it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pandas as pd
 from ..errors import UsageError
 from ..fsutil import atomic_dir, check_writable_out
 from .choose import budget_text, check_budget, pareto, recommend_each, recommendation_line
-from .load import batch_sizes, check_batch_size, load_runs
+from .load import batch_sizes, by_group, check_batch_size, load_runs
+from .quality import metric_of, metrics_in
 from .plots import plot_quality_vs_layers, plot_speedup_vs_batch, plot_speedup_vs_impact
 from .tables import pareto_table, quality_tables, runs_table, scale_tables, speedup_tables
 
@@ -79,11 +81,12 @@ def render(blocks: list[tuple], out: Path) -> tuple[str, str]:
     return "\n\n".join(md) + "\n", page
 
 
-def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None, min_speedup: float | None = None,
-                 batch_size: int = 1, overwrite: bool = False) -> dict:
+def write_report(db: str | Path, out: Path, max_loss=None, min_speedup: float | None = None,
+                 batch_size: int = 1, overwrite: bool = False, max_rouge2_loss: float | None = None) -> dict:
     """Write report.md, report.html, PNG plots and one CSV per table into `out`, atomically.
-    Returns {'report': path, 'html': path, 'recommendations': [(label, rec or None), ...]}."""
-    max_loss, min_speedup = check_budget(max_rouge2_loss, min_speedup)
+    `max_loss`: --max-loss texts ('rouge2=1.0') or {headline key: points}; `max_rouge2_loss` its alias.
+    Returns {'report': path, 'html': path, 'recommendations': [(label, rec or None), ...], 'lines': [...]}."""
+    budgets, min_speedup = check_budget(max_loss, min_speedup, max_rouge2_loss)
     if batch_size <= 0:
         raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
     frame = load_runs(db)
@@ -92,13 +95,18 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
     if done.empty:
         raise UsageError(f"{db} has no finished runs yet ({counts}); wait for the sweep or rerun its failed runs")
     check_batch_size(frame, batch_size)
+    metrics = metrics_in(frame)
+    _check_budgets_name_metrics(budgets, metrics, db)
     check_writable_out(Path(out), overwrite, inputs=[db])
 
     sizes = batch_sizes(frame)
     setup = frame.attrs.get("latency_setup")
-    recs = recommend_each(frame, max_loss, min_speedup, batch_size)
+    recs = recommend_each(frame, budgets, min_speedup, batch_size)
+    lines = [recommendation_line(label, rec, batch_size, metric_of(rows))
+             for (label, rec), (_, rows) in zip(recs, by_group(frame[frame.status == "done"]))]
     front = pareto(frame, batch_size)
     reference = "control" if (frame.kind == "control").any() else "full"
+    quality = " / ".join(m.label for m in metrics)  # "ROUGE-2"
 
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         blocks: list[tuple] = [
@@ -106,7 +114,7 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
             ("p", f"Database `{db}`: {len(frame)} runs ({counts}). Written {time.strftime('%Y-%m-%d %H:%M')}."),
             ("p", (f"Latency: {setup}, median ms per batch at batch sizes {', '.join(map(str, sizes))}; timed: "
                    f"{frame.attrs.get('latency_inputs')}. " if setup else "Latency: none measured yet. ")
-             + "ROUGE-2 differences are taken against the same model's re-tuned control (the full model trained "
+             + f"{quality} differences are taken against the same model's re-tuned control (the full model trained "
                "again with the variants' recipe: the same extra training, no pruning), or its full run when the "
                "sweep has no control, with a paired bootstrap 95% interval over the same test documents; an "
                "interval that contains 0 is no measurable loss. Impact is that difference relative to the "
@@ -116,10 +124,9 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
                "on the measured values; where a pick's interval reaches past the budget, the recommendation says "
                "so."),
             ("h2", "Recommendation"),
-            ("p", f"Budget: {budget_text(max_loss, min_speedup, batch_size, reference)}."),
+            ("p", f"Budget: {budget_text(budgets, min_speedup, batch_size, metrics, reference)}."),
         ]
-        for label, rec in recs:
-            line = recommendation_line(label, rec, batch_size)
+        for (label, rec), line in zip(recs, lines):
             blocks.append(("p", f"**{line}**" if rec and rec["met"] else line))
 
         def table(title: str, tables: dict, stem: str, note: str) -> None:
@@ -130,29 +137,36 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
                 raw.to_csv(tmp / csv, index=False)
                 blocks.extend([("h3", dataset), ("table", shown, csv)])
 
-        table("ROUGE-2 by variant and model size (paper Tables 5-7)", quality_tables(done), "quality",
-              "Variant = encoder/decoder layers kept; % of full = ROUGE-2 relative to the same model unpruned.")
+        table(f"{quality} by variant and model size (paper Tables 5-7)", quality_tables(done), "quality",
+              f"Variant = encoder/decoder layers kept; % of full = {quality} relative to the same model unpruned.")
         if sizes:
-            table("ROUGE-2 impact vs speed-up by batch size (paper Tables 8-10)", speedup_tables(done), "speedup",
+            table(f"{quality} impact vs speed-up by batch size (paper Tables 8-10)", speedup_tables(done), "speedup",
                   "Pruned variants only; speed-up = full latency / variant latency at each batch size.")
         table("Scale vs gain of the full models (paper Tables 2-4)", scale_tables(done), "scale",
-              "Gain = ROUGE-2 change vs the smallest model (by parameters); impact = latency ratio vs the smallest, "
-              "marked measured apart where the two were not timed in one interleaved run.")
+              f"Gain = {quality} change vs the smallest model (by parameters"
+              + ("; positive is better" if any(not m.higher_is_better for m in metrics) else "")
+              + "); impact = latency ratio vs the smallest, marked measured apart where the two were not timed in "
+                "one interleaved run.")
 
         blocks.append(("h2", f"Pareto frontier (batch size {batch_size})"))
-        if len(front):
-            raw, shown = pareto_table(front, batch_size)
-            raw.to_csv(tmp / "pareto.csv", index=False)
+        fronts = list(front.groupby("metric", sort=False)) if len(metrics) > 1 else [(None, front)]
+        for name, part in fronts:
+            if not len(part):
+                continue
+            raw, shown = pareto_table(part, batch_size)
+            csv = "pareto.csv" if name is None else f"pareto-{_slug(name)}.csv"
+            raw.to_csv(tmp / csv, index=False)
             blocks += [("p", "Variants that no other variant of the same model and dataset beats on both latency "
-                             "and ROUGE-2; circled on the speed-up vs impact plot."), ("table", shown, "pareto.csv")]
-        else:
-            blocks.append(("p", f"No finished run has both ROUGE-2 and latency at batch size {batch_size}."))
+                             f"and {metric_of(part).label}; circled on the speed-up vs impact plot."),
+                       ("table", shown, csv)]
+        if not len(front):
+            blocks.append(("p", f"No finished run has both {quality} and latency at batch size {batch_size}."))
 
         blocks.append(("h2", "Plots"))
         for png, alt, drawn in (
-            ("speedup_vs_impact.png", f"Speed-up (batch size {batch_size}) vs ROUGE-2 impact; Pareto frontier "
+            ("speedup_vs_impact.png", f"Speed-up (batch size {batch_size}) vs {quality} impact; Pareto frontier "
              "circled (paper Figure 1)", lambda p: plot_speedup_vs_impact(done, front, batch_size, p)),
-            ("quality_vs_layers.png", "ROUGE-2 vs layers kept for encoder-only, decoder-only and both (paper "
+            ("quality_vs_layers.png", f"{quality} vs layers kept for encoder-only, decoder-only and both (paper "
              "Figure 3)", lambda p: plot_quality_vs_layers(done, p)),
             ("speedup_vs_batch.png", "Speed-up vs batch size per variant (paper Figure 5)",
              lambda p: plot_speedup_vs_batch(done, p)),
@@ -172,4 +186,13 @@ def write_report(db: str | Path, out: Path, max_rouge2_loss: float | None = None
         md, page = render(blocks, tmp)
         (tmp / "report.md").write_text(md)
         (tmp / "report.html").write_text(page)
-    return {"report": Path(out) / "report.md", "html": Path(out) / "report.html", "recommendations": recs}
+    return {"report": Path(out) / "report.md", "html": Path(out) / "report.html", "recommendations": recs,
+            "lines": lines}
+
+
+def _check_budgets_name_metrics(budgets: dict | None, metrics: list, db) -> None:
+    """A --max-loss for a metric no run is scored with is a mistake, not a budget to ignore."""
+    headlines = {m.headline for m in metrics}
+    for key in sorted(set(budgets or {}) - headlines):
+        raise UsageError(f"a loss budget on {key}, but no run in {db} is scored with {key}; budget "
+                         f"{', '.join(f'{m.headline} ({m.label})' for m in metrics)} instead")

@@ -1,6 +1,6 @@
 """The report's tables, as (raw, shown) pairs per dataset: numbers for the CSVs, text for the page.
 
-    quality_tables(done)        # paper Tables 5-7: ROUGE-2 per variant and model size, % of the full model
+    quality_tables(done)        # paper Tables 5-7: ROUGE-2 (the metric's headline) per variant and size, % of full
     speedup_tables(done)        # paper Tables 8-10: difference with the control [95% CI], speed-up per batch
     scale_tables(done)          # paper Tables 2-4: the full models, gain and latency vs the smallest ("measured apart")
     frame = list_runs(db, csv=Path("runs.csv"))   # what `asymprune results` shows (or writes as CSV)
@@ -17,6 +17,7 @@ from ..bench.speedup import speedup_text
 from ..fsutil import atomic_file, check_writable_out, disk_usage, human_size
 from .choose import verdict
 from .load import KIND_ORDER, batch_sizes, by_group, load_runs
+from .quality import metric_of, metrics_in
 
 
 def _num(x, digits=2, suffix="") -> str:
@@ -33,8 +34,10 @@ def _pct(x, digits=2) -> str:
 
 def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
     """All runs, one row each, raw numbers: what `asymprune results --csv` writes."""
-    cols = ["sweep", "model", "dataset", "variant", "kind", "status", "params", "rouge1", "rouge2", "rougeL",
-            "rougeLsum", "rouge2_impact_pct", "rouge2_loss", "gen_len"]
+    cols = ["sweep", "model", "dataset", "variant", "kind", "status", "params"]
+    for m in metrics_in(frame):  # each metric's keys, then its headline's impact and loss
+        cols += [*m.keys, f"{m.headline}_impact_pct", f"{m.headline}_loss"]
+    cols.append("gen_len")
     for bs in batch_sizes(frame):
         cols += [f"latency_ms_bs{bs}", f"std_ms_bs{bs}", f"speedup_bs{bs}", f"speedup_low_bs{bs}",
                  f"speedup_high_bs{bs}"]
@@ -55,13 +58,14 @@ def results_table(frame: pd.DataFrame):
     for label, rows in by_group(frame):
         table = Table(title=label, title_justify="left", box=box.SIMPLE_HEAD, padding=0, pad_edge=False,
                       show_edge=False)
-        for h in ["variant", "kind", "status", "R-2", "impact", "len"] + [f"{u} b{bs}" for bs in sizes
-                                                                          for u in ("ms", "×")]:
+        m = metric_of(rows)
+        for h in ["variant", "kind", "status", m.column, "impact", "len"] + [f"{u} b{bs}" for bs in sizes
+                                                                             for u in ("ms", "×")]:
             text = h in ("variant", "kind", "status")
             table.add_column(h, justify="left" if text else "right", min_width=7 if text else None)
         for r in rows.itertuples():
-            cells = [r.variant, str(r.kind), r.status, _num(r.rouge2), _pct(r.rouge2_impact_pct, 1),
-                     _num(r.gen_len, 0)]
+            cells = [r.variant, str(r.kind), r.status, _num(getattr(r, m.headline)),
+                     _pct(getattr(r, f"{m.headline}_impact_pct"), 1), _num(r.gen_len, 0)]
             for bs in sizes:
                 cells += [_num(getattr(r, f"latency_ms_bs{bs}"), 0), _num(getattr(r, f"speedup_bs{bs}"), 2)]
             table.add_row(*cells, style="red" if r.status == "failed" else None if r.status == "done" else "dim")
@@ -83,10 +87,12 @@ def disk_use_line(db: str | Path) -> str:
 
 
 def quality_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Tables 5-7: per dataset, rows ENC/DEC, per model ROUGE-2 and % of its full model.
-    Returns {dataset: (raw, shown)}."""
+    """Tables 5-7: per dataset, rows ENC/DEC, per model its metric's headline (ROUGE-2) and % of its
+    full model. Returns {dataset: (raw, shown)}."""
     out = {}
     for dataset, rows in done.groupby("dataset", sort=False):
+        m = metric_of(rows)
+        h = m.headline
         models = list(dict.fromkeys(rows.who))
         variants = rows.drop_duplicates("variant")[["variant", "enc", "dec", "kind"]]
         variants = variants.assign(_k=variants.kind.map(KIND_ORDER).fillna(9)).sort_values(
@@ -94,43 +100,48 @@ def quality_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataF
         raw = variants.rename(columns={"enc": "encoder", "dec": "decoder"}).reset_index(drop=True)
         raw["encoder"], raw["decoder"] = raw.encoder.map(_layers), raw.decoder.map(_layers)
         shown = raw[["encoder", "decoder", "kind"]].copy()
-        for m in models:
-            by_variant = rows[rows.who == m].set_index("variant")
-            r2 = raw.variant.map(by_variant.rouge2)
-            pct = raw.variant.map(100 * by_variant.rouge2 / by_variant.rouge2_full.where(by_variant.rouge2_full != 0))
-            raw[f"{m} rouge2"], raw[f"{m} pct_of_full"] = r2.round(4), pct.round(4)
-            shown[f"{m} R-2"], shown[f"{m} % of full"] = r2.map(_num), pct.map(lambda x: _num(x, 2, "%"))
+        for who in models:
+            by_variant = rows[rows.who == who].set_index("variant")
+            full = by_variant[f"{h}_full"]
+            score = raw.variant.map(by_variant[h])
+            pct = raw.variant.map(100 * by_variant[h] / full.where(full != 0))
+            raw[f"{who} {h}"], raw[f"{who} pct_of_full"] = score.round(4), pct.round(4)
+            shown[f"{who} {m.column}"], shown[f"{who} % of full"] = score.map(_num), pct.map(lambda x: _num(x, 2, "%"))
         out[dataset] = (raw.drop(columns="variant"), shown)
     return out
 
 
 def _delta_cell(r) -> str:
-    """'-0.31 [-0.92, +0.30]': the ROUGE-2 difference with the reference and its 95% interval."""
+    """'-0.31 [-0.92, +0.30]': the headline's difference (value - reference) and its 95% interval."""
     if verdict(r) == "reference":
         return "reference"
-    if pd.isna(r.rouge2_delta):
+    h = metric_of(r).headline
+    delta, low, high = getattr(r, f"{h}_delta"), getattr(r, f"{h}_low"), getattr(r, f"{h}_high")
+    if pd.isna(delta):
         return "–"
-    if pd.isna(r.rouge2_low):
-        return f"{r.rouge2_delta:+.2f}"
-    return f"{r.rouge2_delta:+.2f} [{r.rouge2_low:+.2f}, {r.rouge2_high:+.2f}]"
+    if pd.isna(low):
+        return f"{delta:+.2f}"
+    return f"{delta:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def speedup_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Tables 8-10: per dataset, the control and each pruned variant: ROUGE-2 difference with the
-    reference (control) and its interval, and speed-up at every batch size."""
+    """Tables 8-10: per dataset, the control and each pruned variant: the headline's difference with
+    the reference (control) and its interval, and speed-up at every batch size."""
     out = {}
     sizes = batch_sizes(done)
     for dataset, rows in done.groupby("dataset", sort=False):
         rows = rows[rows.kind != "full"]
-        raw = rows[["who", "variant", "kind", "rouge2", "reference", "rouge2_delta", "rouge2_low", "rouge2_high",
-                    "rouge2_impact_pct", "rouge2_delta_base"]].rename(columns={"who": "model"})
+        m = metric_of(rows)
+        h = m.headline
+        raw = rows[["who", "variant", "kind", h, "reference", f"{h}_delta", f"{h}_low", f"{h}_high",
+                    f"{h}_impact_pct", f"{h}_delta_base"]].rename(columns={"who": "model"})
         raw = raw.assign(verdict=[verdict(r) for r in rows.itertuples()])
         shown = pd.DataFrame({"model": rows.who, "variant": rows.variant, "kind": rows.kind,
-                              "R-2": rows.rouge2.map(_num),
-                              "Δ R-2 vs reference [95% CI]": [_delta_cell(r) for r in rows.itertuples()],
-                              "verdict": raw.verdict, "impact": rows.rouge2_impact_pct.map(_pct),
-                              "Δ vs base": rows.rouge2_delta_base.map(lambda x: _num(x, 2) if pd.isna(x)
-                                                                       else f"{x:+.2f}")})
+                              m.column: rows[h].map(_num),
+                              f"Δ {m.column} vs reference [95% CI]": [_delta_cell(r) for r in rows.itertuples()],
+                              "verdict": raw.verdict, "impact": rows[f"{h}_impact_pct"].map(_pct),
+                              "Δ vs base": rows[f"{h}_delta_base"].map(lambda x: _num(x, 2) if pd.isna(x)
+                                                                        else f"{x:+.2f}")})
         for bs in sizes:
             for col in (f"speedup_bs{bs}", f"speedup_low_bs{bs}", f"speedup_high_bs{bs}"):
                 raw[col] = rows[col]
@@ -146,7 +157,8 @@ def _speedup_cells(rows: pd.DataFrame, bs: int) -> list[str]:
 
 
 def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Tables 2-4: per dataset, the full models by size: ROUGE-2 gain and latency ratio vs the smallest.
+    """Tables 2-4: per dataset, the full models by size: gain in the headline (ROUGE-2; positive: better,
+    whichever way the metric goes) and latency ratio vs the smallest.
 
     A latency ratio is a speed comparison, so it holds only between rows of one interleaved bench
     (same bench_id). A sweep benches each model with its own variants, so full models of
@@ -160,10 +172,12 @@ def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFra
         if full.empty:
             continue
         small = full.iloc[0]
-        raw = pd.DataFrame({"model": full.who, "params": full.params.astype("Int64"), "rouge2": full.rouge2,
-                            "gain_pct": 100 * (full.rouge2 - small.rouge2) / small.rouge2 if small.rouge2 else math.nan})
+        m = metric_of(rows)
+        h = m.headline
+        raw = pd.DataFrame({"model": full.who, "params": full.params.astype("Int64"), h: full[h],
+                            "gain_pct": 100 * m.loss(small[h], full[h]) / small[h] if small[h] else math.nan})
         shown = pd.DataFrame({"model": full.who, "params": full.params.map(lambda p: "–" if pd.isna(p) else _num(p / 1e6, 1, "M")),
-                              "R-2": raw.rouge2.map(_num), "gain": raw.gain_pct.map(_pct)})
+                              m.column: raw[h].map(_num), "gain": raw.gain_pct.map(_pct)})
         for bs in sizes:
             ms = full[f"latency_ms_bs{bs}"]
             bench = full.get(f"bench_id_bs{bs}", pd.Series(index=full.index, dtype=object))
@@ -178,13 +192,16 @@ def scale_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFra
 
 
 def pareto_table(front: pd.DataFrame, batch_size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Pareto frontier of one metric's runs: raw numbers for pareto.csv, text for the page."""
     lat, spd = f"latency_ms_bs{batch_size}", f"speedup_bs{batch_size}"
-    raw = front[["who", "dataset", "variant", "kind", "rouge2", "rouge2_delta", "rouge2_low", "rouge2_high",
-                 "rouge2_impact_pct", lat, spd, f"speedup_low_bs{batch_size}", f"speedup_high_bs{batch_size}"]].round(4)
+    m = metric_of(front)
+    h = m.headline
+    raw = front[["who", "dataset", "variant", "kind", h, f"{h}_delta", f"{h}_low", f"{h}_high",
+                 f"{h}_impact_pct", lat, spd, f"speedup_low_bs{batch_size}", f"speedup_high_bs{batch_size}"]].round(4)
     raw = raw.rename(columns={"who": "model"}).assign(verdict=[verdict(r) for r in front.itertuples()])
     shown = pd.DataFrame({"model": front.who, "dataset": front.dataset, "variant": front.variant,
-                          "kind": front.kind, "R-2": front.rouge2.map(_num),
-                          "Δ R-2 vs reference [95% CI]": [_delta_cell(r) for r in front.itertuples()],
+                          "kind": front.kind, m.column: front[h].map(_num),
+                          f"Δ {m.column} vs reference [95% CI]": [_delta_cell(r) for r in front.itertuples()],
                           "verdict": raw.verdict.values,
                           f"BS{batch_size} ms": front[lat].map(lambda x: _num(x, 1)),
                           "speed-up [95% CI]": _speedup_cells(front, batch_size)})

@@ -7,7 +7,8 @@
 
 Tables (asymprune/store.py): `runs` (status, error, kept layers, parameters), `stages`
 (each stage's status, time and folder), `metrics` and `documents` (from an evaluate stage's
-metrics.json and predictions.jsonl), `latency` (from a bench stage's bench.json).
+metrics.json and predictions.jsonl: the keys of the metric it names, gen_len and the sample count,
+and every per-document number), `latency` (from a bench stage's bench.json).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..metrics import metric_for
 from .chains import Chain
 from .stages import Outcome
 
@@ -41,7 +43,8 @@ class Recorder:
         if outcome.status == "done" and outcome.stage == "evaluate":
             m = outcome.result
             split = m.get("split", "test")
-            self.store.record_metrics(run, split, {**m, "n_samples": m.get("samples")})
+            keys = (*metric_for(m.get("metric", "rouge")).keys, "gen_len")  # a metrics.json before schema 5: ROUGE
+            self.store.record_metrics(run, split, {**{k: m.get(k) for k in keys}, "n_samples": m.get("samples")})
             predictions = Path(outcome.output) / "predictions.jsonl"
             if predictions.is_file():
                 self.store.record_documents(run, split, [json.loads(line) for line in predictions.open()])
