@@ -5,7 +5,8 @@
 - the `whisper-tiny.en` preset has tiny.en's architecture, parameter count, tokenizer and prompt;
 - the decoder prompt is Whisper generate()'s own: <|startoftranscript|>(<|lang|><|task|>)<|notimestamps|>;
 - labels carry the prompt without the start token, so the model's shift puts the whole prompt in front;
-- `generate --audio` prints the model's greedy transcript; `export --format ct2` matches transformers.
+- `generate --audio` prints the model's greedy transcript; `evaluate` on an audiofolder writes WER that jiwer agrees
+  with (after the normaliser the README names); `export --format ct2` matches transformers.
 """
 
 from __future__ import annotations
@@ -217,3 +218,27 @@ def test_layers_scores_whisper_on_an_audiofolder(tiny_en, clips, tmp_path, capsy
     angular = json.loads(scores.read_text())["angular"]
     assert len(angular["encoder"]) == 4 and len(angular["decoder"]) == 4
     assert all(0 < a < 1 for stack in angular.values() for a in stack)
+
+
+def test_evaluate_on_an_audiofolder_writes_wer_that_jiwer_agrees_with(tiny_en, clips, tmp_path):
+    import jiwer
+    from whisper_normalizer.english import EnglishTextNormalizer  # the normaliser the README names
+
+    folder = tmp_path / "clips"
+    (folder / "test").mkdir(parents=True)
+    references = ["The quick brown fox jumps over the lazy dog.", "What time is it?"]
+    for clip in clips:
+        (folder / "test" / clip.name).write_bytes(clip.read_bytes())
+    (folder / "metadata.csv").write_text("file_name,text\n" + "".join(
+        f"test/{clip.name},{text}\n" for clip, text in zip(clips, references)))
+    out = tmp_path / "eval"
+    assert run_cli(["evaluate", str(tiny_en), "--dataset", str(folder), "--split", "test", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert metrics["metric"] == "wer" and metrics["samples"] == 2 and len(rows) == 2
+    assert [r["id"] for r in rows] == ["test/u0.wav", "test/u1.wav"] and [r["reference"] for r in rows] == references
+    assert rows[1]["prediction"] == "What time is it?"
+    normalize = EnglishTextNormalizer()
+    want = 100 * jiwer.wer([normalize(r) for r in references], [normalize(r["prediction"]) for r in rows])
+    assert metrics["wer"] == pytest.approx(want, abs=1e-9) and 0 < metrics["wer"] < 100  # percent, corpus-level
+    assert metrics["words"] == sum(len(normalize(r).split()) for r in references)
