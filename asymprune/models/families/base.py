@@ -74,6 +74,7 @@ class Family:
     card_tags = ("summarization", "text2text-generation")
     processor_name = "AutoTokenizer"  # what a model card's example loads the processor with
     ct2_runtime = "Translator"  # the ctranslate2 class that runs a conversion (asymprune.ct2.runtimes)
+    assisted = True  # whether draft-and-verify (asymprune.assist: --assistant) runs the family's models
 
     # ------------------------------------------------------------ layers
 

@@ -32,6 +32,7 @@ class WhisperFamily(Family):
     card_tags = ("automatic-speech-recognition",)
     processor_name = "WhisperProcessor"
     ct2_runtime = "Whisper"
+    assisted = False  # asymprune.assist feeds token ids; a draft for Whisper's features is issue 17's lossless item
 
     # ------------------------------------------------------------ classes and processor
 
