@@ -126,8 +126,8 @@ def generate_summaries(model, processor, tokenized, config: EvalConfig, progress
     """Batched generate() over encoded sources; (texts, generated token counts) in input order.
 
     The model's family pads the batches (its collator), says which ids of an output were generated
-    (`Family.generated`: text models return the decoder prompt in front) and where the tokenizer is. With `draft`, each batch (of 1) is draft-and-verify,
-    and `draft_stats` (a DraftStats) adds up.
+    (`Family.generated`: text models return the decoder prompt in front) and where the tokenizer is.
+    With `draft`, each batch (of 1) is draft-and-verify, and `draft_stats` (a DraftStats) adds up.
     """
     import torch
 

@@ -57,7 +57,8 @@ def test_rows_of_audio_files_are_speech_and_text_rows_stay_text(tmp_path, suffix
 
     text = tmp_path / "text.jsonl"
     text.write_text("".join(json.dumps({"document": f"doc {i}", "summary": f"s {i}"}) + "\n" for i in range(6)))
-    assert file_kind(text).name == "text" and (dataset_metric(str(text)), dataset_inputs(str(text))) == ("rouge", "text")
+    assert file_kind(text).name == "text"
+    assert (dataset_metric(str(text)), dataset_inputs(str(text))) == ("rouge", "text")
 
 
 def test_a_file_that_could_be_speech_or_text_is_refused_in_one_line(tmp_path, t5_dir, capsys):

@@ -1,4 +1,4 @@
-"""`Whisper`: a converted Whisper model in `ctranslate2.models.Whisper`, fed log-mel windows, prompted like transformers.
+"""`Whisper`: a converted Whisper in `ctranslate2.models.Whisper`, fed log-mel windows, prompted as transformers does.
 
     model = Whisper(ct2_dir, device="cpu", compute_type="int8", threads=2)
     batch = model.inputs({"input_features": features})          # a StorageView of (batch, 80, 3000) float32

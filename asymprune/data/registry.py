@@ -1,4 +1,4 @@
-"""The datasets `--dataset NAME` knows, the kinds of local files a SPEC may be, and the settings every SPEC is read with.
+"""The datasets `--dataset NAME` knows, the kinds of local files a SPEC may be, the settings a SPEC is read with.
 
     @register_dataset("my_news", source="body", target="headline", description="...")
     def my_news(config: DataConfig) -> DatasetDict:
@@ -68,8 +68,9 @@ def register_dataset(name: str, *, source: str, target: str, description: str = 
 class FileKind:
     name: str                                          # how messages and the README call the layout
     claims: Callable[[Path, DataConfig], bool]         # whether a local file or folder is of this kind (cheap)
-    load: Callable[..., dict]                          # (path, config, whole) -> its splits: checked `source`,
-    #                                                    `target` (and `id`) columns; `whole`: a file's rows all in train
+    # (path, config, whole) -> its splits, with checked `source`, `target` (and `id`) columns; `whole`: all of a
+    # file's rows in train (a calibration set read whole)
+    load: Callable[..., dict]
     metric: str = "rouge"                              # the metric its splits are scored with
     inputs: str = "text"                               # what `source` holds: "text", or "audio" (paths)
     description: str = ""

@@ -18,5 +18,5 @@ from .readers import SpeechDataConfig, load_speech_dataset
 from .synth import Synthesizer, english_voices, synthesize
 
 __all__ = ["SpeechRow", "check_audio", "read_audio", "SpeechCorpusConfig", "synthetic_speech", "feature_batches",
-           "feature_extractor", "input_features", "SpeechCollator", "SpeechInputs", "SpeechDataConfig", "load_speech_dataset", "Synthesizer",
-           "english_voices", "synthesize"]
+           "feature_extractor", "input_features", "SpeechCollator", "SpeechInputs", "SpeechDataConfig",
+           "load_speech_dataset", "Synthesizer", "english_voices", "synthesize"]

@@ -149,9 +149,11 @@ def test_generate_audio_prints_the_greedy_transcript(tiny_en, clips, capsys):
 
     assert run_cli(["generate", str(tiny_en), "--audio", str(clips[0]), "--audio", str(clips[1]), "--show-ids"]) == 0
     out = capsys.readouterr().out
-    model, processor = WhisperForConditionalGeneration.from_pretrained(tiny_en), WhisperProcessor.from_pretrained(tiny_en)
-    from tests.speech import SAMPLE_RATE
     import soundfile as sf
+
+    from tests.speech import SAMPLE_RATE
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_en)
+    processor = WhisperProcessor.from_pretrained(tiny_en)
     audio = [sf.read(p, dtype="float32")[0] for p in clips]
     features = processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
     with torch.inference_mode():
@@ -199,7 +201,8 @@ def test_export_ct2_matches_transformers_and_runs_fixed_lengths(pruned, clips, t
     out = tmp_path / "ct2"
     assert run_cli(["export", str(pruned), str(out), "--format", "ct2"]) == 0
     assert "tokens and log-probs match" in capsys.readouterr().out
-    assert {"model.bin", "vocabulary.json", "preprocessor_config.json", "tokenizer.json"} <= {p.name for p in out.iterdir()}
+    files = {p.name for p in out.iterdir()}
+    assert {"model.bin", "vocabulary.json", "preprocessor_config.json", "tokenizer.json"} <= files
     config = load_config(str(pruned))
     runtime = runtime_for(config)(out, compute_type="float32", threads=1)
     batch = runtime.inputs(WHISPER.batch_inputs(require_processor(str(pruned)), [str(p) for p in clips]))

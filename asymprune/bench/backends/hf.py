@@ -82,7 +82,7 @@ class HfRunner(Runner):
         self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
 
     def inputs(self, encoded):
-        return {k: v.to(self.cfg.device) for k, v in encoded.items()}  # the family's model inputs, as generate takes them
+        return {k: v.to(self.cfg.device) for k, v in encoded.items()}  # the family's model inputs, for generate()
 
     def width(self, batch):
         return batch["attention_mask"].shape[1]

@@ -1,4 +1,4 @@
-"""Whisper: a speech encoder (log-mel windows of 30 s) and a text decoder, `model.encoder.layers` / `model.decoder.layers`.
+"""Whisper: a speech encoder (30-s log-mel windows) and a text decoder, `model.encoder.layers` / `model.decoder.layers`.
 
 What differs from a text encoder-decoder, each as one hook:
 - inputs are audio: a dataset's `source` is an audio file, read at 16 kHz and turned into one
