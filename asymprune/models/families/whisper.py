@@ -100,7 +100,8 @@ class WhisperFamily(Family):
     @staticmethod
     def _label_ids(tokenizer, text: str) -> list[int]:
         # Whisper writes words after a space (" The cat"), as its own transcripts start; the tokenizer adds
-        # the prompt and <|endoftext|>. The start token goes: the model shifts it in front of the labels.
+        # its prefix tokens (the prompt; a multilingual tokenizer's language and task are set with
+        # set_prefix_tokens) and <|endoftext|>. The start token goes: the model shifts it in front of the labels.
         ids = tokenizer(text if text[:1].isspace() else " " + text).input_ids
         return ids[1:] if ids and ids[0] == tokenizer.convert_tokens_to_ids("<|startoftranscript|>") else ids
 
