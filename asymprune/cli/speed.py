@@ -104,7 +104,8 @@ def plan(
 ) -> None:
     """Predict every variant's latency and speed-up from three measurements (full, decoder and encoder cut)."""
     from ..bench import BenchConfig
-    from ..plan import PlanConfig, coefficient_lines, default_out, meeting, plan_table, run_plan
+    from ..plan import PlanConfig, default_out, meeting, run_plan
+    from ..plan_output import coefficient_lines, plan_table
 
     bench_cfg = BenchConfig(batch_sizes=int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
                             new_tokens=new_tokens, runs=runs, warmup=warmup, device=device, dtype=dtype,

@@ -4,7 +4,8 @@
     record["kept"], record["coverage"], record["params_after"]      # also written to OUT/vocab.json
 
     reduce.py     the job: VocabConfig, which tokens to keep, reduce_vocabulary, its record, vmap
-    tokenizer.py  rebuilding BPE/Unigram tokenizers with a subset of ids, and checking them
+    tokenizer.py  rebuilding BPE/Unigram tokenizers with a subset of ids
+    compare.py    checking a rebuilt tokenizer against the original on the domain's rows
     model.py      fewer embedding/lm_head rows and renumbered config ids
     summary.py    the table the command prints from the record
 
@@ -20,7 +21,8 @@ from .model import model_required_ids, shrink_model
 from .reduce import (VocabConfig, VocabJob, count_tokens, domain_tokens, prepare_vocabulary, reduce_vocabulary,
                      select_ids, write_vmap)
 from .summary import summary_table
-from .tokenizer import RebuildableTokenizer, compare_tokenization
+from .compare import compare_tokenization
+from .tokenizer import RebuildableTokenizer
 
 __all__ = ["model_required_ids", "shrink_model", "VocabConfig", "VocabJob", "count_tokens", "domain_tokens",
            "prepare_vocabulary", "reduce_vocabulary", "select_ids", "summary_table", "write_vmap",

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from ..errors import UsageError, first_line
 from .model import model_required_ids, shrink_model
-from .tokenizer import CHUNK, RebuildableTokenizer, compare_tokenization
+from .compare import CHUNK, compare_tokenization
+from .tokenizer import RebuildableTokenizer
 
 @dataclass
 class VocabConfig:
