@@ -125,9 +125,9 @@ def generate_summaries(model, processor, tokenized, config: EvalConfig, progress
                        draft_stats=None) -> tuple[list[str], list[int]]:
     """Batched generate() over encoded sources; (texts, generated token counts) in input order.
 
-    The model's family pads the batches (its collator), says how many ids every output starts with
-    (its decoder prompt) and where the tokenizer is. With `draft`, each batch (of 1) is draft-and-verify,
-    and `draft_stats` (a DraftStats) adds up.
+    The model's family pads the batches (its collator), says which ids of an output were generated
+    (`Family.generated`: text models return the decoder prompt in front) and where the tokenizer is.
+    With `draft`, each batch (of 1) is draft-and-verify, and `draft_stats` (a DraftStats) adds up.
     """
     import torch
 
@@ -142,7 +142,6 @@ def generate_summaries(model, processor, tokenized, config: EvalConfig, progress
     # problems show up on the first batch.
     order = sorted(range(len(tokenized)), key=lambda i: -len(tokenized[i].get("input_ids", ())))
     texts, lengths = [""] * len(order), [0] * len(order)
-    skip = len(family.decoder_prompt(model.generation_config, model.config))
     for b in range(0, len(order), config.batch_size):
         idx = order[b:b + config.batch_size]
         batch = collate([{k: v for k, v in tokenized[i].items() if k not in ("labels", "attention_mask")}
@@ -154,9 +153,9 @@ def generate_summaries(model, processor, tokenized, config: EvalConfig, progress
         else:
             with torch.inference_mode():
                 out = model.generate(**inputs, generation_config=gen)
-        new = out[:, skip:].cpu()
-        for i, ids in zip(idx, new):
-            lengths[i] = int((ids != tokenizer.pad_token_id).sum())
+        new, counts = family.generated(out.cpu(), gen, model.config, gen.max_new_tokens)
+        for i, ids, n in zip(idx, new, counts):
+            lengths[i] = n
             texts[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
         if progress is not None:
             progress(b + len(idx), len(order))
@@ -172,13 +171,14 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     """
     import torch
 
-    from .data import DataConfig, dataset_metric, get_split, load_dataset_spec
+    from .data import DataConfig, check_inputs, dataset_metric, get_split, load_dataset_spec
     from .models import check_has_tokenizer, family_for, load_config, load_model, require_processor
 
     config = config or EvalConfig()
     check_config(config)
-    load_config(model_src, presets=True, trust_remote_code=trust_remote_code)  # before the data: cheap
+    model_config = load_config(model_src, presets=True, trust_remote_code=trust_remote_code)  # before the data: cheap
     check_has_tokenizer(model_src, presets=True)
+    check_inputs(dataset, family_for(model_config).inputs, model_src, data)
     if config.assistant is not None:
         from .assist import check_batch_size, check_draft_sources
         check_batch_size(config.batch_size)
@@ -211,7 +211,7 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     texts, lengths = generate_summaries(model, processor, tokenized, config, progress, draft, draft_stats)
     seconds = time.perf_counter() - started
     references = list(rows["target"])
-    metric = metric_for(dataset_metric(dataset))
+    metric = metric_for(dataset_metric(dataset, data))
     scores = metric.per_example(texts, references)
     gen = generation_config(model, config)
     metrics = {
@@ -234,7 +234,8 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     if draft_stats is not None:
         from .assist import stats_summary
         metrics["assistant"] = {"model": config.assistant, **stats_summary(draft_stats, config.assist)}
-    predictions = [{"index": i, "prediction": p, "reference": r, "gen_len": n, **s}
+    ids = list(rows["id"]) if "id" in rows.column_names else None  # speech rows: the utterance each line is of
+    predictions = [{"index": i, **({"id": ids[i]} if ids else {}), "prediction": p, "reference": r, "gen_len": n, **s}
                    for i, (p, r, n, s) in enumerate(zip(texts, references, lengths, scores))]
     return {"metrics": metrics, "predictions": predictions}
 

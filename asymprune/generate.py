@@ -1,6 +1,7 @@
-"""Summaries of a few texts by one model: what `asymprune generate` runs.
+"""Summaries of a few texts, or transcripts of a few audio files, by one model: what `asymprune generate` runs.
 
     done = summarize("runs/d2-ft", ["A long article ..."], max_new_tokens=32)
+    done = summarize("runs/whisper-tiny.en", audio=["clip.wav"])   # Whisper reads audio files
     done.outputs[0], done.ids[0]                       # the summary and its generated token ids
     done = summarize("runs/base", assistant="runs/d1-ft", assist=AssistConfig())   # lossless: base's own tokens
     done.stats.acceptance_rate
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 from .assist import AssistConfig, DraftStats
 from .errors import UsageError
@@ -22,29 +24,47 @@ from .errors import UsageError
 
 @dataclass
 class Generated:
-    inputs: list[str]              # the texts as the model read them (T5: with the prefix)
-    outputs: list[str]             # the summaries, special tokens skipped
+    inputs: list[str]              # the texts as the model read them (T5: with the prefix), or the audio files
+    outputs: list[str]             # the summaries or transcripts, special tokens skipped
     ids: list[list[int]]           # generated token ids, without the decoder prompt (start token) and padding
     stats: DraftStats | None       # with an assistant: what the draft proposed and the model kept
 
 
+def _sources(family, texts: list[str] | None, audio: list[str] | None) -> list[str] | None:
+    """The inputs of the kind the model's family reads (texts, or audio files); None: the family's example."""
+    given = {"text": texts or None, "audio": audio or None}
+    other = next((kind for kind, value in given.items() if value and kind != family.inputs), None)
+    if other is not None:
+        flag = {"text": "--text", "audio": "--audio FILE"}[family.inputs]
+        raise UsageError(f"a {family.name} model reads {family.inputs}, not {other}; pass {flag}")
+    if family.inputs == "audio":
+        if not audio:
+            raise UsageError(f"a {family.name} model reads audio; pass --audio FILE (WAV, FLAC, OGG or MP3)")
+        from .speech import check_audio
+        for path in audio:
+            check_audio(Path(path), f"--audio {path}")
+    return given[family.inputs]
+
+
 def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens: int = 32, num_beams: int = 1,
               prefix: str | None = None, assistant: str | None = None, assist: AssistConfig | None = None,
-              compiled: bool = False) -> Generated:
-    """Generate a summary of each text (default: a synthetic document) with `model_src`.
+              compiled: bool = False, audio: list[str] | None = None) -> Generated:
+    """Generate a summary of each text (default: a synthetic document), or a transcript of each audio file,
+    with `model_src`: the inputs its family reads (`Family.inputs`).
 
     `prefix` goes before each text (None: the model family's, "summarize: " for T5; "" for none);
     every setting is checked before weights load.
     """
     import torch
 
-    from .models import family_for, load_config, load_model, require_processor
+    from .models import family_for, family_of, load_config, load_model, require_processor
     from .synthetic import make_examples
 
     if max_new_tokens <= 0:
         raise UsageError("--max-new-tokens must be at least 1")
     if num_beams <= 0:
         raise UsageError(f"--num-beams {num_beams}: the beam size must be at least 1 (1 is greedy decoding)")
+    sources = _sources(family_of(model_src, presets=True), texts, audio)
     if compiled:
         from .compiled import check_compile
         check_compile(load_config(model_src, presets=True), assistant=assistant, num_beams=num_beams)
@@ -60,7 +80,7 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
     family = family_for(model.config)
     tokenizer = family.tokenizer_of(processor)
     prefix = family.source_prefix(model.config) if prefix is None else prefix
-    texts = [prefix + t for t in texts or [make_examples(1, seed=123)[0]["document"]]]
+    texts = [prefix + t for t in sources or [make_examples(1, seed=123)[0]["document"]]]
     batch = family.batch_inputs(processor, texts)
     gen = copy.deepcopy(model.generation_config)
     gen.update(max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True)
@@ -76,10 +96,5 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
     else:
         with torch.inference_mode():
             out = model.generate(**batch, generation_config=gen)
-    ids, skip = [], len(family.decoder_prompt(gen, model.config))
-    for row in out:
-        generated = row.tolist()[skip:]  # without the decoder prompt
-        while generated and generated[-1] == model.config.pad_token_id:
-            generated.pop()  # padding of a shorter output in the batch
-        ids.append(generated)
-    return Generated(texts, [tokenizer.decode(row, skip_special_tokens=True) for row in out], ids, stats)
+    ids, _ = family.generated(out, gen, model.config, max_new_tokens)
+    return Generated(texts, [tokenizer.decode(row, skip_special_tokens=True) for row in ids], ids, stats)

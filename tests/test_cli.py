@@ -130,7 +130,7 @@ def test_errors_in_a_real_process_have_no_traceback(gpt2_dir, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: 'gpt2' is not an encoder-decoder model; asymprune prunes seq2seq models "
-        "(t5, mt5, bart, mbart, pegasus, marian), pass one of those"]
+        "(t5, mt5, bart, mbart, pegasus, marian, whisper), pass one of those"]
     assert "Traceback" not in proc.stdout + proc.stderr
     proc = run_cli_subprocess(["init", "flan-t5-xxxl", str(tmp_path / "m")])
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown preset 'flan-t5-xxxl'")

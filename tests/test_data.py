@@ -183,8 +183,8 @@ def test_empty_split_unknown_name_and_drop_empty_rows(t5_dir, tmp_path, capsys):
     (tmp_path / "nothing").mkdir()
     cases = [
         (str(tmp_path / "dir"), f"{tmp_path / 'dir' / 'test.parquet'} has no rows"),
-        ("cnn_daily", "unknown dataset 'cnn_daily'; choose one of: cnn_dailymail, xsum, synthetic, or pass "
-                      "hf:NAME[:CONFIG], a .jsonl/.json/.csv/.parquet file, or a directory"),
+        ("cnn_daily", "unknown dataset 'cnn_daily'; choose one of: cnn_dailymail, xsum, synthetic, synthetic-speech, "
+                      "or pass hf:NAME[:CONFIG], a .jsonl/.json/.csv/.parquet file, a directory"),
         (str(tmp_path / "nope.jsonl"), f"dataset file '{tmp_path / 'nope.jsonl'}' not found"),
         (str(tmp_path / "nothing"), f"{tmp_path / 'nothing'} holds no split files; add train.jsonl"),
     ]

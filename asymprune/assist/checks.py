@@ -33,8 +33,12 @@ def check_draft(full_config, draft_config, full: str = "the full model", draft: 
 
 def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> None:
     """`check_draft` on two MODEL arguments (hub ids, directories or presets), before loading weights."""
-    from ..models import load_config, load_tokenizer
-    check_draft(load_config(full, presets=True), load_config(draft, presets=True), full, draft,
+    from ..models import family_for, load_config, load_tokenizer
+    full_config = load_config(full, presets=True)
+    family = family_for(full_config)
+    if not family.assisted:
+        raise UsageError(f"--assistant: draft-and-verify does not run {family.name} models yet; leave --assistant out")
+    check_draft(full_config, load_config(draft, presets=True), full, draft,
                 load_tokenizer(full, presets=True), load_tokenizer(draft, presets=True), share_encoder)
 
 

@@ -41,7 +41,7 @@ def parameters(config) -> int:
 
     from ..models import family_for
     with torch.device("meta"):
-        model = family_for(config).auto_class.from_config(config)
+        model = family_for(config).from_config(config)
     return sum(p.numel() for p in model.parameters())
 
 

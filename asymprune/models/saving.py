@@ -24,12 +24,13 @@ def has_own_lm_head(model) -> bool:
 
 
 def save_model(model, out: Path, tokenizer=None) -> None:
-    """model.save_pretrained(out) (safetensors), the tokenizer if given, and a config.json that
+    """model.save_pretrained(out) (safetensors), the tokenizer (or processor) if given, and a config.json that
     says `tie_word_embeddings: false` when the lm_head is its own tensor."""
+    from .families import family_for
     out = Path(out)
     model.save_pretrained(out)
     if tokenizer is not None:
-        tokenizer.save_pretrained(out)
+        family_for(model.config).save_processor(tokenizer, out)  # a processor writes more than its tokenizer
     config_path = out / "config.json"
     if has_own_lm_head(model) and config_path.is_file():
         config = json.loads(config_path.read_text())

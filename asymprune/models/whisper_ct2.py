@@ -31,7 +31,7 @@ QUANTIZED = ("int8", "int16")
 
 @dataclass
 class CT2Whisper:
-    weights: CT2Model       # model.bin
+    weights: CT2Model | None  # model.bin (None: only the vocabulary and settings were read)
     tokens: list[str]       # vocabulary.json or vocabulary.txt: token of each id
     settings: dict          # config.json: suppress_ids, suppress_ids_begin, lang_ids, alignment_heads
     folder: Path            # the CTranslate2 model folder
@@ -89,16 +89,30 @@ def read_ct2_whisper(folder: Path) -> CT2Whisper:
         raise UsageError(f"{folder} has no model.bin; pass a CTranslate2 model folder (--ct2-dir)")
     weights = read_ct2_model(folder / "model.bin")
     _check_whisper(weights)
+    ct2 = read_ct2_vocabulary(folder, weights)
+    rows = weights.tensor("decoder/embeddings/weight").shape[0]
+    if len(ct2.tokens) != rows:
+        raise UsageError(f"{folder}: the vocabulary has {len(ct2.tokens):,} tokens but the model {rows:,} embedding "
+                         "rows; the folder's files do not belong together")
+    return ct2
+
+
+def read_ct2_vocabulary(folder: Path, weights: CT2Model | None = None) -> CT2Whisper:
+    """The vocabulary and config.json of a CTranslate2 Whisper folder, with the weights given (None: not read)."""
+    folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise UsageError(f"{folder} has no config.json (suppress_ids, alignment_heads, ...); re-convert the model "
                          "with ct2-transformers-converter, which writes it")
-    settings = _read_json(folder / "config.json")
-    tokens = _read_tokens(folder)
-    rows = weights.tensor("decoder/embeddings/weight").shape[0]
-    if len(tokens) != rows:
-        raise UsageError(f"{folder}: the vocabulary has {len(tokens):,} tokens but the model {rows:,} embedding rows; "
-                         "the folder's files do not belong together")
-    return CT2Whisper(weights, tokens, settings, folder)
+    return CT2Whisper(weights, _read_tokens(folder), _read_json(folder / "config.json"), folder)
+
+
+def whisper_token_config(ct2: CT2Whisper) -> dict:
+    """The WhisperConfig fields that come from the vocabulary and config.json: the vocabulary size, the special
+    ids and the tokens Whisper's decoding suppresses."""
+    eos, start, s = ct2.token_id("<|endoftext|>"), ct2.token_id("<|startoftranscript|>"), ct2.settings
+    return dict(vocab_size=len(ct2.tokens), decoder_start_token_id=start, bos_token_id=start, eos_token_id=eos,
+                pad_token_id=eos, suppress_tokens=list(s.get("suppress_ids") or []),
+                begin_suppress_tokens=list(s.get("suppress_ids_begin") or []))
 
 
 def _layer_count(weights: CT2Model, stack: str) -> int:
@@ -110,12 +124,10 @@ def whisper_config(ct2: CT2Whisper):
     """A WhisperConfig with the dimensions of the stored tensors and the folder's token ids."""
     from transformers import WhisperConfig
 
-    w, s = ct2.weights, ct2.settings
-    eos = ct2.token_id("<|endoftext|>")
-    start = ct2.token_id("<|startoftranscript|>")
+    w = ct2.weights
     embeddings = w.tensor("decoder/embeddings/weight")
     return WhisperConfig(
-        vocab_size=embeddings.shape[0],
+        **whisper_token_config(ct2),
         d_model=embeddings.shape[1],
         num_mel_bins=w.tensor("encoder/conv1/weight").shape[1],
         encoder_layers=_layer_count(w, "encoder"),
@@ -126,9 +138,6 @@ def whisper_config(ct2: CT2Whisper):
         decoder_ffn_dim=w.tensor("decoder/layer_0/ffn/linear_0/weight").shape[0],
         max_source_positions=w.tensor("encoder/position_encodings/encodings").shape[0],
         max_target_positions=w.tensor("decoder/position_encodings/encodings").shape[0],
-        decoder_start_token_id=start, bos_token_id=start, eos_token_id=eos, pad_token_id=eos,
-        suppress_tokens=list(s.get("suppress_ids") or []),
-        begin_suppress_tokens=list(s.get("suppress_ids_begin") or []),
         tie_word_embeddings=True,
     )
 

@@ -48,21 +48,22 @@ class CalibrationConfig:
 
 
 def calibration_batches(model, processor, cal: CalibrationConfig, data=None) -> list[dict]:
-    """Padded, teacher-forcing batches (input_ids, attention_mask, labels with -100 padding).
+    """Padded, teacher-forcing batches (the family's model inputs, labels with -100 padding).
 
     `data` (a DataConfig): split the SPEC exactly as training does (a sweep passes its own, so a
     single file's test rows never choose layers); None reads a single file whole.
     """
     from dataclasses import replace
 
-    from ..data import DataConfig, load_rows
+    from ..data import DataConfig, check_inputs, load_rows
     cal.validate()
     if processor is None:
         raise UsageError("the model has no tokenizer to encode the calibration set; save one next to the model")
     # Rows missing a source or target are skipped; a set left with none is a one-line error.
     config = replace(data or DataConfig(), drop_empty_rows=True)
-    rows = load_rows(cal.spec, cal.split, cal.samples, config, whole_file=data is None)
     family = family_for(model.config)
+    check_inputs(cal.spec, family.inputs, f"this {family.name} model", config)
+    rows = load_rows(cal.spec, cal.split, cal.samples, config, whole_file=data is None)
     tokenized, _ = family.encode(rows, processor, prefix=family.source_prefix(model.config),
                                  max_source_length=cal.max_source_length, max_target_length=cal.max_target_length)
     collate = family.data_collator(processor)  # labels padded with -100
@@ -98,7 +99,7 @@ def angular_scores(model, batches: list[dict]) -> dict[str, list[float]]:
             h_out = output[0] if isinstance(output, tuple) else output
             cos = torch.nn.functional.cosine_similarity(h_in.float(), h_out.float(), dim=-1)
             angle = torch.arccos(cos.clamp(-1.0, 1.0)) / math.pi
-            mask = masks[stack]
+            mask = masks[stack] if masks[stack] is not None else torch.ones_like(angle)  # no mask: every position
             sums[stack][i] += float((angle * mask).sum())
             counts[stack][i] += int(mask.sum())
         return fn
@@ -108,7 +109,8 @@ def angular_scores(model, batches: list[dict]) -> dict[str, list[float]]:
     try:
         with torch.inference_mode():
             for b in batches:
-                masks["encoder"] = b["attention_mask"].float()
+                # Speech encoders read the whole window: their batches have no mask, every frame counts
+                masks["encoder"] = b["attention_mask"].float() if "attention_mask" in b else None
                 masks["decoder"] = (b["labels"] != -100).float()
                 model(**b, use_cache=False)
     finally:

@@ -181,6 +181,26 @@ def load_audiofolder(folder: Path, config: SpeechDataConfig) -> dict[str, list[S
     return _with_pool_split(by_folder, config, str(root))
 
 
+def is_audiofolder(path: Path) -> bool:
+    """Whether `path` is a folder with a metadata file at the top or in a split subfolder (train/, test/, ...)."""
+    path = Path(path)
+    return path.is_dir() and bool(_metadata(path) or any(_metadata(d) for d in path.iterdir()
+                                                         if d.is_dir() and _split_of(d.name)))
+
+
+def split_files(path: Path) -> dict[str, Path]:
+    """split -> rows file (.jsonl/.csv named train, validation, dev, test, ...) in a folder; a split given twice
+    is a UsageError."""
+    files = {}
+    for f in sorted(Path(path).iterdir()):
+        split = _split_of(f.name[: -len(f.suffix)]) if f.suffix.lower() in ROW_SUFFIXES and f.is_file() else None
+        if split in files:
+            raise UsageError(f"{path} has two {split} files ({files[split].name}, {f.name}); keep one of them")
+        if split:
+            files[split] = f
+    return files
+
+
 def load_speech_dataset(path: str | Path, config: SpeechDataConfig | None = None) -> dict[str, list[SpeechRow]]:
     """train/validation/test (as given, or carved out of train) of an audiofolder or a rows file/folder."""
     config = config or SpeechDataConfig()
@@ -193,15 +213,9 @@ def load_speech_dataset(path: str | Path, config: SpeechDataConfig | None = None
             raise UsageError(f"{path}: unsupported file type '{path.suffix}'; give a .jsonl or .csv file of "
                              "audio paths and texts, or an audiofolder")
         return split_pool(read_rows(path, config), config, str(path))
-    if _metadata(path) or any(_metadata(d) for d in path.iterdir() if d.is_dir() and _split_of(d.name)):
+    if is_audiofolder(path):
         return load_audiofolder(path, config)
-    files = {}
-    for f in sorted(path.iterdir()):
-        split = _split_of(f.name[: -len(f.suffix)]) if f.suffix.lower() in ROW_SUFFIXES else None
-        if split in files:
-            raise UsageError(f"{path} has two {split} files ({files[split].name}, {f.name}); keep one of them")
-        if split:
-            files[split] = f
+    files = split_files(path)
     if not files:
         raise UsageError(f"{path} holds no metadata.csv and no split files; make it an audiofolder (audio files "
                          "+ metadata.csv with file_name and text) or add train.jsonl/test.jsonl rows files")

