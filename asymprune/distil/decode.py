@@ -1,7 +1,6 @@
 """Batched greedy transcription on cached encoder outputs: Whisper's own generate(), minus the encoder.
 
     tokens = greedy_tokens(model, cache, [r.id for r in rows], batch_size=16)   # one token list per row
-    texts = transcribe(model, tokenizer, cache, rows)                           # the same, decoded
 
 generate() takes the cached last hidden state as `encoder_outputs`, so the suppression rules, the
 prompt and the stopping are exactly those of generate() on the audio. Every window is 1,500
@@ -21,9 +20,10 @@ def greedy_tokens(model, cache: EncoderCache, ids: list[str], *, batch_size: int
     """Greedy transcripts (token ids, no prompt, no <|endoftext|>) of rows `ids`, `batch_size` at a time."""
     import torch
     from transformers.modeling_outputs import BaseModelOutput
-    from .prompt import decoder_prompt
+    from ..models import family_for
     # generate() refuses a prompt plus new tokens beyond the decoder's positions (448 for tiny.en)
-    max_new_tokens = min(max_new_tokens, model.config.max_target_positions - len(decoder_prompt(model.generation_config)))
+    prompt = family_for(model.config).decoder_prompt(model.generation_config, model.config)
+    max_new_tokens = min(max_new_tokens, model.config.max_target_positions - len(prompt))
     eos = model.generation_config.eos_token_id
     stops = set(eos if isinstance(eos, list) else [eos]) | {model.generation_config.pad_token_id}
     out = []
@@ -38,8 +38,3 @@ def greedy_tokens(model, cache: EncoderCache, ids: list[str], *, batch_size: int
                 out.append(seq[:cut])
     return out
 
-
-def transcribe(model, tokenizer, cache: EncoderCache, rows, **kwargs) -> list[str]:
-    """Greedy transcripts (text) of `rows`."""
-    tokens = greedy_tokens(model, cache, [r.id for r in rows], **kwargs)
-    return [t.strip() for t in tokenizer.batch_decode(tokens, skip_special_tokens=True)]

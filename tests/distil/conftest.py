@@ -56,3 +56,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def load_whisper(folder: Path):
+    """(model in eval mode, processor) of a Whisper folder, with plain transformers."""
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+    return WhisperForConditionalGeneration.from_pretrained(folder).eval(), WhisperProcessor.from_pretrained(folder)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asymprune.distil import encoder_outputs, load_whisper
+from asymprune.distil import encoder_outputs
 from asymprune.errors import UsageError
 from asymprune.speech import input_features
+from tests.distil.conftest import load_whisper
 
 
 def test_outputs_equal_the_encoder_and_are_reused(whisper_dir, clips, tmp_path):
