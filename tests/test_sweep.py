@@ -82,6 +82,19 @@ def test_explicit_counts_and_keys_follow_inputs(tmp_path):
         ["6/6", "6/3", "3/6"]
 
 
+def test_distill_from_base_names_the_full_model_of_each_chain(tmp_path, capsys):
+    spec = load_spec(write_spec(tmp_path, grid=["6/6", "6/1"], retrain={"distill_from": "base"}))
+    chains = build_plan(spec)
+    teacher = f"stage:{chains[0].stages[0].out.name}"  # the fine-tuned base, not the preset it started from
+    assert chains[1].stages[0].inputs["train"]["distill_from"] == teacher  # the control distils from it too
+    assert chains[2].stages[1].inputs["train"]["distill_from"] == teacher
+    assert "distill_from" not in chains[0].stages[0].inputs["train"]
+    assert run_cli(["sweep", write_spec(tmp_path, name="bad", train={**FAST["train"], "distill_from": "base"}),
+                    "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "put it under retrain" in err, err
+
+
 def test_keys_follow_local_files_and_versions(t5_dir, tmp_path, monkeypatch):
     model, data = tmp_path / "model", tmp_path / "data.jsonl"
     shutil.copytree(t5_dir, model)

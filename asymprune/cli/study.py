@@ -59,6 +59,12 @@ def train(
     distill_temperature: Optional[float] = typer.Option(None, help="Distillation temperature." + default(TrainConfig, "distill_temperature")),
     freeze_encoder: bool = typer.Option(False, help="Train the decoder only; the encoder and the embeddings it "
                                         "reads stay as they are (a draft for --assistant --share-encoder)."),
+    freeze_embeddings: bool = typer.Option(False, help="Also keep the decoder's token embeddings (and the output "
+                                           "projection tied to them) and its learned positions (distil-whisper)."),
+    pseudo_labels: bool = typer.Option(False, help="Train on the teacher's (--distill-from) greedy transcripts instead "
+                                       "of the references (distil-whisper; needs --freeze-encoder; cached)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Where cached encoder outputs and pseudo-labels go (default: "
+                                            "$ASYMPRUNE_CACHE or ~/.cache/asymprune)."),
     report_to: Optional[str] = typer.Option(None, help="Experiment trackers the Trainer reports to, comma-separated: "
                                             "tensorboard, wandb, mlflow, ..., all or none." + default(TrainConfig, "report_to")),
     run_name: Optional[str] = typer.Option(None, help="The run's name in the trackers (default: OUT's folder name)."),
@@ -76,7 +82,9 @@ def train(
         max_target_length=max_target_length, prefix=prefix, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
         eval_samples=eval_samples, patience=patience, logging_steps=logging_steps, seed=seed,
         checkpoint_dir=checkpoint_dir, distill_from=distill_from, distill_alpha=distill_alpha,
-        distill_temperature=distill_temperature, report_to=report_to, run_name=run_name), bf16=bf16, fp16=fp16, resume=resume, freeze_encoder=freeze_encoder)
+        distill_temperature=distill_temperature, report_to=report_to, run_name=run_name), bf16=bf16, fp16=fp16, resume=resume,
+        freeze_encoder=freeze_encoder, freeze_embeddings=freeze_embeddings, pseudo_labels=pseudo_labels,
+        cache_dir=cache_dir)
     data = data_config(source_column, target_column, n, split_seed, drop_empty_rows)
     record = run_train(model_src, out, dataset, config, data=data, overwrite=overwrite, console=console,
                        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
@@ -88,6 +96,8 @@ def train(
     if record["final_train_loss"] is not None:
         table.add_row("last train loss", f"{record['final_train_loss']:.4f}")
     table.add_row("time", f"{record['seconds']:.0f} s")
+    if record["step_seconds"]["steps"]:
+        table.add_row("time a step (median)", f"{record['step_seconds']['median']:.3f} s")
     console.print(table)
     console.print(f"saved to {out} (checkpoints in {record['checkpoints']})")
     if "tensorboard" in record["recipe"]["report_to"] or record["recipe"]["report_to"] == "all":

@@ -16,12 +16,12 @@ run, so every speed-up is a ratio of two numbers measured side by side.
     record.py     Recorder: outcomes into results.db
     executors.py  run_chain; local and Ray executors, group benches after all training
     run.py        run_sweep, the planner's min_speedup skips, run_counts, dry_run_table
-    demo.py       run_demo: the demo's spec, its sweep and its report
+    demo.py       run_demo: the demo's spec (text, or --speech: the real tiny.en), its sweep and its report
 """
 
 from ..grid import PAPER_GRID
 from .chains import CONTROL, BenchGroup, Chain, bench_groups, build_plan
-from .demo import DEMO_BASE, DEMO_SCRATCH, DEMO_SPEC, run_demo
+from .demo import DEMO_BASE, DEMO_SCRATCH, DEMO_SPEC, SPEECH_SPEC, demo_spec, run_demo
 from .executors import run_chain
 from .record import Recorder
 from .run import check_output_dir, dry_run_table, run_counts, run_sweep, skip_slow_variants
@@ -31,7 +31,7 @@ from .stages import Outcome, Stage, fingerprint
 
 __all__ = [
     "PAPER_GRID", "CONTROL", "BenchGroup", "Chain", "bench_groups", "build_plan", "DEMO_BASE", "DEMO_SCRATCH",
-    "DEMO_SPEC", "run_demo", "run_chain", "Recorder", "check_output_dir", "dry_run_table", "run_counts", "run_sweep",
+    "DEMO_SPEC", "SPEECH_SPEC", "demo_spec", "run_demo", "run_chain", "Recorder", "check_output_dir", "dry_run_table", "run_counts", "run_sweep",
     "skip_slow_variants", "SweepSpec", "bench_settings", "check_fields", "check_sections", "load_spec", "Outcome",
     "Stage", "execute", "fingerprint", "read_result", "STAGE_KINDS", "StageKind", "register_stage",
 ]

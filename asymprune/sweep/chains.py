@@ -25,6 +25,12 @@ from .spec import SweepSpec, bench_settings
 from .stages import Stage
 
 CONTROL = "control"  # the variant label of the re-tuned full model
+TEACHER_BASE = "base"  # `retrain: {distill_from: base}`: distil from the sweep's full model (after its fine-tune)
+
+
+def with_teacher(train: dict, ref: str) -> dict:
+    """A train section whose `distill_from: base` names the full model of this chain's model x dataset."""
+    return {**train, "distill_from": ref} if train.get("distill_from") == TEACHER_BASE else train
 
 
 def select(config, variant: Variant, strategy: str) -> tuple[dict, str]:
@@ -150,6 +156,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
             trained = Stage("train", {"model": input_ref(None, model), **common, "train": train_cfg}, root,
                             run=run + "6/6") if spec.finetune_base else None
             ref = input_ref(trained, model)
+            retrain = with_teacher(retrain_cfg, ref)
             base_stages = [s for s in (trained,) if s] + [
                 Stage("evaluate", {"model": ref, **common, "evaluate": spec.evaluate}, root)]
             full = {"encoder": list(range(totals["encoder"])), "decoder": list(range(totals["decoder"]))}
@@ -159,7 +166,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
             chains.append(Chain(model, dataset, "6/6", dict(kind="full", **full_fields), base_stages, base=True,
                                 model_ref=ref))
             if spec.control:  # the full model with the variants' extra training: what pruning is judged against
-                retuned = Stage("train", {"model": ref, **common, "train": retrain_cfg}, root, run=run + CONTROL)
+                retuned = Stage("train", {"model": ref, **common, "train": retrain}, root, run=run + CONTROL)
                 cref = input_ref(retuned, model)
                 chains.append(Chain(model, dataset, CONTROL, dict(kind="control", **full_fields), [
                     retuned, Stage("evaluate", {"model": cref, **common, "evaluate": spec.evaluate}, root)],
@@ -174,7 +181,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
                                              "calibration": {"spec": dataset, **spec.calibration}}, root)
                 else:
                     pruned = Stage("prune", {"model": ref, "keep": keep}, root)
-                retrained = Stage("train", {"model": input_ref(pruned, model), **common, "train": retrain_cfg}, root,
+                retrained = Stage("train", {"model": input_ref(pruned, model), **common, "train": retrain}, root,
                                   run=run + v.label)
                 vref = drafts[v.label] = input_ref(retrained, model)  # a draft keeps the full vocabulary
                 shrunk = Stage("vocab", {"model": vref, **common, "vocab": spec.vocab}, root) if spec.vocab is not None \

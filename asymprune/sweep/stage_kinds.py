@@ -101,6 +101,8 @@ def _train(stage: Stage, model: str) -> None:
     from ..train import TrainConfig, last_checkpoint, train
     inputs = stage.inputs
     config = TrainConfig(**inputs["train"])
+    if config.distill_from and config.distill_from.startswith(("stage:", "src:")):  # `distill_from: base`
+        config.distill_from = model_path(config.distill_from, stage.root)
     # Named after the run (model/variant), TensorBoard's files in OUTPUT/tensorboard/<name>: one
     # dashboard for the sweep, kept when the stage's checkpoints are deleted.
     config.run_name = stage.run or stage.out.name

@@ -5,7 +5,8 @@
 
     config.py       TrainConfig (the recipe) and its checks
     checkpoints.py  complete checkpoints found, half-written ones removed, --resume checked
-    trainer.py      the Seq2SeqTrainer: arguments, distillation, the rich progress bar
+    trainer.py      the Seq2SeqTrainer: arguments, distillation, the rich progress bar, the step timer
+    cached.py       frozen-encoder training on cached encoder outputs (Whisper), --pseudo-labels
     run.py          train(): check, load the data and models, tokenize, fit, record, save
 """
 

@@ -46,6 +46,10 @@ class TrainConfig:
     distill_alpha: float = 0.8               # weight of the distillation loss (1 - alpha on cross-entropy)
     distill_temperature: float = 2.0         # softmax temperature of teacher and student
     freeze_encoder: bool = False             # train the decoder only: a draft keeps its full model's encoder
+    freeze_embeddings: bool = False          # also keep the decoder's token embeddings (tied head) and positions
+    pseudo_labels: bool = False              # train on the teacher's (--distill-from) transcripts; frozen encoder
+    cache_dir: str | None = None             # cached encoder outputs and pseudo-labels; None: the asymprune cache
+    encode_batch_size: int = 8               # utterances per batch when caching encoder outputs and pseudo-labels
     report_to: str = "none"                  # experiment trackers, comma-separated (tensorboard, wandb, mlflow, ...; all)
     run_name: str | None = None              # the run's name in the trackers; None: OUT's folder name
     logging_dir: str | None = None           # TensorBoard's event files while training; None: CHECKPOINTS/runs/RUN_NAME
@@ -140,4 +144,9 @@ def check_config(config: TrainConfig) -> None:
                          "drop the flag to train in float32")
     if not 0 <= config.distill_alpha <= 1 or config.distill_temperature <= 0:
         raise UsageError("--distill-alpha must be in [0, 1] and --distill-temperature above 0")
+    if config.pseudo_labels and not (config.distill_from and config.freeze_encoder):
+        raise UsageError("--pseudo-labels trains a decoder on a teacher's transcripts: pass the teacher with "
+                         "--distill-from, and --freeze-encoder")
+    if config.encode_batch_size < 1:
+        raise UsageError(f"--encode-batch-size must be at least 1 (got {config.encode_batch_size})")
     check_trackers(config)

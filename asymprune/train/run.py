@@ -25,6 +25,7 @@ from pathlib import Path
 from ..errors import UsageError
 from .checkpoints import prepare_checkpoints
 from .config import TrainConfig, check_config, checkpoint_dir, gradient_accumulation, per_device_batch, trackers
+from .cached import CachedCollator, cache_encoder_outputs
 from .trainer import build_trainer
 
 
@@ -46,11 +47,18 @@ def train(model_src: str, out: Path, dataset, config: TrainConfig | None = None,
     model, processor, teacher = _load_models(model_src, config, trust_remote_code, allow_pickle)
     frozen = _freeze_encoder(model, config, say)
     prefix, tokenized, truncated = _tokenize(splits, model, processor, config, say)
-    trainer, progress = build_trainer(model, processor, *tokenized, config, run.checkpoints, run.accumulation,
-                                      teacher=teacher, console=console if main_process else None)
+    *tokenized, cached = cache_encoder_outputs(model, teacher, processor, tokenized, config, say)
+    trainer, progress, timer = build_trainer(model, processor, *tokenized, config, run.checkpoints,
+                                             run.accumulation, teacher=teacher,
+                                             console=console if main_process else None,
+                                             collator=CachedCollator() if cached else None)
     result, seconds, resumed_step = _fit(trainer, run, progress, say)
     record = _record(model_src, dataset, data, config, run, splits, prefix, frozen, truncated, trainer.state,
                      result, seconds, resumed_step)
+    record.update(encoder_outputs=cached, step_seconds=step_summary(timer.seconds))
+    if timer.seconds:
+        say(f"{record['step_seconds']['median']:.3f} s a step (median of {len(timer.seconds)}; the first took "
+            f"{record['step_seconds']['first']:.3f} s)")
     _save(trainer, model_src, out, processor, record, overwrite, config)
     return record
 
@@ -128,13 +136,35 @@ def _load_models(model_src: str, config: TrainConfig, trust_remote_code: bool, a
 
 
 def _freeze_encoder(model, config: TrainConfig, say) -> int | None:
-    """With `freeze_encoder`: stop training the encoder; the count of frozen parameters."""
-    if not config.freeze_encoder:
+    """With `freeze_encoder` (and `freeze_embeddings`): stop training the encoder (and the decoder's token
+    embeddings, the output projection tied to them and its learned positions); the count of frozen parameters."""
+    if not (config.freeze_encoder or config.freeze_embeddings):
         return None
-    from ..assist import freeze_encoder
-    frozen = freeze_encoder(model)
-    say(f"encoder frozen: {frozen:,} parameters (embeddings it reads included) stay as they are")
+    frozen = 0
+    if config.freeze_encoder:
+        from ..assist import freeze_encoder
+        frozen = freeze_encoder(model)
+        say(f"encoder frozen: {frozen:,} parameters (embeddings it reads included) stay as they are")
+    if config.freeze_embeddings:
+        held = {id(p): p for m in (model.get_input_embeddings(), model.get_output_embeddings(),
+                                   getattr(model.get_decoder(), "embed_positions", None)) if m is not None
+                for p in m.parameters() if p.requires_grad}  # by identity: a tied projection is the embedding
+        for p in held.values():
+            p.requires_grad_(False)
+        count = sum(p.numel() for p in held.values())
+        say(f"embeddings frozen: {count:,} parameters (tokens, the tied output projection, positions)")
+        frozen += count
     return frozen
+
+
+def step_summary(seconds: list[float]) -> dict:
+    """train.json's step times: count, first (it warms up), median, mean, total, and every step's."""
+    import statistics
+    if not seconds:
+        return {"steps": 0}
+    return {"steps": len(seconds), "first": round(seconds[0], 4), "median": round(statistics.median(seconds), 4),
+            "mean": round(statistics.mean(seconds), 4), "total": round(sum(seconds), 2),
+            "each": [round(s, 4) for s in seconds]}
 
 
 def _tokenize(splits: _Splits, model, processor, config: TrainConfig, say):

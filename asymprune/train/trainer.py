@@ -8,6 +8,7 @@ Built on first use, so that importing asymprune.train stays cheap.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,9 +34,11 @@ def _trainer_classes():
             self.alpha, self.temperature = alpha, temperature
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # cached encoder outputs (train.cached): the teacher's own where its encoder differs, else the student's
+            own = inputs.pop("teacher_encoder_outputs", None)
             outputs = model(**inputs)
             with torch.no_grad():
-                teacher_logits = self.teacher(**inputs).logits
+                teacher_logits = self.teacher(**(inputs if own is None else {**inputs, "encoder_outputs": own})).logits
             mask = inputs["labels"] != -100
             t = self.temperature
             student = F.log_softmax(outputs.logits[mask] / t, dim=-1)
@@ -83,10 +86,26 @@ def _trainer_classes():
                 self.progress.stop()
                 self.progress = None
 
-    return DistillationTrainer, RichProgress
+    class StepTimer(TrainerCallback):
+        """Wall seconds of every optimizer step: its batches' loading, forward, backward and update; the
+        logging, validation and checkpoint saving after a step are left out."""
+
+        def __init__(self):
+            self.seconds, self.mark = [], None
+
+        def _now(self, *args, **kwargs):
+            self.mark = time.perf_counter()
+
+        on_train_begin = on_log = on_evaluate = on_save = _now
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seconds.append(time.perf_counter() - self.mark)
+            self.mark = time.perf_counter()
+
+    return DistillationTrainer, RichProgress, StepTimer
 
 
-def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int):
+def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int, own_columns: bool = False):
     """Seq2SeqTrainingArguments for the recipe: a validation and a checkpoint every `eval_steps`,
     the best checkpoint's weights at the end (early stopping on validation loss)."""
     import torch
@@ -112,6 +131,8 @@ def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int):
         load_best_model_at_end=True,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
+        prediction_loss_only=True,  # validation needs the loss alone; gathering logits costs vocab x tokens floats
+        remove_unused_columns=not own_columns,  # a collator of our own reads columns the model's forward does not
         restore_callback_states_from_checkpoint=True,  # the patience counter survives --resume
         logging_steps=config.logging_steps,
         seed=config.seed,
@@ -147,21 +168,25 @@ def _tensorboard_dir(config: TrainConfig):
 
 
 def build_trainer(model, processor, train_tok, eval_tok, config: TrainConfig, ckpt: Path, accumulation: int,
-                  teacher=None, console=None):
-    """(trainer, progress): a Seq2SeqTrainer (a distillation one with a teacher) with early stopping,
-    and the rich progress callback when a `console` is given (else None: quiet, for sweeps)."""
+                  teacher=None, console=None, collator=None):
+    """(trainer, progress, timer): a Seq2SeqTrainer (a distillation one with a teacher) with early stopping,
+    the rich progress callback when a `console` is given (else None: quiet, for sweeps), and the step
+    timer (`timer.seconds`). `collator` replaces the family's (cached encoder outputs: train.cached)."""
     from transformers import EarlyStoppingCallback, PrinterCallback, Seq2SeqTrainer
 
     from ..models import family_for
 
-    DistillationTrainer, RichProgress = _trainer_classes()
-    callbacks = [EarlyStoppingCallback(config.patience)] if config.patience else []
+    DistillationTrainer, RichProgress, StepTimer = _trainer_classes()
+    timer = StepTimer()
+    callbacks = ([EarlyStoppingCallback(config.patience)] if config.patience else []) + [timer]
     progress = RichProgress(console) if console is not None else None
     if progress is not None:
         callbacks.append(progress)
-    kwargs = dict(model=model, args=training_arguments(config, ckpt, accumulation), train_dataset=train_tok,
+    args = training_arguments(config, ckpt, accumulation, own_columns=collator is not None)
+    kwargs = dict(model=model, args=args, train_dataset=train_tok,
                   eval_dataset=eval_tok, processing_class=processor,
-                  data_collator=family_for(model.config).data_collator(processor, model), callbacks=callbacks)
+                  data_collator=collator or family_for(model.config).data_collator(processor, model),
+                  callbacks=callbacks)
     with _tensorboard_dir(config):  # the Trainer builds the trackers' callbacks, which read it, here
         if teacher is not None:
             trainer = DistillationTrainer(**kwargs, teacher=teacher, alpha=config.distill_alpha,
@@ -173,4 +198,4 @@ def build_trainer(model, processor, train_tok, eval_tok, config: TrainConfig, ck
     # per-batch mean loss as already normalized and skip dividing it by the accumulation steps:
     # the logged loss and the gradients would come out accumulation-times too large.
     trainer.model_accepts_loss_kwargs = False
-    return trainer, progress
+    return trainer, progress, timer

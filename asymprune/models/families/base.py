@@ -194,6 +194,18 @@ class Family:
         from transformers import DataCollatorForSeq2Seq
         return DataCollatorForSeq2Seq(processor, model=model)
 
+    def encoder_cache_rows(self, encoded) -> list | None:
+        """With a frozen encoder: the rows of an encoded split (each with `id`, `audio`, `where`, `read()`) whose
+        encoder outputs training computes once and reuses every step, or None: the encoder runs in each step
+        (a text encoder over a few hundred tokens costs less than reading its outputs back)."""
+        return None
+
+    def label_ids(self, tokens: list[int], generation_config, config) -> list[int]:
+        """The labels of an output whose generated ids are `tokens`: what the model is trained to write (a text
+        model: the ids and end-of-sequence; the start token is shifted in front by the model itself)."""
+        prompt = self.decoder_prompt(generation_config, config)
+        return prompt[1:] + list(tokens) + [config.eos_token_id]
+
     def decoder_prompt(self, generation_config, config) -> list[int]:
         """The ids every output starts with, before any generated token (the decoder start; Whisper: several)."""
         start = getattr(generation_config, "decoder_start_token_id", None)

@@ -128,6 +128,14 @@ class WhisperFamily(Family):
         from ...speech import SpeechCollator
         return SpeechCollator()
 
+    def encoder_cache_rows(self, encoded):
+        """Every row of a SpeechInputs split: its 30-second window costs the frozen encoder the same each step."""
+        from pathlib import Path
+
+        from ...speech import SpeechRow
+        return [SpeechRow(str(i), "", Path(audio), where) for i, (audio, where) in
+                enumerate(zip(encoded.audio, encoded.where))]
+
     def decoder_prompt(self, generation_config, config):
         """[<|startoftranscript|>, (language, task,) <|notimestamps|>], as Whisper's generate() builds it."""
         gen = generation_config
