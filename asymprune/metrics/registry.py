@@ -139,9 +139,11 @@ def register_metric(cls):
                              f"{'every evaluation' if other is None else repr(other.name)}; name it differently")
     if metric.budget_flag:
         twin = next((m for m in METRICS.values() if m.budget_flag == metric.budget_flag and m.name != metric.name), None)
-        if not metric.budget_flag.startswith("--") or twin is not None:
-            raise ValueError(f"metric '{metric.name}': budget flag '{metric.budget_flag}' must be a '--name' that no "
-                             f"other metric has{f' (it is {twin.name!r}s)' if twin else ''}")
+        if twin is not None:
+            raise ValueError(f"metric '{metric.name}': budget flag {metric.budget_flag} already belongs to "
+                             f"'{twin.name}'; name it differently")
+        if not metric.budget_flag.startswith("--"):
+            raise ValueError(f"metric '{metric.name}': budget flag '{metric.budget_flag}' must start with '--'")
     METRICS[metric.name] = metric
     return cls
 
