@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny preset models and the real Whisper tiny.en, written once per test session, and a CLI runner.
+"""Shared fixtures: tiny preset models, the real Whisper tiny.en and two spoken clips, written once per test
+session, and a CLI runner.
 
 No network: HF_HUB_OFFLINE makes any accidental hub lookup fail fast.
 """
@@ -45,6 +46,20 @@ def tiny_en(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("whisper") / "whisper-tiny.en"
     import_ct2_whisper(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> list[Path]:
+    """Two espeak-ng utterances as 16 kHz WAV files (the same samples every run): the texts of CLIP_TEXTS."""
+    import soundfile as sf
+
+    from tests.speech import CLIP_TEXTS, SAMPLE_RATE, speak_fresh
+    folder = tmp_path_factory.mktemp("clips")
+    paths = []
+    for i, audio in enumerate(speak_fresh(list(CLIP_TEXTS))):
+        sf.write(folder / f"u{i}.wav", audio, SAMPLE_RATE)
+        paths.append(folder / f"u{i}.wav")
+    return paths
 
 
 @pytest.fixture

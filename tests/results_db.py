@@ -125,3 +125,52 @@ def make_control_db(path: Path, docs: int = 40) -> Path:
                                         std_ms=statistics.stdev(runs), runs_ms=runs, bench_id="g")])
     store.close()
     return path
+
+
+# A speech study scored with WER (lower is better): whisper-tiny.en, 20 test utterances of 10 words
+# (200 words: one error is 0.5 WER points). The control makes 2 errors per utterance, 3 on the last two
+# (42 errors, WER 21.0). Each variant: its per-utterance error differences with the control, and ms at
+# batch 1 and 8. CER counts two character errors per word error over 50 characters per utterance.
+WER_VARIANTS = {  # variant: (kind, per-utterance error differences vs the control, ms at batch 1, ms at batch 8)
+    "4/4": ("full", [0] * 18 + [-1, -1], 100.0, 400.0),                 # WER 20.0: -1.0, inside the noise
+    "control": ("control", [0] * 20, 101.0, 404.0),                     # WER 21.0: the reference
+    "4/3": ("decoder", [2] * 5 + [-2] * 4 + [0] * 11, 75.0, 330.0),     # WER 22.0: +1.0, inside the noise
+    "4/2": ("decoder", [1] * 18 + [0, 0], 50.0, 260.0),                 # WER 30.0: +9.0, measurably worse
+    "4/1": ("decoder", [4] * 20, 30.0, 200.0),                          # WER 61.0: the fastest, far worse
+    "2/4": ("encoder", [-1] * 16 + [0] * 4, 90.0, 250.0),               # WER 13.0: -8.0, measurably better
+    "2/2": ("both", [1] * 6 + [-1] * 5 + [0] * 9, 60.0, 150.0),         # WER 21.5: +0.5, inside the noise
+}
+WER_CONTROL_ERRORS = [2] * 18 + [3, 3]
+
+
+def wer_documents(variant: str) -> list[dict]:
+    """The per-utterance statistics a WER evaluation stores (predictions.jsonl's numbers)."""
+    diffs = WER_VARIANTS[variant][1]
+    return [{"index": i, "errors": c + d, "words": 10, "char_errors": 2 * (c + d), "chars": 50, "gen_len": 12}
+            for i, (c, d) in enumerate(zip(WER_CONTROL_ERRORS, diffs))]
+
+
+def make_wer_db(path: Path) -> Path:
+    """One Whisper model x speech dataset scored with WER, with a control, through the real Store API.
+
+    Lower is better, so against the control (WER 21.0): 2/4 is a measurable gain, 4/2 and 4/1 measurable
+    losses, the rest inside the noise. Pareto at batch 1: 4/1, 4/2, 2/2, 2/4 (2/2 beats 4/3, 2/4 beats 4/4).
+    Within 1 WER point: 2/2 (fastest, +0.5); within 0: 2/4; at least 1.5x faster, most accurate: 2/2.
+    All latencies come from one interleaved run (bench_id 'g') of nine rounds.
+    """
+    store = Store(path)
+    for variant, (kind, _, ms1, ms8) in WER_VARIANTS.items():
+        enc, dec = (4, 4) if kind == "control" else (int(x) for x in variant.split("/"))
+        docs = wer_documents(variant)
+        run = store.upsert_run("w", "whisper-tiny.en", "synthetic-speech", variant, kind=kind, encoder_layers=enc,
+                               decoder_layers=dec, encoder_total=4, decoder_total=4,
+                               params=37_760_640 * (enc + dec) // 8, status="done")
+        errors, chars = sum(d["errors"] for d in docs), sum(d["char_errors"] for d in docs)
+        store.record_metrics(run, "test", {"metric": "wer", "wer": 100 * errors / 200, "cer": 100 * chars / 1000,
+                                           "gen_len": 12.0, "n_samples": 20})
+        store.record_documents(run, "test", docs)
+        store.record_latency(run, [dict(backend="hf", dtype="float32", device="cpu", batch_size=bs, mean_ms=ms,
+                                        median_ms=ms, std_ms=ms / 50, runs_ms=[ms * f for f in ROUNDS], bench_id="g")
+                                   for bs, ms in ((1, ms1), (8, ms8))])
+    store.close()
+    return path

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 16_000
+CLIP_TEXTS = ("The quick brown fox jumps over the lazy dog.", "What time is it?")  # the `clips` fixture's
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: samples go to the callback, espeak_Synth returns when done
 _CHARS_UTF8 = 1  # espeak_Synth flag: the text is UTF-8
 _POS_CHARACTER = 1  # espeak_POSITION_TYPE, unused with position 0
@@ -94,6 +95,17 @@ def speak_fresh(texts: list[str], voice: str = "en-us", words_per_minute: int = 
             return [audio[str(i)] for i in range(len(texts))]
 
 
+def audiofolder(folder: Path, clips: list[Path], texts=CLIP_TEXTS, split: str = "test") -> Path:
+    """An audiofolder of `clips` (their files under `split`/) with a metadata.csv of file_name and text."""
+    (folder / split).mkdir(parents=True)
+    for clip in clips:
+        (folder / split / clip.name).write_bytes(clip.read_bytes())
+    (folder / "metadata.csv").write_text("file_name,text\n" + "".join(
+        f"{split}/{clip.name},{text}\n" for clip, text in zip(clips, texts)))
+    return folder
+
+
 if __name__ == "__main__":  # speak_fresh's child: python speech.py OUT.npz VOICE WPM < texts.json
     out, voice, wpm = sys.argv[1], sys.argv[2], int(sys.argv[3])
     np.savez(out, **{str(i): speak(text, voice, wpm) for i, text in enumerate(json.load(sys.stdin))})
+

@@ -292,7 +292,7 @@ def test_verdicts_say_slower_and_where_an_interval_reaches_past_the_budget():
     line = recommend(frame, max_rouge2_loss=1.0)["line"]
     assert line.startswith("m · d: 6/3 (decoder) is the fastest within 1.00 ROUGE-2 points of the re-tuned control")
     assert line.endswith("1.50× [1.40, 1.60] faster at batch size 1 (66.0 ms) (met by the measured difference; its 95% "
-                         "interval reaches a 1.80-point loss, past the budget)")
+                         "interval reaches a 1.80-point ROUGE-2 loss, past the budget)")
     line = recommend(frame, min_speedup=1.45)["line"]
     assert "6/3 (decoder) is the most accurate at least 1.45× faster" in line
     assert line.endswith("(met by the measured speed-up; its 95% interval starts at 1.40×, below 1.45×)")

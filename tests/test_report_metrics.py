@@ -57,7 +57,7 @@ def test_lower_is_better_drives_pareto_verdicts_and_picks(toy_metric, tmp_path):
     assert recommend(frame, max_loss=0.0)["variant"] == "3/3"  # the fastest with no more errors than the control
     assert recommend(frame, min_speedup=1.5)["variant"] == "3/3"  # the most accurate: the fewest errors
     worst = recommend(frame, max_loss=2.0)["line"]  # met by +0.70; its interval, on the side of more errors, is not
-    assert "its 95% interval reaches a 2.20-point loss, past the budget" in worst
+    assert "its 95% interval reaches a 2.20-point ERR loss, past the budget" in worst
     assert rec["budget"] == "at most 1.00 ERR points above the re-tuned control; fastest at batch size 1 wins"
 
 

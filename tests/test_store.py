@@ -8,6 +8,7 @@ import pytest
 
 from asymprune.errors import UsageError
 from asymprune.store import SCHEMA_VERSION, Store
+from tests.old_schemas import create_old_tables
 from tests.results_db import make_results_db
 
 
@@ -119,19 +120,8 @@ def test_quality_against_the_control_and_speed_only_within_one_measurement(tmp_p
 def test_a_schema_1_file_is_upgraded_in_place(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
+    create_old_tables(db, 1)
     db.executescript("""
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('schema_version', '1');
-        CREATE TABLE runs (id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
-            variant TEXT NOT NULL, kind TEXT, encoder_layers INTEGER, decoder_layers INTEGER, encoder_total INTEGER,
-            decoder_total INTEGER, strategy TEXT, kept TEXT, params INTEGER, status TEXT NOT NULL DEFAULT 'pending',
-            error TEXT, config TEXT, updated REAL, UNIQUE (sweep, model, dataset, variant));
-        CREATE TABLE latency (run_id INTEGER NOT NULL, backend TEXT NOT NULL, dtype TEXT NOT NULL,
-            device TEXT NOT NULL, batch_size INTEGER NOT NULL, source_length INTEGER, new_tokens INTEGER,
-            mean_ms REAL, std_ms REAL, median_ms REAL, prefill_ms REAL, decode_ms_per_token REAL,
-            tokens_per_s REAL, peak_memory_mb REAL, runs_ms TEXT,
-            PRIMARY KEY (run_id, backend, dtype, device, batch_size));
-        CREATE VIEW summary AS SELECT 1 AS old;
         INSERT INTO runs (id, sweep, model, dataset, variant, kind, status) VALUES (1, 's', 'm', 'd', '6/6', 'full', 'done');
         INSERT INTO latency (run_id, backend, dtype, device, batch_size, mean_ms) VALUES (1, 'hf', 'float32', 'cpu', 1, 9.0);
     """)
@@ -148,20 +138,8 @@ def test_a_schema_1_file_is_upgraded_in_place(tmp_path):
 def test_a_schema_3_file_gets_the_dataset_mode_columns(tmp_path):
     path = tmp_path / "v3.db"
     db = sqlite3.connect(path)
+    create_old_tables(db, 3)
     db.executescript("""
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('schema_version', '3');
-        CREATE TABLE runs (id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
-            variant TEXT NOT NULL, kind TEXT, encoder_layers INTEGER, decoder_layers INTEGER, encoder_total INTEGER,
-            decoder_total INTEGER, strategy TEXT, kept TEXT, params INTEGER, status TEXT NOT NULL DEFAULT 'pending',
-            error TEXT, config TEXT, updated REAL, UNIQUE (sweep, model, dataset, variant));
-        CREATE TABLE latency (run_id INTEGER NOT NULL, backend TEXT NOT NULL, dtype TEXT NOT NULL,
-            device TEXT NOT NULL, batch_size INTEGER NOT NULL, source_length INTEGER, new_tokens INTEGER,
-            mean_ms REAL, std_ms REAL, median_ms REAL, prefill_ms REAL, decode_ms_per_token REAL,
-            tokens_per_s REAL, peak_memory_mb REAL, runs_ms TEXT, bench_id TEXT, gen_len REAL, dataset TEXT,
-            hardware TEXT, threads INTEGER, torch TEXT, transformers TEXT, ctranslate2 TEXT,
-            PRIMARY KEY (run_id, backend, dtype, device, batch_size));
-        CREATE VIEW summary AS SELECT 1 AS old;
         INSERT INTO runs (id, sweep, model, dataset, variant, kind, status) VALUES (1, 's', 'm', 'd', '6/6', 'full', 'done');
         INSERT INTO latency (run_id, backend, dtype, device, batch_size, median_ms, runs_ms, bench_id, dataset)
             VALUES (1, 'hf', 'float32', 'cpu', 1, 9.0, '[9.0]', 'b', 'd');

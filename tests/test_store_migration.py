@@ -2,7 +2,8 @@
 one transaction, and report the same numbers as before.
 
 tests/fixtures/results-schema3-demo.db.gz is a real file: `make demo` by asymprune before issue 21 (schema 3).
-The other versions are written here with their old DDL, from a database made through today's Store.
+The other versions are written here with their old DDL (tests/old_schemas.py), from a database made through
+today's Store.
 """
 
 import gzip
@@ -17,33 +18,10 @@ from asymprune.errors import UsageError
 from asymprune.report import load_runs, recommend
 from asymprune.store import SCHEMA_VERSION, Store
 from tests.helpers import run_cli
+from tests.old_schemas import LATENCY, WIDE_KEYS, create_old_tables
 from tests.results_db import make_control_db
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results-schema3-demo.db.gz"
-
-# The tables of schemas 1-4 as those versions created them (runs and stages never changed).
-RUNS = """CREATE TABLE runs (id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
-    variant TEXT NOT NULL, kind TEXT, encoder_layers INTEGER, decoder_layers INTEGER, encoder_total INTEGER,
-    decoder_total INTEGER, strategy TEXT, kept TEXT, params INTEGER, status TEXT NOT NULL DEFAULT 'pending',
-    error TEXT, config TEXT, updated REAL, UNIQUE (sweep, model, dataset, variant))"""
-STAGES = """CREATE TABLE stages (run_id INTEGER NOT NULL REFERENCES runs(id), stage TEXT NOT NULL, key TEXT NOT NULL,
-    status TEXT NOT NULL, started REAL, finished REAL, seconds REAL, error TEXT, output TEXT,
-    PRIMARY KEY (run_id, stage))"""
-WIDE_METRICS = """CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs(id), split TEXT NOT NULL,
-    rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL, gen_len REAL, n_samples INTEGER,
-    PRIMARY KEY (run_id, split))"""
-WIDE_DOCUMENTS = """CREATE TABLE documents (run_id INTEGER NOT NULL REFERENCES runs(id), split TEXT NOT NULL,
-    doc INTEGER NOT NULL, rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL, gen_len INTEGER,
-    PRIMARY KEY (run_id, split, doc))"""
-LATENCY = {1: ("run_id", "backend", "dtype", "device", "batch_size", "source_length", "new_tokens", "mean_ms", "std_ms",
-               "median_ms", "prefill_ms", "decode_ms_per_token", "tokens_per_s", "peak_memory_mb", "runs_ms")}
-LATENCY[2] = LATENCY[3] = LATENCY[1] + ("bench_id", "gen_len", "dataset", "hardware", "threads", "torch",
-                                        "transformers", "ctranslate2")
-LATENCY[4] = LATENCY[2] + ("bench_docs", "documents", "doc_lengths", "source_tokens", "calls_ms")
-# Every old view read ROUGE from the wide metrics table: the upgrade must drop it before replacing that table.
-OLD_VIEW = ("CREATE VIEW summary AS SELECT r.sweep, r.variant, m.rouge2 FROM runs r "
-            "LEFT JOIN metrics m ON m.run_id = r.id AND m.split = 'test'")
-WIDE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n_samples")
 
 
 def write_old_schema(new: Path, old: Path, version: int) -> Path:
@@ -51,13 +29,7 @@ def write_old_schema(new: Path, old: Path, version: int) -> Path:
     src = sqlite3.connect(new)
     db = sqlite3.connect(old)
     cols = LATENCY[version]
-    db.executescript(f"""
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('schema_version', '{version}');
-        {RUNS}; {STAGES}; {WIDE_METRICS}; {WIDE_DOCUMENTS if version >= 2 else 'SELECT 1'};
-        CREATE TABLE latency ({', '.join(cols)}, PRIMARY KEY (run_id, backend, dtype, device, batch_size));
-        {OLD_VIEW};
-    """)
+    create_old_tables(db, version)
     for table in ("runs", "stages"):
         rows = src.execute(f"SELECT * FROM {table}").fetchall()
         if rows:

@@ -132,7 +132,8 @@ def evaluate(
     draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
     share_encoder: bool = SHARE_ENCODER_OPTION,
 ) -> None:
-    """Summarize a split and report its metric (ROUGE-1/2/L/Lsum) and GenL (plus impact vs. a baseline)."""
+    """Summarize or transcribe a split and report its dataset's metric (ROUGE-1/2/L/Lsum, or WER/CER) and GenL (plus
+    impact and intervals vs. a baseline)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..evaluate import evaluate_and_save

@@ -2,7 +2,7 @@
 
     asymprune sweep configs/paper-flan-t5.yaml [--dry-run] [--executor ray]
     asymprune results runs/demo/results.db [--csv runs.csv]
-    asymprune report runs/demo/results.db --out runs/demo/report --min-speedup 2      # or --max-loss rouge2=1.0
+    asymprune report runs/demo/results.db --out runs/demo/report --min-speedup 2   # or --max-loss rouge2=1.0, --max-wer-increase 1
     asymprune demo --out demo-out
 """
 
@@ -61,7 +61,8 @@ def results(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the table as CSV here instead of printing it."),
     overwrite: bool = typer.Option(False, help="Replace the --csv file if it exists."),
 ) -> None:
-    """List every run: status, quality (ROUGE-2), impact, latency and speed-up per batch size; then the disk used."""
+    """List every run: status, quality (its metric's headline: ROUGE-2, WER), impact, latency and speed-up per batch
+    size; then the disk used."""
     from ..report import disk_use_line, list_runs, results_table
 
     frame = list_runs(db, csv=csv, overwrite=overwrite)
@@ -80,7 +81,10 @@ def report(
                                                  "headline you accept to lose vs the reference, e.g. rouge2=1.0 or "
                                                  "wer=1.0 (repeat for several metrics); picks the fastest (default "
                                                  "1.0 for every metric)."),
-    max_rouge2_loss: Optional[float] = typer.Option(None, help="The same as --max-loss rouge2=POINTS."),
+    max_rouge2_loss: Optional[float] = typer.Option(None, help="The same as --max-loss rouge2=POINTS: ROUGE-2 "
+                                                    "points you accept to lose (higher is better)."),
+    max_wer_increase: Optional[float] = typer.Option(None, help="The same as --max-loss wer=POINTS: WER points "
+                                                     "(percent) you accept to add (lower is better)."),
     min_speedup: Optional[float] = typer.Option(None, help="Budget: speed-up you need; picks the most accurate."),
     batch_size: int = typer.Option(1, help="Batch size of the latency used for speed-up, Pareto and the pick."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
@@ -89,7 +93,7 @@ def report(
     from ..report import write_report
 
     written = write_report(db, out, max_loss=max_loss, min_speedup=min_speedup, batch_size=batch_size,
-                           overwrite=overwrite, max_rouge2_loss=max_rouge2_loss)
+                           overwrite=overwrite, max_rouge2_loss=max_rouge2_loss, max_wer_increase=max_wer_increase)
     console.print(f"wrote {written['report']} and {written['html']}", soft_wrap=True)
     for line in written["lines"]:  # plain print: one unwrapped line each
         print(f"recommendation: {line}")

@@ -18,8 +18,8 @@ from . import rouge  # noqa: F401  (registers the built-in metrics, in this orde
 from . import wer  # noqa: F401
 from ..intervals import ratio_bootstrap
 from .bootstrap import paired_bootstrap
-from .registry import (GENERATION_KEYS, METRICS, Metric, Ratio, headline_metric, metric_for, metric_names, owner_of,
-                       register_metric, unregister_metric)
+from .registry import (GENERATION_KEYS, METRICS, Metric, Ratio, budget_metric, headline_metric, metric_for, metric_names,
+                       owner_of, register_metric, unregister_metric)
 
-__all__ = ["GENERATION_KEYS", "METRICS", "Metric", "Ratio", "headline_metric", "metric_for", "metric_names", "owner_of",
+__all__ = ["GENERATION_KEYS", "METRICS", "Metric", "Ratio", "budget_metric", "headline_metric", "metric_for", "metric_names", "owner_of",
            "paired_bootstrap", "ratio_bootstrap", "register_metric", "unregister_metric"]

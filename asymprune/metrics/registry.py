@@ -44,6 +44,10 @@ class Metric:
     short: str = ""                # the headline's column header in tables ("R-2"); "" : the label
     labels: dict[str, str] = {}    # how each key is written in tables; a key not here is shown as is
     unit: str = "points"           # what a difference is counted in
+    loss_noun: str = "loss"        # what a change for the worse is called: "a 2.0-point WER increase"
+    budget_flag: str = ""          # the `report` flag that is `--max-loss HEADLINE=X` ("--max-wer-increase")
+    about: str = ""                # one sentence for model cards: what the scores are and how they were made
+    hub_types: dict[str, str] = {}  # a key's metric `type` in a card's model-index (the `evaluate` id); else the name
 
     # ------------------------------------------------------------ scoring
 
@@ -85,6 +89,19 @@ class Metric:
     def key_label(self, key: str) -> str:
         return self.labels.get(key, key)
 
+    def hub_type(self, key: str) -> str:
+        """What a model card's model-index calls the metric of `key` ("rouge" for every ROUGE key, "cer")."""
+        return self.hub_types.get(key, self.name)
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    @property
+    def budget_keyword(self) -> str:
+        """`budget_flag` as a Python keyword of check_budget/recommend/write_report: "max_wer_increase"."""
+        return self.budget_flag.lstrip("-").replace("-", "_")
+
     @property
     def column(self) -> str:
         """The headline's table header."""
@@ -93,6 +110,10 @@ class Metric:
     def worse_word(self) -> str:
         """Which way a loss goes: 'below' a reference when higher is better, else 'above'."""
         return "below" if self.higher_is_better else "above"
+
+    def delta_note(self) -> str:
+        """How to read a difference value - reference: 'WER: lower is better, so a positive Δ is a loss'."""
+        return f"{self.label}: {self.direction}, so a {'negative' if self.higher_is_better else 'positive'} Δ is a loss"
 
     def verdict(self, interval: dict) -> str:
         return verdict(interval, self.higher_is_better)
@@ -116,6 +137,13 @@ def register_metric(cls):
         if key in GENERATION_KEYS or (other is not None and other.name != metric.name):
             raise ValueError(f"metric '{metric.name}': key '{key}' already belongs to "
                              f"{'every evaluation' if other is None else repr(other.name)}; name it differently")
+    if metric.budget_flag:
+        twin = next((m for m in METRICS.values() if m.budget_flag == metric.budget_flag and m.name != metric.name), None)
+        if twin is not None:
+            raise ValueError(f"metric '{metric.name}': budget flag {metric.budget_flag} already belongs to "
+                             f"'{twin.name}'; name it differently")
+        if not metric.budget_flag.startswith("--"):
+            raise ValueError(f"metric '{metric.name}': budget flag '{metric.budget_flag}' must start with '--'")
     METRICS[metric.name] = metric
     return cls
 
@@ -136,6 +164,17 @@ def metric_for(name: str) -> Metric:
     metric = METRICS.get(name)
     if metric is None:
         raise UsageError(f"unknown metric '{name}'; asymprune knows {metric_names()}")
+    return metric
+
+
+def budget_metric(keyword: str) -> Metric:
+    """The metric whose budget flag `keyword` is ("max_wer_increase": wer); a TypeError for any other word,
+    as for an unknown keyword argument."""
+    load_plugins()
+    metric = next((m for m in METRICS.values() if m.budget_flag and m.budget_keyword == keyword), None)
+    if metric is None:
+        flags = ", ".join(m.budget_keyword for m in METRICS.values() if m.budget_flag)
+        raise TypeError(f"unexpected budget keyword '{keyword}'; the metrics' budget keywords are {flags}")
     return metric
 
 

@@ -20,6 +20,8 @@ class Rouge(Metric):
     label = "ROUGE-2"
     short = "R-2"
     labels = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+    budget_flag = "--max-rouge2-loss"
+    about = "ROUGE F-measures × 100 (rouge-score with the stemmer) of the model's summaries; higher is better."
 
     def per_example(self, predictions, references):
         return rouge_per_example(predictions, references)

@@ -19,6 +19,11 @@ class Wer(Metric):
     higher_is_better = wer.HIGHER_IS_BETTER
     label = "WER"
     labels = {"wer": "WER", "cer": "CER"}
+    loss_noun = "increase"
+    budget_flag = "--max-wer-increase"
+    about = (f"Word and character error rates in percent (jiwer, corpus errors over reference words or characters) "
+             f"of the model's transcripts after the {wer.NORMALISER}; lower is better.")
+    hub_types = {"wer": "wer", "cer": "cer"}
 
     def normalize(self, text):
         return wer.normalize(text)

@@ -6,7 +6,8 @@
 
 The card is made with huggingface_hub's ModelCard and ModelCardData: YAML front matter with
 `base_model`, `library_name`, `tags` (`asymprune`, `pruned` where layers were removed, ...),
-`datasets`, `metrics` and a `model-index` of the scores, and a body rendered from the records in
+`datasets`, `metrics` and a `model-index` of the scores (each metric's names and `type`, from the metric
+registry: ROUGE for summaries, WER/CER for transcripts), and a body rendered from the records in
 the folder (`asymprune.json`, `train.json`, `vocab.json`; `card_text.py`). What no record holds (the
 source, the scores, the latency) lives under the front matter's `asymprune` key, so a later step
 re-renders the whole card instead of appending to it: one row per dataset and split, one per
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from ..fsutil import atomic_file
 from ..version import __version__
-from .card_text import SOURCE_MARK, body, dataset_names, eval_results, has_pruned_layers, made_line
+from .card_text import (SOURCE_MARK, body, dataset_names, eval_results, has_pruned_layers, made_line,
+                        metric_names)
 from .families import Family, family_of_type
 
 KEY = "asymprune"           # the front matter's key for what the card holds beyond the folder's records
@@ -101,8 +103,8 @@ def _render(folder: Path, name: str, state: dict, kept: str, inherited: dict):
                               *(e["dataset"] for e in evaluations)])
     data = ModelCardData(
         base_model=state.get("source"), library_name="transformers", pipeline_tag=family.pipeline_tag,
-        tags=[t for t in tags if t], datasets=datasets or None, metrics=["rouge"] if evaluations else None,
-        model_name=state.get("title", name), eval_results=eval_results(evaluations) or None, **inherited,
+        tags=[t for t in tags if t], datasets=datasets or None, metrics=metric_names(evaluations) or None,
+        model_name=state.get("title", name), eval_results=eval_results(evaluations, family) or None, **inherited,
         **{KEY: state})
     text = body(name, state, prune, train, vocab, config)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{text}" + (f"\n{kept}" if kept else ""))
@@ -171,13 +173,14 @@ def add_evaluation(model: str, metrics: dict, out: Path) -> Path | None:
     replaces it. Assisted (draft-and-verify) evaluations measure a pair of models and are left out."""
     if metrics.get("assistant"):
         return None
-    entry = {k: metrics.get(k) for k in ("dataset", "split", "samples", "rouge1", "rouge2", "rougeL", "rougeLsum",
-                                         "gen_len")}
-    entry.update(num_beams=(metrics.get("generation") or {}).get("num_beams"),
+    from ..metrics import metric_for
+    metric = metric_for(metrics.get("metric") or "rouge")  # a metrics.json without one is ROUGE's
+    entry = {k: metrics.get(k) for k in ("dataset", "split", "samples", *metric.keys, "gen_len")}
+    entry.update(metric=metric.name, num_beams=(metrics.get("generation") or {}).get("num_beams"),
                  max_new_tokens=(metrics.get("generation") or {}).get("max_new_tokens"), results=str(out))
-    interval = (metrics.get("intervals") or {}).get("rouge2")
+    interval = (metrics.get("intervals") or {}).get(metric.headline)
     if interval:
-        entry["baseline"] = {"path": metrics["baseline"]["path"], "rouge2_delta": interval["delta"],
+        entry["baseline"] = {"path": metrics["baseline"]["path"], "delta": interval["delta"],
                              "low": interval["low"], "high": interval["high"]}
     return _update(model, "evaluations", [entry], lambda e: (e["dataset"], e["split"], e["samples"]))
 

@@ -16,7 +16,6 @@ from .families import Family, family_of_type
 
 SOURCE_MARK = "<!-- asymprune: the source's own model card, kept as it was -->"
 STACKS = ("encoder", "decoder")
-ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
 DATA_FILES = (".jsonl", ".json", ".csv", ".parquet")
 
 
@@ -45,13 +44,27 @@ def _dataset_label(spec: str) -> str:
     return Path(spec.rstrip("/")).name if _is_file_spec(spec) else spec.removeprefix("hf:")
 
 
-def eval_results(evaluations: list[dict]):
-    """One huggingface_hub EvalResult per ROUGE score of each evaluation (the card's model-index)."""
+def metric_of_entry(e: dict):
+    """The registered metric of an evaluation row (a row written before WER had none: ROUGE's)."""
+    from ..metrics import metric_for
+    return metric_for(e.get("metric") or "rouge")
+
+
+def metric_names(evaluations: list[dict]) -> list[str]:
+    """The front matter's `metrics`: each evaluation's metric, once, in order."""
+    return list(dict.fromkeys(metric_of_entry(e).name for e in evaluations))
+
+
+def eval_results(evaluations: list[dict], family: Family | None = None):
+    """One huggingface_hub EvalResult per score of each evaluation (the card's model-index): the task
+    is the family's, each key's metric type and name its metric's ("rouge" / "ROUGE-2", "wer" / "WER")."""
     from huggingface_hub import EvalResult
-    return [EvalResult(task_type="summarization", task_name="Summarization", dataset_type=_dataset_label(e["dataset"]),
-                       dataset_name=_dataset_label(e["dataset"]), dataset_split=e["split"], metric_type="rouge",
-                       metric_name=name, metric_value=round(e[key], 2))
-            for e in evaluations for key, name in ROUGE_NAMES.items() if e.get(key) is not None]
+    task = (family or Family()).pipeline_tag
+    return [EvalResult(task_type=task, task_name=task.replace("-", " ").title(),
+                       dataset_type=_dataset_label(e["dataset"]), dataset_name=_dataset_label(e["dataset"]),
+                       dataset_split=e["split"], metric_type=m.hub_type(key), metric_name=m.key_label(key),
+                       metric_value=round(e[key], 2))
+            for e in evaluations for m in [metric_of_entry(e)] for key in m.keys if e.get(key) is not None]
 
 
 def _millions(n) -> str:
@@ -156,21 +169,28 @@ def _vocabulary(vocab: dict | None) -> str:
 
 
 def _evaluation(evaluations: list[dict]) -> str:
+    """A table per metric: every key of the metric, GenL, and the headline against the baseline."""
     if not evaluations:
         return ""
-    rows = []
-    for e in evaluations:
-        b = e.get("baseline")
-        vs = (f"{b['rouge2_delta']:+.2f} [{b['low']:+.2f}, {b['high']:+.2f}] vs `{b['path']}`"
-              + (", no measurable loss" if b["low"] <= 0 <= b["high"] else "")) if b else "–"
-        scores = " | ".join(f"{e[k]:.2f}" if e.get(k) is not None else "–" for k in (*ROUGE_NAMES, "gen_len"))
-        rows.append(f"| `{_dataset_label(e['dataset'])}` | {e['split']} | {e.get('samples') or 0:,} | {scores} | {vs} |")
-    return ("## Evaluation\n\n"
-            "ROUGE F-measures × 100 (rouge-score with the stemmer) of the model's summaries; GenL is the mean number "
-            "of generated tokens. The last column is the paired bootstrap 95% interval of the ROUGE-2 difference "
-            "with the baseline evaluation, over the same documents.\n\n"
-            "| dataset | split | documents | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | GenL | ROUGE-2 vs baseline |\n"
-            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+    parts = ["## Evaluation"]
+    for name in metric_names(evaluations):
+        rows, m = [], None
+        for e in evaluations:
+            if metric_of_entry(e).name != name:
+                continue
+            m, b = metric_of_entry(e), e.get("baseline")
+            delta = None if not b else b.get("delta", b.get(f"{m.headline}_delta"))  # older cards: rouge2_delta
+            vs = f"{delta:+.2f} [{b['low']:+.2f}, {b['high']:+.2f}] vs `{b['path']}`, {m.verdict(b)}" if b else "–"
+            scores = " | ".join(f"{e[k]:.2f}" if e.get(k) is not None else "–" for k in (*m.keys, "gen_len"))
+            rows.append(f"| `{_dataset_label(e['dataset'])}` | {e['split']} | {e.get('samples') or 0:,} | {scores} | "
+                        f"{vs} |")
+        labels = [m.key_label(k) for k in m.keys]
+        parts.append(f"{m.about} GenL is the mean number of generated tokens. The last column is the paired bootstrap "
+                     f"95% interval of the {m.label} difference with the baseline evaluation (this model − the "
+                     f"baseline; {m.direction}), over the same examples.\n\n"
+                     f"| dataset | split | examples | {' | '.join(labels)} | GenL | {m.label} vs baseline |\n"
+                     + "|---" * (len(labels) + 5) + "|\n" + "\n".join(rows))
+    return "\n\n".join(parts)
 
 
 def _speedup(e: dict) -> str:

@@ -5,6 +5,7 @@
     front = pareto(frame, batch_size=1)            # variants nothing beats on both latency and quality
     verdict(row)                                   # 'no measurable loss': the interval contains 0
     check_budget(["rouge2=1.0"])                   # ({'rouge2': 1.0}, None): what --max-loss gives
+    check_budget(max_wer_increase=1.0)             # ({'wer': 1.0}, None): a metric's own flag (Metric.budget_flag)
 
 Quality is each run's metric's headline (ROUGE-2, WER, ...), in the metric's direction: a loss is
 how much worse than the reference. The control is the yardstick, not a candidate. A difference
@@ -19,7 +20,7 @@ import pandas as pd
 
 from ..bench.speedup import speedup_text, speedup_verdict
 from ..errors import UsageError
-from ..metrics import Metric, headline_metric, metric_for
+from ..metrics import Metric, budget_metric, headline_metric, metric_for
 from .load import GROUP, by_group, check_batch_size
 from .quality import headline, metric_of
 
@@ -95,26 +96,30 @@ def parse_max_loss(items) -> dict[str, float]:
     return budgets
 
 
-def check_budget(max_loss=None, min_speedup: float | None = None, max_rouge2_loss: float | None = None) -> tuple:
+def check_budget(max_loss=None, min_speedup: float | None = None, **flags) -> tuple:
     """Validated (budgets, min_speedup): exactly one kind of budget. `budgets` is {headline key:
-    points} from `max_loss` (--max-loss texts 'rouge2=1.0', or a dict) and `max_rouge2_loss` (its
-    alias --max-rouge2-loss); a metric not named there may lose DEFAULT_MAX_LOSS points. None when
-    the budget is a speed-up."""
-    loss_flag = "--max-loss" if max_loss else "--max-rouge2-loss"
-    if (max_loss or max_rouge2_loss is not None) and min_speedup is not None:
-        raise UsageError(f"{loss_flag} and --min-speedup both given; pass one budget")
-    if max_rouge2_loss is not None and not max_rouge2_loss >= 0:
-        raise UsageError(f"--max-rouge2-loss must be 0 or more ROUGE-2 points (got {max_rouge2_loss})")
+    points} from `max_loss` (--max-loss texts 'rouge2=1.0', or a dict) and each metric's own budget
+    flag (`flags`, by its Python keyword: max_rouge2_loss=1.0 is --max-rouge2-loss, max_wer_increase=1.0
+    --max-wer-increase; see Metric.budget_flag); a metric not named there may lose DEFAULT_MAX_LOSS
+    points. None when the budget is a speed-up."""
+    given = {budget_metric(k): v for k, v in flags.items() if v is not None}  # TypeError for an unknown keyword
+    given_flags = (["--max-loss"] if max_loss else []) + [m.budget_flag for m in given]
+    if given_flags and min_speedup is not None:
+        raise UsageError(f"{' and '.join(given_flags)} and --min-speedup both given; pass one budget")
+    for metric, value in given.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise UsageError(f"{metric.budget_flag} must be 0 or more {metric.label} {metric.unit} (got {value})")
     if min_speedup is not None and not min_speedup > 0:
         raise UsageError(f"--min-speedup must be a positive factor, e.g. 2 for twice as fast (got {min_speedup})")
     if min_speedup is not None:
         return None, min_speedup
     budgets = parse_max_loss(max_loss or [])
-    if max_rouge2_loss is not None:
-        if budgets.get("rouge2", max_rouge2_loss) != max_rouge2_loss:
-            raise UsageError(f"--max-rouge2-loss {max_rouge2_loss:g} and --max-loss rouge2={budgets['rouge2']:g} "
-                             "disagree; pass one of them")
-        budgets["rouge2"] = float(max_rouge2_loss)
+    for metric, value in given.items():
+        h = metric.headline
+        if budgets.get(h, value) != value:
+            raise UsageError(f"{metric.budget_flag} {value:g} and --max-loss {h}={budgets[h]:g} disagree; pass one "
+                             "of them")
+        budgets[h] = float(value)
     return budgets, None
 
 
@@ -135,11 +140,11 @@ def budget_text(budgets: dict | None, min_speedup: float | None, batch_size: int
 
 
 def recommend(frame: pd.DataFrame, max_loss=None, min_speedup: float | None = None, batch_size: int = 1,
-              max_rouge2_loss: float | None = None) -> dict | None:
+              **flags) -> dict | None:
     """The pick for one model x dataset: the fastest variant within `max_loss` points of the
-    headline of its metric (a number, or {headline key: points}; `max_rouge2_loss` is the same for
-    ROUGE-2) of the reference (the re-tuned control, else the full model), or the most accurate at
-    least `min_speedup` times faster.
+    headline of its metric (a number, or {headline key: points}; `flags` are the metrics' own budget
+    flags, max_rouge2_loss=1.0 or max_wer_increase=1.0, as check_budget takes them) of the reference
+    (the re-tuned control, else the full model), or the most accurate at least `min_speedup` times faster.
 
     `met` is False when nothing meets the budget; the pick is then the closest. When the pick is
     the full model itself, the line says to keep it and `closest` names the nearest pruned variant.
@@ -152,7 +157,7 @@ def recommend(frame: pd.DataFrame, max_loss=None, min_speedup: float | None = No
     metric = metric_of(frame)
     if isinstance(max_loss, (int, float)) and not isinstance(max_loss, bool):
         max_loss = {metric.headline: max_loss}
-    budgets, min_speedup = check_budget(max_loss, min_speedup, max_rouge2_loss)
+    budgets, min_speedup = check_budget(max_loss, min_speedup, **flags)
     max_loss = loss_budget(budgets, metric)
     check_batch_size(frame, batch_size)
     h, worst_first = metric.headline, not metric.higher_is_better  # sort order that puts the best first
@@ -232,8 +237,8 @@ def _caveat(r: dict) -> str:
     interval, m = r["interval"], metric_for(r["metric"])
     worst = None if interval is None else max(m.loss(interval["low"], 0.0), m.loss(interval["high"], 0.0))
     if r["min_speedup"] is None and worst is not None and worst > r["max_loss"] + EPS:
-        return (f" (met by the measured difference; its 95% interval reaches a {worst:.2f}-point loss, "
-                "past the budget)")
+        return (f" (met by the measured difference; its 95% interval reaches a {worst:.2f}-point {m.label} "
+                f"{m.loss_noun}, past the budget)")
     if r["min_speedup"] is not None and r["speedup_low"] is not None and r["speedup_low"] < r["min_speedup"] - EPS:
         return (f" (met by the measured speed-up; its 95% interval starts at {r['speedup_low']:.2f}×, below "
                 f"{r['min_speedup']:.2f}×)")
@@ -269,8 +274,8 @@ def recommendation_line(label: str, rec: dict | None, batch_size: int, metric: M
 
 
 def recommend_each(frame: pd.DataFrame, max_loss=None, min_speedup: float | None = None, batch_size: int = 1,
-                   max_rouge2_loss: float | None = None) -> list[tuple[str, dict | None]]:
+                   **flags) -> list[tuple[str, dict | None]]:
     """(label, recommendation or None) for every model x dataset with finished runs."""
     done = frame[frame.status == "done"]
-    return [(label, recommend(rows, max_loss, min_speedup, batch_size, max_rouge2_loss))
+    return [(label, recommend(rows, max_loss, min_speedup, batch_size, **flags))
             for label, rows in by_group(done)]

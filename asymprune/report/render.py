@@ -82,11 +82,12 @@ def render(blocks: list[tuple], out: Path) -> tuple[str, str]:
 
 
 def write_report(db: str | Path, out: Path, max_loss=None, min_speedup: float | None = None,
-                 batch_size: int = 1, overwrite: bool = False, max_rouge2_loss: float | None = None) -> dict:
+                 batch_size: int = 1, overwrite: bool = False, **flags) -> dict:
     """Write report.md, report.html, PNG plots and one CSV per table into `out`, atomically.
-    `max_loss`: --max-loss texts ('rouge2=1.0') or {headline key: points}; `max_rouge2_loss` its alias.
+    `max_loss`: --max-loss texts ('rouge2=1.0') or {headline key: points}; `flags`: the metrics' own
+    budget flags by keyword (max_rouge2_loss=1.0, max_wer_increase=1.0; choose.check_budget).
     Returns {'report': path, 'html': path, 'recommendations': [(label, rec or None), ...], 'lines': [...]}."""
-    budgets, min_speedup = check_budget(max_loss, min_speedup, max_rouge2_loss)
+    budgets, min_speedup = check_budget(max_loss, min_speedup, **flags)
     if batch_size <= 0:
         raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
     frame = load_runs(db)
@@ -137,11 +138,14 @@ def write_report(db: str | Path, out: Path, max_loss=None, min_speedup: float | 
                 raw.to_csv(tmp / csv, index=False)
                 blocks.extend([("h3", dataset), ("table", shown, csv)])
 
+        directions = "; ".join(f"{m.label}: {m.direction}" for m in metrics)  # "WER: lower is better"
         table(f"{quality} by variant and model size (paper Tables 5-7)", quality_tables(done), "quality",
-              f"Variant = encoder/decoder layers kept; % of full = {quality} relative to the same model unpruned.")
+              f"Variant = encoder/decoder layers kept; % of full = {quality} relative to the same model unpruned "
+              f"({directions}).")
         if sizes:
             table(f"{quality} impact vs speed-up by batch size (paper Tables 8-10)", speedup_tables(done), "speedup",
-                  "Pruned variants only; speed-up = full latency / variant latency at each batch size.")
+                  "Pruned variants only; speed-up = full latency / variant latency at each batch size; Δ = value - "
+                  f"reference ({'; '.join(m.delta_note() for m in metrics)}).")
         table("Scale vs gain of the full models (paper Tables 2-4)", scale_tables(done), "scale",
               f"Gain = {quality} change vs the smallest model (by parameters"
               + ("; positive is better" if any(not m.higher_is_better for m in metrics) else "")

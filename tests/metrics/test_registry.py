@@ -7,7 +7,8 @@ import pytest
 
 from asymprune import rouge, wer
 from asymprune.errors import UsageError
-from asymprune.metrics import METRICS, Metric, headline_metric, metric_for, owner_of, register_metric
+from asymprune.metrics import (METRICS, Metric, budget_metric, headline_metric, metric_for, owner_of,
+                               register_metric)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ROUGE_PAIRS = [json.loads(line) for line in (FIXTURES / "rouge_pairs.jsonl").open()]
@@ -72,6 +73,21 @@ def test_direction_loss_and_verdicts():
     assert (r.worse_word(), w.worse_word()) == ("below", "above")
 
 
+def test_budget_flags_card_words_and_hub_types():
+    r, w = metric_for("rouge"), metric_for("wer")
+    assert (r.budget_flag, r.budget_keyword, w.budget_flag, w.budget_keyword) == (
+        "--max-rouge2-loss", "max_rouge2_loss", "--max-wer-increase", "max_wer_increase")
+    assert budget_metric("max_wer_increase") is w and budget_metric("max_rouge2_loss") is r
+    with pytest.raises(TypeError, match="unexpected budget keyword 'max_wer_loss'"):
+        budget_metric("max_wer_loss")
+    assert (r.direction, w.direction) == ("higher is better", "lower is better")
+    assert (r.loss_noun, w.loss_noun) == ("loss", "increase")
+    assert w.delta_note() == "WER: lower is better, so a positive Δ is a loss"
+    assert r.delta_note() == "ROUGE-2: higher is better, so a negative Δ is a loss"
+    assert [r.hub_type(k) for k in r.keys] == ["rouge"] * 4 and [w.hub_type(k) for k in w.keys] == ["wer", "cer"]
+    assert "lower is better" in w.about and "higher is better" in r.about
+
+
 def test_a_metric_from_outside(toy_metric):
     m = metric_for("toyerr")
     rows = m.per_example(["a", "b", "c", "d"], ["a", "x", "c", "y"])
@@ -88,4 +104,8 @@ def test_registration_refuses_ambiguous_entries(toy_metric):
         register_metric(entry(keys=("rouge2",), headline="rouge2"))
     with pytest.raises(ValueError, match="key 'gen_len' already belongs to every evaluation"):
         register_metric(entry(keys=("gen_len",), headline="gen_len"))
+    with pytest.raises(ValueError, match="budget flag --max-wer-increase already belongs to 'wer'"):
+        register_metric(entry(keys=("bad",), headline="bad", budget_flag="--max-wer-increase"))
+    with pytest.raises(ValueError, match="budget flag 'max-err' must start with '--'"):
+        register_metric(entry(keys=("bad",), headline="bad", budget_flag="max-err"))
     assert "bad" not in METRICS

@@ -78,3 +78,49 @@ def test_a_hub_source_card_is_linked(tmp_path):
     write_card(tmp_path, "google/flan-t5-small", "m")
     card = ModelCard.load(tmp_path / "README.md")
     assert card.data.base_model == "google/flan-t5-small" and "https://huggingface.co/google/flan-t5-small" in card.text
+
+
+def test_a_whisper_card_shows_wer_and_cer(tiny_en, clips, tmp_path):
+    """The card's metrics come from the metric registry: WER and CER, lower is better, `wer` in the model-index."""
+    from asymprune.metrics import metric_for
+    from tests.speech import audiofolder
+    folder = audiofolder(tmp_path / "clips", clips)
+    pruned, base, out = tmp_path / "tiny-4-2", tmp_path / "base-eval", tmp_path / "eval"
+    assert run_cli(["prune", str(tiny_en), str(pruned), "--decoder-layers", "2"]) == 0
+    reading = ["--dataset", str(folder), "--split", "test", "--max-new-tokens", "8"]
+    assert run_cli(["evaluate", str(tiny_en), *reading, "--out", str(base)]) == 0
+    assert run_cli(["evaluate", str(pruned), *reading, "--out", str(out), "--baseline", str(base)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    card = ModelCard.load(pruned / "README.md")
+    assert card.data.metrics == ["wer"] and card.data.pipeline_tag == "automatic-speech-recognition"
+    assert {(r.task_type, r.metric_type, r.metric_name, r.metric_value, r.dataset_split)
+            for r in card.data.eval_results} == {
+        ("automatic-speech-recognition", "wer", "WER", round(metrics["wer"], 2), "test"),
+        ("automatic-speech-recognition", "cer", "CER", round(metrics["cer"], 2), "test")}
+    assert "| dataset | split | examples | WER | CER | GenL | WER vs baseline |" in card.text
+    assert "lower is better" in card.text and "ROUGE" not in card.text
+    ci = metrics["intervals"]["wer"]
+    verdict = metric_for("wer").verdict(ci)
+    assert (f"| `clips` | test | 2 | {metrics['wer']:.2f} | {metrics['cer']:.2f} | {metrics['gen_len']:.2f} | "
+            f"{ci['delta']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}] vs `{base}`, {verdict} |") in card.text
+
+
+def test_a_card_written_before_the_metric_registry_still_renders(tmp_path):
+    """Evaluation rows of older cards name no metric and keep ROUGE-2's difference as rouge2_delta."""
+    from asymprune.models.card import add_latency, write_card
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    write_card(tmp_path, None, "m")
+    card = ModelCard.load(tmp_path / "README.md")
+    old = {"dataset": "synthetic", "split": "test", "samples": 4, "rouge1": 30.0, "rouge2": 12.5, "rougeL": 25.0,
+           "rougeLsum": 26.0, "gen_len": 9.0, "baseline": {"path": "b", "rouge2_delta": -0.5, "low": -1.5,
+                                                            "high": 0.5}}
+    card.data.asymprune["evaluations"] = [old]
+    card.save(tmp_path / "README.md")
+    env = {"device": "cpu", "backend": "hf", "dtype": "float32", "source_length": 8, "new_tokens": 4}
+    assert add_latency(str(tmp_path), [{"batch_size": 1, "median_ms": 5.0}], env, tmp_path / "bench", "m")
+    card = ModelCard.load(tmp_path / "README.md")  # re-rendered from the old row
+    assert card.data.metrics == ["rouge"]
+    assert "| `synthetic` | test | 4 | 30.00 | 12.50 | 25.00 | 26.00 | 9.00 | -0.50 [-1.50, +0.50] vs `b`, no measurable " \
+           "loss |" in card.text
+    assert {(r.task_type, r.metric_type, r.metric_name) for r in card.data.eval_results} >= {
+        ("summarization", "rouge", "ROUGE-2")}

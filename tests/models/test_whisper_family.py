@@ -26,21 +26,6 @@ WHISPER = family_of_type("whisper")
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    """Two espeak-ng utterances as 16 kHz WAV files (the same samples every run)."""
-    import soundfile as sf
-
-    from tests.speech import SAMPLE_RATE, speak_fresh
-    folder = tmp_path_factory.mktemp("clips")
-    texts = ["The quick brown fox jumps over the lazy dog.", "What time is it?"]
-    paths = []
-    for i, audio in enumerate(speak_fresh(texts)):
-        sf.write(folder / f"u{i}.wav", audio, SAMPLE_RATE)
-        paths.append(folder / f"u{i}.wav")
-    return paths
-
-
-@pytest.fixture(scope="module")
 def pruned(tiny_en, tmp_path_factory):
     out = tmp_path_factory.mktemp("pruned") / "tiny-4-2"
     assert run_cli(["prune", str(tiny_en), str(out), "--decoder-layers", "2"]) == 0
