@@ -69,7 +69,7 @@ def _check_model(src: str, setup: Setup, cfg: BenchConfig) -> dict:
         raise UsageError(f"--new-tokens {cfg.new_tokens} is over {src}'s limit: its {limit} decoder positions hold "
                          f"a {prompt}-token prompt and the new tokens; pass --new-tokens {limit - prompt} or less")
     name = src if setup == cfg.setup() else f"{src} ({backend_for(setup.backend).describe(setup)})"
-    return {"name": name, "path": src, "vocab": config.vocab_size, "setup": asdict(setup), "prompt": prompt,
+    return {"name": name, "path": src, "vocab": config.vocab_size, "setup": asdict(setup),
             "inputs": family.bench_inputs(cfg.source_length, f"{cfg.dataset}:{cfg.split}" if cfg.dataset else None)}
 
 
