@@ -225,8 +225,9 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         "generation": {"num_beams": gen.num_beams, "max_new_tokens": gen.max_new_tokens,
                        "min_new_tokens": gen.min_new_tokens, "length_penalty": gen.length_penalty,
                        "batch_size": config.batch_size, "prefix": prefix},
-        "max_source_length": config.max_source_length,
-        "sources_truncated": report["sources_truncated"],
+        # Only where the family's encoding cuts sources (text: tokens over max_source_length; never audio)
+        **({"max_source_length": config.max_source_length, "sources_truncated": report["sources_truncated"]}
+           if "sources_truncated" in report else {}),
         "generate_seconds": seconds,
         "device": device,
         "config": asdict(config),

@@ -274,3 +274,14 @@ def test_speedup_is_a_ratio_of_medians_with_an_interval_over_paired_rounds():
     assert speedup_text(0.8, 0.75, 0.85, short=True) == "0.80× [0.75, 0.85]"
     assert speedup_verdict(0.8, 0.75, 0.85) == "slower" and speedup_verdict(1.01, 0.97, 1.06) == "no measurable speed-up"
     assert speedup_verdict(1.3) == "faster" and speedup_verdict(0.9) == "slower"
+
+
+def test_a_damaged_generation_config_is_named_not_taken_as_absent(t5_dir, tmp_path, capsys):
+    """The bench reads the decoder prompt from generation_config.json: a file that exists but cannot be read is
+    one line naming it, exit 2 (never the defaults)."""
+    model = tmp_path / "m"
+    shutil.copytree(t5_dir, model)
+    (model / "generation_config.json").write_text("{not json")
+    assert run_cli(["bench", str(model), "--new-tokens", "2", "--runs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "generation_config.json" in err and err.startswith("error: ") and "Traceback" not in err

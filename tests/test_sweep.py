@@ -262,7 +262,7 @@ def test_sweep_runs_records_and_skips_finished_stages(tmp_path):
              for p in stages.glob("train-*/README.md")}
     assert sorted(cards) == ["t5-tiny/3/6", "t5-tiny/6/3", "t5-tiny/6/6", "t5-tiny/control"]
     assert all("## Training" in c and "## Evaluation" in c and "## Latency" in c for c in cards.values())
-    assert "| the full model (6/6) | source 16, 4 new tokens | hf float32, cpu" in cards["t5-tiny/6/3"]
+    assert "| the full model (6/6) | random ids, source 16, 4 new tokens | hf float32, cpu" in cards["t5-tiny/6/3"]
     assert "- pruned" in cards["t5-tiny/6/3"] and "- pruned" not in cards["t5-tiny/control"]
     assert "\n# t5-tiny/6/3\n" in cards["t5-tiny/6/3"]  # titled by the run, not the stage's folder
     assert sorted(str(p.parent.relative_to(tmp_path / "out" / "tensorboard"))

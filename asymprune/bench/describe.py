@@ -47,19 +47,27 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _setup_text(backend: str, dtype: str) -> str:
+    """'hf float32', 'ct2 int8' (a row's dtype names its backend too: 'ct2:int8')."""
+    return f"{backend} {dtype.removeprefix(backend + ':')}"
+
+
 def results_table(report: dict):
     """A rich table of a report."""
     from rich.table import Table
     cfg = report["config"]
     natural = cfg["dataset"] is not None
-    length = (f"{cfg['dataset']}:{cfg['split']}, {cfg['docs']} calls per round" if natural
-              else f"random ids, {cfg['new_tokens']} new tokens")
     env = report["env"]
+    # What was timed, as the models' family says (text: ids of a source length; Whisper: 30-second mel windows)
+    inputs = env.get("inputs") or (f"{cfg['dataset']}:{cfg['split']}" if natural
+                                   else f"source {cfg['source_length']}, random ids")
+    length = (f"{cfg['docs']} calls per round, natural stopping (at most {cfg['new_tokens']} new tokens)" if natural
+              else f"{cfg['new_tokens']} new tokens (EOS suppressed)")
     over = "the paired rounds and documents" if natural else "the paired rounds (3 or more)"
     setups = {(r.get("backend", env["backend"]), r.get("dtype", env["dtype"])) for r in report["results"]}
-    setup = " ".join(next(iter(setups))) if len(setups) == 1 else "each model's setup (in its name)"
+    setup = _setup_text(*next(iter(setups))) if len(setups) == 1 else "each model's setup (in its name)"
     table = Table(title=f"latency: {setup} on {env['device']}, {env['threads']} threads, "
-                        f"source {cfg['source_length']}, {length}, {cfg['runs']} runs", title_justify="left",
+                        f"{inputs}, {length}, {cfg['runs']} runs", title_justify="left",
                   caption=f"median ± std ms per call; speed-up: ratio of medians over the first model, [95% CI] "
                           f"over {over}; a CI holding 1 is no measurable speed-up" + (
                               "" if natural or not cfg.get("assistants") else "; a lossless row on random ids "

@@ -55,7 +55,7 @@ Entry = str | tuple[str, Setup]  # a MODEL, or a MODEL with the setup it runs in
 
 def _check_model(src: str, setup: Setup, cfg: BenchConfig) -> dict:
     """Validate one MODEL before any process starts; return its worker spec (its setup included)."""
-    from ..models import family_for, load_config
+    from ..models import family_for, load_config, load_generation_config
     config = load_config(src, presets=True)
     family = family_for(config)
     limit = family.max_source_positions(config)  # learned positions (BART family)
@@ -63,11 +63,14 @@ def _check_model(src: str, setup: Setup, cfg: BenchConfig) -> dict:
         raise UsageError(f"--source-length {cfg.source_length} is over {src}'s limit of {limit} positions; "
                          f"pass --source-length {limit} or less")
     limit = family.max_target_positions(config)
-    if limit and cfg.new_tokens + 1 > limit:
-        raise UsageError(f"--new-tokens {cfg.new_tokens} is over {src}'s limit of {limit} positions; "
-                         f"pass --new-tokens {limit - 1} or less")
+    # The decoder's positions hold its prompt (the start token; Whisper's <|startoftranscript|><|notimestamps|>)
+    prompt = len(family.decoder_prompt(load_generation_config(src, presets=True), config))
+    if limit and prompt + cfg.new_tokens > limit:
+        raise UsageError(f"--new-tokens {cfg.new_tokens} is over {src}'s limit: its {limit} decoder positions hold "
+                         f"a {prompt}-token prompt and the new tokens; pass --new-tokens {limit - prompt} or less")
     name = src if setup == cfg.setup() else f"{src} ({backend_for(setup.backend).describe(setup)})"
-    return {"name": name, "path": src, "vocab": config.vocab_size, "setup": asdict(setup)}
+    return {"name": name, "path": src, "vocab": config.vocab_size, "setup": asdict(setup),
+            "inputs": family.bench_inputs(cfg.source_length, f"{cfg.dataset}:{cfg.split}" if cfg.dataset else None)}
 
 
 def _assisted_spec(full: str, draft: str, cfg: BenchConfig) -> dict:
@@ -115,6 +118,9 @@ def check_bench(models: list[Entry], cfg: BenchConfig) -> list[dict]:
     for m, setup in entries:
         backend_for(setup.backend).check_model(m, load_config(m, presets=True), setup, cfg)
     specs += [_assisted_spec(entries[0][0], draft, cfg) for draft in cfg.assistants]
+    inputs = sorted({s["inputs"] for s in specs})
+    if len(inputs) > 1:  # one run times every model on the same inputs: text ids and audio windows are not that
+        raise UsageError(f"the MODELs take different inputs ({'; '.join(inputs)}); bench models of one kind together")
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise UsageError("a MODEL is given twice; pass each model once")
@@ -167,11 +173,12 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
             setup = Setup(**w.setup)
             results.append({"model": w.name, "backend": setup.backend,
                             "dtype": backend_for(setup.backend).label(setup), "batch_size": bs,
-                            "inputs": f"{cfg.dataset}:{cfg.split}" if cfg.dataset else "random ids", **docs,
+                            "inputs": specs[0]["inputs"], **docs,
                             **_row(m, bs, cfg), "source_tokens": sources[w.name][bs],
                             "peak_memory_mb": memory[(w.name, bs)], **_speedup_fields(base, m), **w.info,
                             **(_assist_fields(m["drafted"], cfg) if "assistant" in w.info else {})})
-    report = {"env": environment(cfg, workers[0].info["threads"]), "config": asdict(cfg), "results": results}
+    report = {"env": {**environment(cfg, workers[0].info["threads"]), "inputs": specs[0]["inputs"]},
+              "config": asdict(cfg), "results": results}
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         write_json(json_path, report)

@@ -67,7 +67,7 @@ def bench(
         if r.get("draft"):
             from ..assist import DraftStats
             random = (" (random ids: the acceptance of a real text differs; pass --dataset)"
-                      if r["inputs"] == "random ids" else "")
+                      if r["bench_docs"] is None else "")
             console.print(f"{r['model']}{random}: {draft_line(DraftStats.from_dict(r['draft']))}; speed-up "
                           f"{r['speedup']:.2f}× over {models[0]} alone at batch {r['batch_size']}", soft_wrap=True)
         check = r.get("ct2_check")

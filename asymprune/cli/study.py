@@ -163,8 +163,9 @@ def evaluate(
             bar.stop()
 
     m = result["metrics"]
-    console.print(f"{m['split']}: {m['samples']:,} samples; truncated {m['sources_truncated']:,} sources "
-                  f"(> {m['max_source_length']} tokens)", soft_wrap=True)
+    cut = (f"; truncated {m['sources_truncated']:,} sources (> {m['max_source_length']} tokens)"
+           if "sources_truncated" in m else "")  # absent where the family cuts nothing (speech: whole windows)
+    console.print(f"{m['split']}: {m['samples']:,} samples{cut}", soft_wrap=True)
     impact, intervals = m.get("impact"), m.get("intervals")
     table = Table("metric", "value", *(["baseline", "impact %", "Δ points [95% CI, paired]"] if impact else []),
                   title=f"{model_src} on {dataset} ({m['split']})")

@@ -64,8 +64,14 @@ class Runtime:
         raise NotImplementedError
 
     def generate(self, batch, new_tokens: int, fixed: bool) -> list[int]:
-        """Greedy generation: tokens generated per sequence, end-of-sequence included (`fixed`: exactly `new_tokens`)."""
+        """Greedy generation: tokens generated per sequence, end-of-sequence included (`fixed`: exactly `new_tokens`).
+        The counts are what the runtime really returned, not what was asked for: per-token figures divide by them."""
         raise NotImplementedError
+
+    @classmethod
+    def max_new_tokens(cls) -> int | None:
+        """The most tokens one generation may produce in this runtime, or None: no limit of its own."""
+        return None
 
     @classmethod
     def check(cls, model_dir: str | Path, ct2_dir: Path, length: int = 12, seed: int = 0) -> dict:

@@ -54,6 +54,10 @@ class Whisper(Runtime):
     def width(self, batch):
         return batch.shape[-1]
 
+    @classmethod
+    def max_new_tokens(cls):
+        return CONTEXT // 2
+
     def context(self, new_tokens: int) -> int:
         """The `max_length` under which CTranslate2's Whisper generates `new_tokens` tokens at most."""
         length = max(2 * new_tokens, new_tokens + len(self.prompt))
@@ -68,8 +72,11 @@ class Whisper(Runtime):
         out = self.model.generate(batch, [self.prompt] * batch.shape[0], beam_size=1,
                                   max_length=self.context(new_tokens),
                                   suppress_tokens=[-1, self.eos] if fixed else [-1])
+        # What it really returned (neither prompt nor end of sequence), not what was asked for: a sequence that
+        # stopped short of the cap stopped at the end of sequence, which it generated and does not return;
+        # with the end of sequence suppressed there is none to count.
         lengths = [len(r.sequences_ids[0]) for r in out]
-        return [n + (n < new_tokens) for n in lengths]  # + the end-of-sequence it stopped at, not returned
+        return lengths if fixed else [n + (n < new_tokens) for n in lengths]
 
     @classmethod
     def check(cls, model_dir, ct2_dir, length=12, seed=0):

@@ -49,8 +49,11 @@ def tokenize(ds, tokenizer, *, prefix: str = "", max_source_length: int = 1024,
 
 
 def truncation_line(name: str, report: dict, max_source_length: int, max_target_length: int | None = None) -> str:
-    """'train: truncated 3/100 sources (> 1024 tokens), 0/100 targets (> 256 tokens)'."""
-    parts = [f"{report['sources_truncated']:,}/{report['rows']:,} sources (> {max_source_length} tokens)"]
+    """'train: truncated 3/100 sources (> 1024 tokens), 0/100 targets (> 256 tokens)'; a count the family's
+    encoding does not report is left out (speech: no source is cut)."""
+    parts = []
+    if "sources_truncated" in report:
+        parts.append(f"{report['sources_truncated']:,}/{report['rows']:,} sources (> {max_source_length} tokens)")
     if "targets_truncated" in report:
         parts.append(f"{report['targets_truncated']:,}/{report['rows']:,} targets (> {max_target_length} tokens)")
-    return f"{name}: truncated {', '.join(parts)}"
+    return f"{name}: truncated {', '.join(parts)}" if parts else f"{name}: {report['rows']:,} rows"

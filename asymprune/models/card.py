@@ -195,7 +195,7 @@ def add_latency(model: str, rows: list[dict], env: dict, bench: Path, baseline: 
                 "dtype": r.get("dtype", env.get("dtype")),
                 "device": env.get("device"), "hardware": env.get("gpu") or env.get("cpu"),
                 "threads": env.get("threads"), "source_length": env.get("source_length"),
-                "new_tokens": env.get("new_tokens"), "dataset": env.get("dataset"),
+                "new_tokens": env.get("new_tokens"), "dataset": env.get("dataset"), "inputs": env.get("inputs"),
                 "gen_len": r.get("generated_tokens_mean"), "bench": str(bench)} for r in rows]
     return _update(model, "latency", entries, lambda e: (e["backend"], e["dtype"], e["device"], e["source_length"],
                                                          e["new_tokens"], e["dataset"], e["batch_size"]))

@@ -209,7 +209,7 @@ def _latency(latency: list[dict]) -> str:
     rows = []
     for e in sorted(latency, key=lambda e: (e["backend"], e["dtype"], e["device"], e["batch_size"])):
         work = (f"`{_dataset_label(e['dataset'])}` documents, GenL {e['gen_len']:.1f}" if e.get("dataset")
-                else f"source {e['source_length']}, {e['new_tokens']} new tokens")
+                else f"{e.get('inputs') or 'source ' + str(e['source_length'])}, {e['new_tokens']} new tokens")
         rows.append(f"| {e['batch_size']} | {e['median_ms']:.1f} | {_speedup(e)} | {e['baseline']} | {work} | "
                     f"{e['backend']} {e['dtype']}, {e['device']} ({e.get('hardware')}, {e.get('threads')} threads) | "
                     f"{e.get('runs')} |")

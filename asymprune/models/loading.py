@@ -30,7 +30,7 @@ from .presets import PRESETS, build_preset, preset_config
 
 __all__ = ["TOKENIZER_FILES", "check_weights", "family_of", "hub_reachable", "is_preset", "load_config", "load_model",
            "load_processor", "load_tokenizer", "no_tokenizer_message", "require_processor", "require_tokenizer",
-           "check_has_tokenizer"]
+           "check_has_tokenizer", "load_generation_config"]
 
 
 def _looks_local(src: str) -> bool:
@@ -193,6 +193,26 @@ def load_model(src: str, *, trust_remote_code: bool = False, allow_pickle: bool 
     check_loading_info(src, info)
     model.eval()
     return model
+
+
+def load_generation_config(src: str, *, trust_remote_code: bool = False, presets: bool = False):
+    """The generation config a model's generate() starts from, without its weights: a preset's as it is built, a
+    folder's or the hub's generation_config.json, else the one transformers derives from config.json (as
+    from_pretrained does for a checkpoint without the file). A file that exists but cannot be read is an error."""
+    from transformers import GenerationConfig
+    config = load_config(src, trust_remote_code=trust_remote_code, presets=presets)
+    if is_preset(src, presets):
+        return family_for(config).preset_generation_config(config)
+    local = Path(src).expanduser()
+    if local.is_dir() and not (local / "generation_config.json").is_file():
+        return GenerationConfig.from_model_config(config)
+    try:
+        return GenerationConfig.from_pretrained(src, local_files_only=_cache_only(src))
+    except (OSError, ValueError) as e:
+        if local.is_dir():
+            raise UsageError(f"could not read {local / 'generation_config.json'} ({first_line(e)}); fix or delete "
+                             "it") from None
+        return GenerationConfig.from_model_config(config)  # a hub checkpoint without the file
 
 
 def load_processor(src: str, *, trust_remote_code: bool = False, presets: bool = False):

@@ -110,7 +110,7 @@ def test_labels_carry_the_prompt_and_the_collator_pads_them(tiny_en, clips):
     texts = ["The quick brown fox jumps over the lazy dog.", "What time is it?"]  # what the clips say
     rows = Dataset.from_dict({"source": [str(p) for p in clips], "target": texts})
     inputs, report = WHISPER.encode(rows, processor, max_target_length=448)
-    assert report == {"rows": 2, "sources_truncated": 0, "targets_truncated": 0}
+    assert report == {"rows": 2, "targets_truncated": 0}  # a clip is never cut: no source count
     first = inputs[0]
     assert first["input_features"].shape == (80, 3000)
     assert first["labels"][0] == NO_TIMESTAMPS and first["labels"][-1] == EOT
@@ -214,7 +214,7 @@ def test_layers_scores_whisper_on_an_audiofolder(tiny_en, clips, tmp_path, capsy
     assert all(0 < a < 1 for stack in angular.values() for a in stack)
 
 
-def test_evaluate_on_an_audiofolder_writes_wer_that_jiwer_agrees_with(tiny_en, clips, tmp_path):
+def test_evaluate_on_an_audiofolder_writes_wer_that_jiwer_agrees_with(tiny_en, clips, tmp_path, capsys):
     import jiwer
     from whisper_normalizer.english import EnglishTextNormalizer  # the normaliser the README names
 
@@ -227,7 +227,10 @@ def test_evaluate_on_an_audiofolder_writes_wer_that_jiwer_agrees_with(tiny_en, c
         f"test/{clip.name},{text}\n" for clip, text in zip(clips, references)))
     out = tmp_path / "eval"
     assert run_cli(["evaluate", str(tiny_en), "--dataset", str(folder), "--split", "test", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "test: 2 samples" in printed and "truncated" not in printed  # speech: no source is ever cut
     metrics = json.loads((out / "metrics.json").read_text())
+    assert "sources_truncated" not in metrics and "max_source_length" not in metrics
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert metrics["metric"] == "wer" and metrics["samples"] == 2 and len(rows) == 2
     assert [r["id"] for r in rows] == ["test/u0.wav", "test/u1.wav"] and [r["reference"] for r in rows] == references

@@ -30,6 +30,14 @@ class Ct2Backend(Backend):
             raise UsageError("--compile is for the hf backend (CTranslate2 has its own kernels); drop --compile or "
                              "pass --backend hf")
 
+    def check_model(self, src, config, setup, cfg):
+        from ...ct2 import runtime_for
+        runtime = runtime_for(config)
+        limit = runtime.max_new_tokens()
+        if limit is not None and cfg.new_tokens > limit:  # Whisper: half its 448 positions (whisper_runtime.py)
+            raise UsageError(f"--new-tokens {cfg.new_tokens} is over what CTranslate2's {runtime.name} generates "
+                             f"for {src} ({limit} at most); pass --new-tokens {limit} or less with --backend ct2")
+
     def label(self, setup: Setup) -> str:
         return f"ct2:{setup.ct2_compute_type}"
 
@@ -80,8 +88,10 @@ class Ct2Backend(Backend):
 
 def _facts(hf_dir: str, ct2_dir: str, seed: int) -> dict:
     """Parameter counts of the HF model and the conversion check (run in a fresh process)."""
+    from ...console import quiet_transformers
     from ...ct2 import compare_with_hf
     from ...models import load_model, param_counts
+    quiet_transformers()  # this process's output lands in the parent's: no loading bars in the bench's table
     return {"params": param_counts(load_model(hf_dir)), "ct2_check": compare_with_hf(hf_dir, Path(ct2_dir), seed=seed)}
 
 

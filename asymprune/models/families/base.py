@@ -160,6 +160,13 @@ class Family:
                                       **special_ids, **preset.config)
         return config, tokenizer
 
+    def preset_generation_config(self, config):
+        """The generation settings a preset of `config` is built with: what its family's checkpoints carry."""
+        from transformers import GenerationConfig
+        gen = GenerationConfig.from_model_config(config)
+        gen.decoder_start_token_id = config.decoder_start_token_id
+        return gen
+
     def finish_preset(self, model, processor) -> None:
         """Give a freshly built preset model the generation settings its checkpoints carry."""
         model.generation_config.decoder_start_token_id = model.config.decoder_start_token_id
@@ -188,6 +195,11 @@ class Family:
         import torch
         ids = torch.tensor([row + [config.eos_token_id] for row in body_ids[:batch_size]])
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    def bench_inputs(self, source_length: int, dataset: str | None) -> str:
+        """What a bench times, in a few words (a result row's `inputs`, the table's header): `fixed_inputs`'
+        seeded random ids of `source_length` tokens, or the documents of `dataset` ('SPEC:split')."""
+        return dataset or f"random ids, source {source_length}"
 
     def data_collator(self, processor, model=None):
         """Pads a list of encoded rows into a batch (labels padded with -100)."""

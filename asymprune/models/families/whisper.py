@@ -71,9 +71,12 @@ class WhisperFamily(Family):
         config = WhisperConfig(**whisper_token_config(vocab), **preset.config)
         return config, whisper_processor(vocab, config)
 
-    def finish_preset(self, model, processor):
+    def preset_generation_config(self, config):
         from ..whisper_processor import packaged_vocabulary, whisper_generation_config
-        model.generation_config = whisper_generation_config(packaged_vocabulary(), model.config)
+        return whisper_generation_config(packaged_vocabulary(), config)
+
+    def finish_preset(self, model, processor):
+        model.generation_config = self.preset_generation_config(model.config)
 
     # ------------------------------------------------------------ inputs
 
@@ -92,7 +95,7 @@ class WhisperFamily(Family):
                 labels.append(ids)
         where = rows["id"] if "id" in rows.column_names else None
         inputs = SpeechInputs(list(rows["source"]), processor.feature_extractor, labels, where)
-        report = {"rows": len(rows), "sources_truncated": 0}
+        report = {"rows": len(rows)}  # no "sources_truncated": a clip is never cut (over 30 s is refused)
         if labels is not None:
             report["targets_truncated"] = cut
         return inputs, report
@@ -123,6 +126,10 @@ class WhisperFamily(Family):
         features = torch.randn((batch_size, config.num_mel_bins, FRAMES),
                                generator=torch.Generator().manual_seed(seed))
         return {"input_features": features, "attention_mask": torch.ones(batch_size, FRAMES, dtype=torch.long)}
+
+    def bench_inputs(self, source_length, dataset):
+        # Whatever the clip's length, the encoder reads one whole window: --source-length does not apply
+        return f"30-second log-mel windows of {dataset}" if dataset else "30-second log-mel windows of random features"
 
     def data_collator(self, processor, model=None):
         from ...speech import SpeechCollator
