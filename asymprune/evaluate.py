@@ -148,8 +148,7 @@ def generate_summaries(model, processor, tokenized, config: EvalConfig, progress
                          for i in idx])
         inputs = {k: v.to(device) for k, v in batch.items() if v is not None}  # no labels: None
         if draft is not None:
-            out = generate_one_by_one(model, draft, inputs["input_ids"], inputs["attention_mask"], gen, config.assist,
-                                      draft_stats, tokenizer.pad_token_id)
+            out = generate_one_by_one(model, draft, inputs, gen, config.assist, draft_stats, tokenizer.pad_token_id)
         else:
             with torch.inference_mode():
                 out = model.generate(**inputs, generation_config=gen)
@@ -202,6 +201,9 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         check_greedy(generation_config(model, config))
         draft = load_model(config.assistant, presets=True, trust_remote_code=trust_remote_code,
                            allow_pickle=allow_pickle).to(device).eval()
+        if config.assist.share_encoder:
+            from .assist import check_shared_encoder
+            check_shared_encoder(model, draft, config.assistant)
         draft_stats = DraftStats()
     family = family_for(model.config)
     prefix = family.source_prefix(model.config) if config.prefix is None else config.prefix

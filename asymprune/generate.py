@@ -90,9 +90,11 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
     stats = None
     if assistant:
         from .assist import generate_one_by_one
+        from .assist import check_shared_encoder
         draft, stats = load_model(assistant, presets=True), DraftStats()
-        out = generate_one_by_one(model, draft, batch.input_ids, batch.attention_mask, gen, assist, stats,
-                                  model.config.pad_token_id)
+        if assist.share_encoder:
+            check_shared_encoder(model, draft, assistant)
+        out = generate_one_by_one(model, draft, dict(batch), gen, assist, stats, model.config.pad_token_id)
     else:
         with torch.inference_mode():
             out = model.generate(**batch, generation_config=gen)

@@ -3,6 +3,7 @@
     from asymprune.assist import AssistConfig, assisted_generate
     out = assisted_generate(full, draft, input_ids, attention_mask, generation_config,
                             AssistConfig(draft_tokens=5))
+    out = assisted_generate(whisper, draft, {"input_features": features})   # a family's own model inputs
     out.sequences               # token for token full.generate(...)'s greedy output
     out.stats.acceptance_rate   # draft tokens kept / draft tokens proposed
     out.seconds                 # wall time of the call
@@ -18,9 +19,12 @@ only, as transformers has it. Two things are added without forking transformers:
   adapts exactly as in stock transformers) and wraps two methods of that one object.
 - A shared encoder (`share_encoder=True`). transformers runs the draft's own encoder once per
   document. With the option, the draft reads the full model's encoder output instead: the
-  encoder runs once per document. The output stays the full model's own; the drafts stay the
-  draft's own exactly when its encoder equals the full model's (`asymprune train
-  --freeze-encoder` re-tunes a draft that way), otherwise only the acceptance rate changes.
+  encoder runs once per document. The draft's encoder must equal the full model's (a draft pruned
+  in the decoder only; `asymprune train --freeze-encoder` re-tunes it that way): otherwise the
+  draft that ran would not be the one named, and it is refused in one line.
+
+A family's own generate() can need more (Whisper's suppresses blanks and <|endoftext|> as the first
+token, which transformers turns off when a draft assists): its `prepare_assisted` hook.
 
 Expected speed-up (Leviathan et al., 2023): with per-token acceptance probability a, g draft
 tokens per round and cost ratio c (a draft step's time over a full step's), a round yields
@@ -28,17 +32,18 @@ tokens per round and cost ratio c (a draft step's time over a full step's), a ro
 `predicted_speedup(a, g, c)`.
 
     config.py    AssistConfig, DraftStats, predicted_speedup, confidence_adapts, stats_summary
-    checks.py    check_draft(_sources), check_batch_size, check_greedy, encoders_equal, freeze_encoder
+    checks.py    check_draft(_sources), check_shared_encoder, check_batch_size, check_greedy, encoders_equal,
+                 freeze_encoder
     generate.py  assisted_generate, generate_one_by_one
 """
 
-from .checks import (check_batch_size, check_draft, check_draft_sources, check_greedy, encoders_equal,
-                     freeze_encoder)
+from .checks import (check_batch_size, check_draft, check_draft_sources, check_greedy, check_shared_encoder,
+                     encoders_equal, freeze_encoder)
 from .config import (SCHEDULES, AssistConfig, AssistedOutput, DraftStats, confidence_adapts,
                      expected_tokens_per_round, predicted_speedup, stats_summary)
 from .generate import assisted_generate, generate_one_by_one
 
-__all__ = ["check_batch_size", "check_draft", "check_draft_sources", "check_greedy", "encoders_equal",
-           "freeze_encoder", "SCHEDULES", "AssistConfig", "AssistedOutput", "DraftStats", "confidence_adapts",
-           "expected_tokens_per_round",
-           "predicted_speedup", "stats_summary", "assisted_generate", "generate_one_by_one"]
+__all__ = ["check_batch_size", "check_draft", "check_draft_sources", "check_greedy", "check_shared_encoder",
+           "encoders_equal", "freeze_encoder", "SCHEDULES", "AssistConfig", "AssistedOutput", "DraftStats",
+           "confidence_adapts", "expected_tokens_per_round", "predicted_speedup", "stats_summary", "assisted_generate",
+           "generate_one_by_one"]

@@ -1,6 +1,7 @@
 """Can this draft verify losslessly against this model? One-line errors before any weights load.
 
     check_draft_sources("runs/base", "runs/d1-ft")   # same family, vocabulary, special tokens, tokenizer
+    check_shared_encoder(full, draft)                # --share-encoder: the draft's encoder is the full model's
     check_batch_size(8, "--batch-sizes")             # transformers' assisted generation runs batch 1 only
     freeze_encoder(model)                            # re-tune a draft whose encoder stays the full model's
 """
@@ -29,6 +30,13 @@ def check_draft(full_config, draft_config, full: str = "the full model", draft: 
     if share_encoder and getattr(full_config, "d_model", None) != getattr(draft_config, "d_model", None):
         raise UsageError(f"--share-encoder: draft {draft} has d_model {draft_config.d_model} and {full} "
                          f"{full_config.d_model}; the draft must read the full model's encoder output")
+    if share_encoder:
+        from ..models import family_for
+        family = family_for(full_config)
+        ours, theirs = family.layer_counts(full_config)["encoder"], family.layer_counts(draft_config)["encoder"]
+        if ours != theirs:
+            raise UsageError(f"--share-encoder: draft {draft} has {theirs} encoder layers and {full} {ours}; "
+                             f"{SHARED_ENCODER_FIX}")
 
 
 def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> None:
@@ -40,6 +48,19 @@ def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> N
         raise UsageError(f"--assistant: draft-and-verify does not run {family.name} models yet; leave --assistant out")
     check_draft(full_config, load_config(draft, presets=True), full, draft,
                 load_tokenizer(full, presets=True), load_tokenizer(draft, presets=True), share_encoder)
+
+
+SHARED_ENCODER_FIX = ("the draft would read an encoder output it was not made for; use a draft pruned in the "
+                      "decoder only (re-tuned with train --freeze-encoder), or leave --share-encoder out")
+
+
+def check_shared_encoder(full, draft, name: str | None = None) -> None:
+    """`--share-encoder` replaces the draft's encoder by the full model's: refused unless they are the same weights,
+    so that the draft that runs is the one named (`name`: how to call it; default its folder)."""
+    if not encoders_equal(full, draft):
+        name = name or getattr(draft.config, "_name_or_path", "") or "the draft"
+        raise UsageError(f"--share-encoder: the encoder of draft {name} differs from the full model's; "
+                         f"{SHARED_ENCODER_FIX}")
 
 
 def check_batch_size(batch_size: int, flag: str = "--batch-size") -> None:

@@ -1,19 +1,22 @@
 """Greedy generation with a draft: transformers' assisted generation, counted, optionally sharing the encoder.
 
     out = assisted_generate(full, draft, input_ids, attention_mask, generation_config, AssistConfig(draft_tokens=5))
+    out = assisted_generate(whisper, draft, {"input_features": features}, None, generation_config)  # any model inputs
     out.sequences, out.stats, out.seconds
 
 transformers has no public hook that picks the candidate generator, so for the length of one
 call the full model's `_get_candidate_generator` is shadowed on the instance. The shadow calls
 transformers' own, so the candidate generator is stock `AssistedCandidateGenerator` (transformers
 adapts the confidence threshold only for exactly that type), and counts by wrapping two methods
-of that one object: what the draft proposed, and what the full model then appended.
+of that one object: what the draft proposed, and what the full model then appended. What a family's
+own generate() needs on top (Whisper: its first-token suppression, kept) is its `prepare_assisted` hook.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 
 from .checks import check_batch_size, check_greedy
@@ -105,48 +108,78 @@ def _drafting(full, draft, config: AssistConfig, stats: DraftStats):
     draft.generation_config.assistant_confidence_threshold = config.confidence
     full._get_candidate_generator = make_candidates  # shadows the method on this instance only
     try:
-        yield
+        yield draft.generation_config
     finally:
         del full._get_candidate_generator
         draft.generation_config = saved
 
 
-def assisted_generate(full, draft, input_ids, attention_mask=None, generation_config=None,
+def _model_inputs(inputs, attention_mask) -> dict:
+    """generate()'s keyword inputs: a tensor is token ids; a mapping is the family's inputs (input_features...)."""
+    given = dict(inputs) if isinstance(inputs, Mapping) else {"input_ids": inputs}
+    if attention_mask is not None:
+        given["attention_mask"] = attention_mask
+    return given
+
+
+def assisted_generate(full, draft, inputs, attention_mask=None, generation_config=None,
                       config: AssistConfig | None = None) -> AssistedOutput:
     """Greedy `full.generate(..., assistant_model=draft)` on one document, with its draft statistics.
 
+    `inputs` is the token ids of a text model, or a mapping of model inputs (Whisper: `input_features`).
     `generation_config` (default: the full model's) must be greedy; pass explicit lengths. The
-    sequences equal `full.generate(input_ids, attention_mask=..., generation_config=...)`.
+    sequences equal `full.generate(**inputs, attention_mask=..., generation_config=...)`. With
+    `config.share_encoder`, call `check_shared_encoder(full, draft)` once first (generate, evaluate and
+    bench do), not once per document.
     """
     import torch
 
+    from ..models import family_for
+
     config = config or AssistConfig()
     config.validate()
-    check_batch_size(input_ids.shape[0], "batch size")
+    kwargs = _model_inputs(inputs, attention_mask)
+    first = next(v for v in kwargs.values() if v is not None)
+    check_batch_size(first.shape[0], "batch size")
     gen = copy.deepcopy(generation_config or full.generation_config)
     check_greedy(gen)
     stats = DraftStats()
-    sync = torch.cuda.synchronize if input_ids.device.type == "cuda" else (lambda: None)
-    with _drafting(full, draft, config, stats), torch.inference_mode():
+    sync = torch.cuda.synchronize if first.device.type == "cuda" else (lambda: None)
+    with _drafting(full, draft, config, stats) as draft_gen, torch.inference_mode():
+        kwargs.update(family_for(full.config).prepare_assisted(gen, draft_gen, full.config))
         sync()
         start = time.perf_counter()
-        sequences = full.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=gen,
-                                  assistant_model=draft)
+        sequences = full.generate(**kwargs, generation_config=gen, assistant_model=draft)
         sync()
         seconds = time.perf_counter() - start
     return AssistedOutput(sequences, stats, seconds)
 
 
-def generate_one_by_one(full, draft, input_ids, attention_mask, generation_config, config: AssistConfig,
+def _row(inputs: Mapping, i: int) -> dict:
+    """Row i of a batch of model inputs, without its padding: every input laid out like the attention mask
+    (token ids) keeps the positions the mask marks; others (Whisper's 30-second windows) are taken whole."""
+    mask = inputs.get("attention_mask")
+    keep = mask[i].bool() if mask is not None else None
+    row = {}
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        value = value[i]
+        if keep is not None and value.shape[:1] == keep.shape:
+            value = value[keep]
+        row[name] = value[None]
+    return row
+
+
+def generate_one_by_one(full, draft, inputs: Mapping, generation_config, config: AssistConfig,
                         stats: DraftStats, pad_token_id: int):
-    """`assisted_generate` over the rows of a batch, right-padded to one tensor; adds to `stats`."""
+    """`assisted_generate` over the rows of a batch of model inputs (input_ids and attention_mask, or the
+    family's: Whisper's input_features), right-padded to one tensor; adds to `stats`."""
     import torch
 
     rows = []
-    for i in range(input_ids.shape[0]):
-        keep = attention_mask[i].bool() if attention_mask is not None else slice(None)
-        ids = input_ids[i][keep][None]
-        out = assisted_generate(full, draft, ids, torch.ones_like(ids), generation_config, config)
+    for i in range(next(v for v in inputs.values() if v is not None).shape[0]):
+        out = assisted_generate(full, draft, _row(inputs, i), None, generation_config, config)
         stats.merge(out.stats)
         rows.append(out.sequences[0])
     width = max(len(r) for r in rows)

@@ -160,12 +160,6 @@ def test_generate_says_what_a_whisper_model_reads(tiny_en, argv, message, capsys
     assert err.count("\n") == 1 and message in err
 
 
-def test_an_assistant_is_refused_in_one_line_until_draft_and_verify_reads_audio(tiny_en, clips, capsys):
-    assert run_cli(["generate", str(tiny_en), "--audio", str(clips[0]), "--assistant", str(tiny_en)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "draft-and-verify does not run whisper models yet" in err
-
-
 def test_generate_refuses_audio_for_a_text_model(t5_dir, clips, capsys):
     assert run_cli(["generate", str(t5_dir), "--audio", str(clips[0])]) == 2
     assert "a t5 model reads text, not audio; pass --text" in capsys.readouterr().err

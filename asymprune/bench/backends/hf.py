@@ -79,6 +79,9 @@ class HfRunner(Runner):
         self.info["assistant"] = src
         self.info["draft_layers"] = family_for(self.draft.config).layer_counts(self.draft.config)
         self.info["draft_encoder_identical"] = encoders_equal(self.model, self.draft)
+        if self.cfg.assist.share_encoder:
+            from ...assist import check_shared_encoder
+            check_shared_encoder(self.model, self.draft, src)  # at load, not on the first timed document
         self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
 
     def inputs(self, encoded):
@@ -93,8 +96,7 @@ class HfRunner(Runner):
             from ...assist import assisted_generate
             gen = copy.deepcopy(self.model.generation_config)
             gen.update(**lengths)
-            result = assisted_generate(self.model, self.draft, batch["input_ids"], batch["attention_mask"], gen,
-                                       self.cfg.assist)
+            result = assisted_generate(self.model, self.draft, batch, None, gen, self.cfg.assist)
             out, self.stats = result.sequences, result.stats.to_dict()
         else:
             out = self.model.generate(**batch, **lengths)

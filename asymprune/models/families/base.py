@@ -237,6 +237,12 @@ class Family:
             ids.append(row[:end])
         return ids, [sum(token != pad for token in row) for row in rows]
 
+    def prepare_assisted(self, generation_config, draft_generation_config, config) -> dict:
+        """Before generate() with a draft (asymprune.assist): set what the draft's generation config (a copy, put back
+        after the call) needs, and return extra generate() arguments for the full model so that its output stays
+        what generate() gives without the draft. Text families need nothing."""
+        return {}
+
     def greedy_generation_config(self, model):
         """Greedy decoding with the model's start, end and pad ids and nothing else from its checkpoint (what the
         bench times: no shipped beams, n-gram blocking or forced tokens)."""

@@ -9,7 +9,8 @@ What differs from a text encoder-decoder, each as one hook:
   and returns neither it nor the end-of-sequence token;
 - labels are the tokenizer's ids of the transcript (prompt, text, <|endoftext|>) without the
   start token, which the model puts in front itself when it shifts the labels;
-- CTranslate2 runs it in `ctranslate2.models.Whisper` (asymprune.ct2.runtimes).
+- CTranslate2 runs it in `ctranslate2.models.Whisper` (asymprune.ct2.runtimes);
+- with a draft (lossless mode) its first-token suppression is kept, which transformers drops (`prepare_assisted`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class WhisperFamily(Family):
     card_tags = ("automatic-speech-recognition",)
     processor_name = "WhisperProcessor"
     ct2_runtime = "Whisper"
-    assisted = False  # asymprune.assist feeds token ids; a draft for Whisper's features is issue 17's lossless item
 
     # ------------------------------------------------------------ classes and processor
 
@@ -175,6 +175,26 @@ class WhisperFamily(Family):
         pad = config.pad_token_id
         ids = [_strip_padding(row, pad) for row in sequences.tolist()]
         return ids, [len(row) + (len(row) < max_new_tokens) for row in ids]  # + the end-of-sequence it stopped at
+
+    def prepare_assisted(self, generation_config, draft_generation_config, config):
+        """Keep Whisper's `begin_suppress_tokens` (a blank, <|endoftext|>) suppressed at the first generated token.
+
+        With a draft, transformers 5.25's Whisper generate() drops them for the full model (so an output could start
+        with what it never starts with alone: an empty transcript on silence), while the draft's own generate()
+        puts them back and moves their position to the start of each round (its `set_begin_index` on every
+        processor), so it can never draft <|endoftext|> first in a round and a draft identical to the model is
+        rejected there. Here the full model gets one processor pinned to the first generated position, which
+        the draft reads too (transformers hands it the full model's processors), and the draft builds none of its own.
+        """
+        begin = generation_config.begin_suppress_tokens
+        draft_generation_config.begin_suppress_tokens = None
+        if not begin:
+            return {}
+        from transformers import LogitsProcessorList
+
+        from ..whisper_suppression import FirstTokenSuppression
+        start = len(self.decoder_prompt(generation_config, config))  # the first generated token's position
+        return {"logits_processor": LogitsProcessorList([FirstTokenSuppression(begin, start)])}
 
     def greedy_generation_config(self, model):
         # Whisper's generate() builds its prompt from the checkpoint's settings (no_timestamps_token_id, language,
