@@ -255,7 +255,7 @@ def test_bench_reports_acceptance_and_speedup_against_the_full_model(t5_dir, tmp
     assert assisted["draft_encoder_identical"] and assisted["weights_mb"] == pytest.approx(2 * full["weights_mb"])
     assert report["config"]["assistants"] == [str(t5_dir)] and report["config"]["assist"]["draft_tokens"] == 3
     assert "acceptance rate 100.0%" in text and f"over {t5_dir} alone at batch 1" in text
-    assert assisted["inputs"] == "random ids" and "(random ids: the acceptance of a real text differs" in text
+    assert assisted["inputs"] == "random ids, source 16" and "(random ids: the acceptance of a real text differs" in text
 
 
 def test_dataset_mode_bench_counts_an_identical_draft_over_real_documents(tmp_path, capsys):
