@@ -32,3 +32,14 @@ def run_cli_subprocess(argv: list[str], **kw) -> subprocess.CompletedProcess:
     """Run `python -m asymprune ...` in a fresh process, as a user would."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "asymprune", *argv], capture_output=True, text=True, env=env, **kw)
+
+
+def reports_under(db, tmp_path, capsys, flag_sets: list[list[str]]) -> list[tuple[list[str], str]]:
+    """`asymprune report DB` once per flag set: (its recommendation lines, report.md past the dated line) each."""
+    outputs = []
+    for flags in flag_sets:
+        out = tmp_path / f"rep{len(outputs)}"
+        assert run_cli(["report", str(db), "--out", str(out), *flags]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()[1:]
+        outputs.append((lines, (out / "report.md").read_text().split("\n", 3)[3]))
+    return outputs

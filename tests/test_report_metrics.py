@@ -10,7 +10,7 @@ from asymprune.metrics import metric_for
 from asymprune.report import check_budget, load_runs, pareto, recommend, verdict
 from asymprune.store import Store
 from asymprune.wer import paired_bootstrap as wer_bootstrap
-from tests.helpers import run_cli
+from tests.helpers import run_cli, reports_under
 from tests.results_db import make_results_db
 
 # A lower-is-better toy metric (tests/toy_metric.py), one model against its control, 20 documents each.
@@ -145,13 +145,9 @@ def rouge_db(tmp_path_factory):
 
 
 def test_max_loss_and_its_alias_give_the_same_report(rouge_db, tmp_path, capsys):
-    outputs = []
-    for flags in (["--max-rouge2-loss", "3"], ["--max-loss", "rouge2=3"], ["--max-loss", "rouge2=3",
-                                                                           "--max-rouge2-loss", "3.0"]):
-        out = tmp_path / f"rep{len(outputs)}"
-        assert run_cli(["report", str(rouge_db), "--out", str(out), *flags]) == 0
-        lines = capsys.readouterr().out.strip().splitlines()[1:]
-        outputs.append((lines, (out / "report.md").read_text().split("\n", 3)[3]))  # past the dated line
+    flag_sets = [["--max-rouge2-loss", "3"], ["--max-loss", "rouge2=3"],
+                 ["--max-loss", "rouge2=3", "--max-rouge2-loss", "3.0"]]
+    outputs = reports_under(rouge_db, tmp_path, capsys, flag_sets)
     assert outputs[0] == outputs[1] == outputs[2]
     assert outputs[0][0][0].startswith("recommendation: flan-t5-small · cnndm: 6/1 (decoder) is the fastest within "
                                        "3.00 ROUGE-2 points of the full model")

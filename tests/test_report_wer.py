@@ -9,7 +9,7 @@ import pytest
 from asymprune.errors import UsageError
 from asymprune.report import check_budget, load_runs, pareto, recommend, verdict
 from asymprune.wer import paired_bootstrap as wer_bootstrap
-from tests.helpers import run_cli
+from tests.helpers import run_cli, reports_under
 from tests.results_db import make_results_db, make_wer_db, wer_documents
 
 
@@ -82,13 +82,9 @@ def test_the_wer_report_and_its_recommendation(wer_db, tmp_path, capsys):
 
 
 def test_max_wer_increase_is_max_loss_wer(wer_db, tmp_path, capsys):
-    outputs = []
-    for flags in (["--max-wer-increase", "10"], ["--max-loss", "wer=10"], ["--max-loss", "wer=10",
-                                                                        "--max-wer-increase", "10.0"]):
-        out = tmp_path / f"rep{len(outputs)}"
-        assert run_cli(["report", str(wer_db), "--out", str(out), *flags]) == 0
-        lines = capsys.readouterr().out.strip().splitlines()[1:]
-        outputs.append((lines, (out / "report.md").read_text().split("\n", 3)[3]))  # past the dated line
+    flag_sets = [["--max-wer-increase", "10"], ["--max-loss", "wer=10"],
+                 ["--max-loss", "wer=10", "--max-wer-increase", "10.0"]]
+    outputs = reports_under(wer_db, tmp_path, capsys, flag_sets)
     assert outputs[0] == outputs[1] == outputs[2]
     assert outputs[0][0][0].startswith("recommendation: whisper-tiny.en · synthetic-speech: 4/2 (decoder) is the "
                                        "fastest within 10.00 WER points of the re-tuned control")

@@ -21,11 +21,10 @@ from ..errors import UsageError
 from ..grid import Variant, kind_of, parse_variant
 from ..models import family_for, load_config
 from ..prune import CALIBRATED, PAPER_MAPS, plan_pruning
-from .spec import SweepSpec, bench_settings
+from .spec import TEACHER_BASE, SweepSpec, bench_settings
 from .stages import Stage
 
 CONTROL = "control"  # the variant label of the re-tuned full model
-TEACHER_BASE = "base"  # `retrain: {distill_from: base}`: distil from the sweep's full model (after its fine-tune)
 
 
 def with_teacher(train: dict, ref: str) -> dict:

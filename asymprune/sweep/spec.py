@@ -34,6 +34,9 @@ from ..train import check_config as check_train
 from ..vocab import VocabConfig
 
 
+TEACHER_BASE = "base"  # `retrain: {distill_from: base}`: distil from the sweep's full model (after its fine-tune)
+
+
 @dataclass
 class SweepSpec:
     output_dir: str                                   # where stages, results.db and the report go
@@ -145,8 +148,8 @@ def check_sections(spec: SweepSpec, where: str) -> None:
     if not isinstance(spec.bench.get("dataset", False), bool):
         raise UsageError(f"{where}: bench.dataset must be true (time the sweep's own test documents) or false, "
                          f"got {spec.bench['dataset']!r}")
-    if spec.train.get("distill_from") == "base":
-        raise UsageError(f"{where}: train.distill_from: base names the model that train fine-tunes; put it under "
+    if spec.train.get("distill_from") == TEACHER_BASE:
+        raise UsageError(f"{where}: train.distill_from: {TEACHER_BASE} names the model that train fine-tunes; put it under "
                          "retrain, where the variants and the control distil from the full model")
     train_cfg = TrainConfig(**spec.train)
     for section, validate in (("calibration", CalibrationConfig(**{"spec": "", **spec.calibration}).validate),
