@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,3 +75,23 @@ def test_gpu_plan_priorities_and_budget_cuts():
     # On a machine twice as slow both no longer fit: the earlier block keeps its runs, the later is dropped.
     slow = fit_runs(first, [second], layers, 257, 1, 2.0, left)
     assert slow >= MIN_RUNS and 2 * cost(first, slow) <= left < 2 * (cost(first, MIN_RUNS) + cost(second, MIN_RUNS))
+
+
+@pytest.mark.slow
+def test_whisper_study_smoke(tmp_path):
+    """The speech study on the real tiny.en, shrunk: 8 training utterances, 2 re-tune steps, batch 1 and 2."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "whisper.py"), "--smoke", "--out",
+                           str(tmp_path / "study"), "--results", str(tmp_path / "results")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1200,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "ASYMPRUNE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    md = (tmp_path / "results" / "whisper-smoke.md").read_text()
+    for title in ("WER against the re-tuned control", "one interleaved run", "Lossless"):
+        assert title in md
+    assert "| tiny.en (full, 4/4) |" in md and "| control (4/4, re-tuned) |" in md and "| 4L/2L |" in md
+    result = json.loads((tmp_path / "results" / "whisper-smoke.json").read_text())
+    rows = result["bench"]["results"]
+    assert {(r["backend"], r["batch_size"]) for r in rows if "acceptance_rate" not in r} == {
+        ("hf", 1), ("hf", 2), ("ct2", 1), ("ct2", 2)}
+    assert result["identity"]["identical"] == result["identity"]["n"] == 4  # lossless: the same transcripts
+    assert result["lossless"]["cost_ratio"] > 0 and result["lossless"]["acceptance_rate"] is not None

@@ -347,4 +347,5 @@ def test_dataset_mode_documents_intervals_and_random_id_lossless_rows(tmp_path):
     store.close()
     frame = load_runs(lossless)
     assert list(frame.variant) == ["6/6", "lossless 6/1 (random ids)"]
-    assert frame.attrs["latency_inputs"] == "seeded random ids of fixed length"
+    assert frame.attrs["latency_inputs"] == ("seeded random inputs of fixed length (token ids; for speech, log-mel "
+                                             "windows of random features)")

@@ -196,7 +196,8 @@ def test_bad_train_inputs_are_one_line(t5_dir, tmp_path, capsys):
     cases = [
         (["--batch-size", "64", "--per-device-batch-size", "24"], "--batch-size 64 is not a multiple of "
                                                                    "--per-device-batch-size 24 x 1 process(es)"),
-        (["--bf16"] if not torch.cuda.is_available() else ["--bf16", "--fp16"], "--bf16"),
+        (["--bf16", "--fp16"], "--bf16 and --fp16 both given"),
+        *([(["--fp16"], "--fp16 needs a CUDA GPU")] if not torch.cuda.is_available() else []),
         (["--max-steps", "0"], "--max-steps 0: train for at least 1 step"),
         (["--lr-scheduler", "triangle"], "unknown --lr-scheduler 'triangle'; choose one of: linear, cosine"),
         (["--resume"], "--resume: no checkpoint in"),

@@ -123,7 +123,8 @@ def _inputs_text(lat: pd.DataFrame) -> str:
     from ..bench.documents import ids_text
     parts = []
     if lat.bench_dataset.isna().any():
-        parts.append("seeded random ids of fixed length")
+        parts.append("seeded random inputs of fixed length (token ids; for speech, log-mel windows of random "
+                     "features)")
     for dataset, rows in lat.dropna(subset=["bench_dataset"]).groupby("bench_dataset", sort=False):
         if rows.bench_docs.isna().all():  # schema 3 and older: the first batch-size documents, one call per round
             parts.append(f"{dataset}: the first batch-size documents, one call per round")

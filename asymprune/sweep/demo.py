@@ -52,7 +52,7 @@ SPEECH_SPEC = dict(
              "batch_size": 16, "per_device_batch_size": 16, "eval_steps": 60, "patience": 0,
              "freeze_encoder": True, "freeze_embeddings": True, "pseudo_labels": True, "distill_from": "base"},
     evaluate={"max_new_tokens": 64, "batch_size": 8},
-    bench={"batch_sizes": [1, 8], "new_tokens": 16, "runs": 5, "warmup": 1},
+    bench={"batch_sizes": [1, 8], "new_tokens": 16, "runs": 3, "warmup": 1},
 )
 
 
@@ -75,7 +75,11 @@ def demo_spec(out: Path, from_scratch: bool = False, speech: bool = False) -> Sw
         raise UsageError("--from-scratch trains the t5-tiny base of the text demo; the speech demo starts from the "
                          "real tiny.en: drop one of the flags")
     if speech:
-        spec = SweepSpec(**SPEECH_SPEC, models=[str(Path(out) / SPEECH_MODEL)], output_dir=str(out))
+        from ..train.config import cpu_has_bf16
+        # bfloat16 autocast where the CPU has it natively: a re-tune step in about 0.6x the time (README)
+        retrain = {**SPEECH_SPEC["retrain"], "bf16": cpu_has_bf16()}
+        spec = SweepSpec(**{**SPEECH_SPEC, "retrain": retrain}, models=[str(Path(out) / SPEECH_MODEL)],
+                         output_dir=str(out))
     else:
         spec = SweepSpec(**{**DEMO_SPEC, **(DEMO_SCRATCH if from_scratch else {}), "output_dir": str(out)})
     if not speech and not from_scratch and not (DEMO_BASE / "model.safetensors").is_file():

@@ -19,6 +19,13 @@ from ..errors import UsageError
 CHECKPOINT_SUFFIX = ".checkpoints"
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX): there --bf16 autocast pays on CPU too
+    (a distil-whisper step of tiny.en at batch 16: 2.9 s -> 1.7 s); elsewhere it would be emulated, and slower."""
+    import torch
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 @dataclass
 class TrainConfig:
     learning_rate: float = 1e-4              # paper: 1e-4, held constant
@@ -38,7 +45,7 @@ class TrainConfig:
     logging_steps: int = 10                  # train loss logged every N steps
     save_total_limit: int = 2                # checkpoints kept (the best one is always kept too)
     seed: int = 0                            # weights of presets, data order, dropout
-    bf16: bool = False                       # bfloat16 mixed precision (GPU)
+    bf16: bool = False                       # bfloat16 mixed precision (GPU, or a CPU with native bfloat16)
     fp16: bool = False                       # float16 mixed precision (GPU)
     resume: bool = False                     # continue from the last checkpoint in the checkpoint dir
     checkpoint_dir: str | None = None        # None: OUT.checkpoints next to OUT
@@ -139,9 +146,11 @@ def check_config(config: TrainConfig) -> None:
         raise UsageError(f"unknown --lr-scheduler '{config.lr_scheduler}'; choose one of: {', '.join(schedulers)}")
     if config.bf16 and config.fp16:
         raise UsageError("--bf16 and --fp16 both given; pass one of them")
-    if (config.bf16 or config.fp16) and not torch.cuda.is_available():
-        raise UsageError(f"--{'bf16' if config.bf16 else 'fp16'} needs a CUDA GPU and none is available; "
-                         "drop the flag to train in float32")
+    if config.fp16 and not torch.cuda.is_available():
+        raise UsageError("--fp16 needs a CUDA GPU and none is available; drop the flag to train in float32")
+    if config.bf16 and not (torch.cuda.is_available() or cpu_has_bf16()):
+        raise UsageError("--bf16 needs a CUDA GPU or a CPU with native bfloat16 (AVX512-BF16 or AMX), and this "
+                         "machine has neither; drop the flag to train in float32")
     if not 0 <= config.distill_alpha <= 1 or config.distill_temperature <= 0:
         raise UsageError("--distill-alpha must be in [0, 1] and --distill-temperature above 0")
     if config.pseudo_labels and not (config.distill_from and config.freeze_encoder):

@@ -37,7 +37,8 @@ def _trainer_classes():
             # cached encoder outputs (train.cached): the teacher's own where its encoder differs, else the student's
             own = inputs.pop("teacher_encoder_outputs", None)
             outputs = model(**inputs)
-            with torch.no_grad():
+            # accelerate autocasts the prepared model's forward only: the teacher joins its precision here
+            with torch.no_grad(), self.accelerator.autocast():
                 teacher_logits = self.teacher(**(inputs if own is None else {**inputs, "encoder_outputs": own})).logits
             mask = inputs["labels"] != -100
             t = self.temperature
