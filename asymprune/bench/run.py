@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict
+from itertools import accumulate
 from pathlib import Path
 
 from ..assist import DraftStats
@@ -255,18 +256,10 @@ def _ceiling(row: dict, worker: Worker, config, cfg: BenchConfig, source_tokens:
         # verifies several positions per pass, and the bytes per token depend on the acceptance rate.
         return row_fields(None, "an assisted (draft-and-verify) row reads no fixed bytes per token")
     # A batch's cross-attention cache holds its longest source (padding included): per call in dataset mode
-    widths = [max(source_tokens[i - len(c):i]) for i, c in zip(_ends(calls), calls)] if calls else [max(source_tokens)]
+    ends = list(accumulate(len(c) for c in calls)) if calls else [len(source_tokens)]
+    widths = [max(source_tokens[end - n:end]) for end, n in zip(ends, [len(c) for c in calls] if calls else ends)]
     rows = family_for(config).cross_attention_rows(config, statistics.fmean(widths))
     return bench_row_ceiling(row, config, Setup(**worker.setup), cfg.device, rows, worker.info["threads"])
-
-
-def _ends(calls: list[list[int]]) -> list[int]:
-    """Where each call's documents end in the flat list of a batch size's source lengths."""
-    ends, at = [], 0
-    for c in calls:
-        at += len(c)
-        ends.append(at)
-    return ends
 
 
 def _speedup_fields(base: dict | None, m: dict) -> dict:
