@@ -15,8 +15,8 @@ What the figures are:
   at the size of the step being judged, and beside it at a size far larger than the last-level
   cache (the DRAM figure). A size is in the "cache" regime when its rate is at least
   CACHE_RATIO times the DRAM rate, else in the "dram" regime.
-- Figures are cached per machine (CPU model and thread count, or GPU name) in
-  $ASYMPRUNE_CACHE/machine-limits.json (default ~/.cache/asymprune), written atomically under
+- Figures are cached per machine (CPU model and thread count, or GPU name) in machine-limits.json in
+  $ASYMPRUNE_LIMITS_DIR, else $ASYMPRUNE_CACHE (default ~/.cache/asymprune), written atomically under
   a lock. A cache file that cannot be read is an error naming it, never trusted or replaced.
 - Each measurement takes about a second. Measure on a quiet machine: other processes on the
   same cores lower every figure (`Bandwidth.load` says how busy the cores were).
@@ -220,9 +220,10 @@ def measure_matmul(dtype: str, device: str = "cpu", threads: int | None = None, 
 # ---------------------------------------------------------------- remembered figures
 
 def cache_path(cache_dir: Path | None = None) -> Path:
-    """$ASYMPRUNE_CACHE, else $XDG_CACHE_HOME/asymprune, else ~/.cache/asymprune; the file in it."""
+    """$ASYMPRUNE_LIMITS_DIR, else $ASYMPRUNE_CACHE, else $XDG_CACHE_HOME/asymprune, else ~/.cache/asymprune;
+    the file in it. (The first keeps these figures apart from asymprune's other caches: tests use it.)"""
     if cache_dir is None:
-        env = os.environ.get("ASYMPRUNE_CACHE")
+        env = os.environ.get("ASYMPRUNE_LIMITS_DIR") or os.environ.get("ASYMPRUNE_CACHE")
         base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "asymprune"
         cache_dir = Path(env) if env else base
     return Path(cache_dir).expanduser() / CACHE_NAME

@@ -19,7 +19,9 @@ conditioned) and fits, per batch size,
     total ms     = prefill + (new_tokens - 1) · ms per token
 
 then predicts every (e, d) of a grid. Speed-ups are predicted full / predicted variant, so
-the full model is 1.0 by construction. Which layers are kept does not change the time, so
+the full model is 1.0 by construction. Beside each prediction stands its decode step's ceiling
+on this machine (bench/ceiling.py), as `bench` reports it, and the % of it the predicted ms per
+token reaches. Which layers are kept does not change the time, so
 the measured shapes keep the first layers of each stack.
 """
 
@@ -177,6 +179,37 @@ def predict(fitted: dict, shapes: list[tuple[str, int, int]]) -> list[dict]:
     return rows
 
 
+def add_ceilings(model: str, result: dict) -> None:
+    """Beside each prediction, its decode step's ceiling (bench/ceiling.py: bytes per step at the backend's
+    precision over this machine's bandwidth, measured once per working-set size and cached per machine) and
+    the fraction of it the predicted ms per token reaches. The encoder does not change a step: one per
+    (decoder layers, batch size)."""
+    from .bench import Setup
+    from .bench.ceiling import bench_row_ceiling
+    from .models import family_for, load_config
+    cfg = result["config"]
+    setup = Setup(backend=cfg["backend"], dtype=cfg["dtype"], ct2_compute_type=cfg["ct2_compute_type"],
+                  compile=cfg.get("compile", False))
+    limits = {}
+    for r in result["predictions"]:
+        key = (r["decoder_layers"], r["batch_size"])
+        if key not in limits:
+            config = copy.deepcopy(load_config(model, presets=True))
+            family = family_for(config)
+            family.set_layer_counts(config, {"encoder": r["encoder_layers"], "decoder": r["decoder_layers"]})
+            step = {"batch_size": r["batch_size"], "decoder_steps_mean": cfg["new_tokens"], "decode_ms_per_token": None}
+            limits[key] = bench_row_ceiling(step, config, setup, cfg["device"],
+                                            family.cross_attention_rows(config, cfg["source_length"]),
+                                            result["env"]["threads"])
+        fields = dict(limits[key])
+        limit, predicted = fields["ceiling_ms_per_token"], r["ms_per_token"]
+        # A noisy fit can extrapolate to ms <= 0: no fraction then
+        fields["fraction_of_ceiling"] = limit / predicted if limit is not None and predicted > 0 else None
+        if fields["ceiling"] is not None:
+            fields["ceiling"] = {**fields["ceiling"], "measured_ms_per_token": None, "fraction_of_ceiling": None}
+        r.update(fields)
+
+
 def predict_speedups(fitted: dict, shapes: dict[str, tuple[int, int]], batch_size: int | None = None) -> dict:
     """{label: predicted speed-up} at `batch_size` (default: the first measured), e.g. for the sweep."""
     bs = batch_size if batch_size is not None else fitted["coefficients"][0]["batch_size"]
@@ -228,6 +261,7 @@ def run_plan(model: str, cfg: PlanConfig, out: Path | None = None, overwrite: bo
     result = {k: measured[k] for k in keep} if measured is not None else measure(model, cfg.bench, progress=progress)
     result["grid"] = cfg.grid
     result["predictions"] = predict(result, shapes)
+    add_ceilings(model, result)
     result["min_speedup"] = cfg.min_speedup
     if cfg.min_speedup is not None:
         bs = result["config"]["batch_sizes"][0]

@@ -1,6 +1,6 @@
 """What `asymprune plan` shows: the predicted speed-up heatmap, the fitted coefficients, the table.
 
-    heatmap(result, out / "heatmap.png"); coefficient_lines(result); plan_table(result)
+    heatmap(result, out / "heatmap.png"); coefficient_lines(result); plan_table(result)   # with each variant's ceiling
 """
 
 from __future__ import annotations
@@ -48,6 +48,15 @@ def coefficient_lines(result: dict) -> list[str]:
             f"per token = {c['t0']:.3f} + {c['t1']:.3f}·dec ms" for c in result["coefficients"]]
 
 
+def ceiling_cell(row: dict) -> str:
+    """'0.52 (35%)': the ceiling in ms per token and the % of it reached; '–' where there is none."""
+    from .bench.describe import percent_of_ceiling
+    limit = row.get("ceiling_ms_per_token")
+    if limit is None:
+        return "–"
+    return f"{limit:.3g} ({percent_of_ceiling(row.get('fraction_of_ceiling'))})"
+
+
 def plan_table(result: dict):
     """A rich table: a row per variant, predicted ms and speed-up per batch size."""
     from rich.table import Table
@@ -63,6 +72,8 @@ def plan_table(result: dict):
         table.add_column(f"ms bs{bs}", justify="right")
     for bs in sizes:
         table.add_column(f"× bs{bs}", justify="right")
+    for bs in sizes:  # the decode step's limit on this machine, and the % of it the predicted ms per token reaches
+        table.add_column(f"ceiling ms/tok bs{bs} (% reached)", justify="right")
     by_variant: dict[str, dict[int, dict]] = {}
     for r in result["predictions"]:
         by_variant.setdefault(r["variant"], {})[r["batch_size"]] = r
@@ -70,5 +81,6 @@ def plan_table(result: dict):
         first = per_bs[sizes[0]]
         table.add_row(label, f"{first['encoder_layers']}/{first['decoder_layers']}",
                       *[f"{per_bs[bs]['ms']:.0f}" for bs in sizes],
-                      *["n/a" if per_bs[bs]["speedup"] is None else f"{per_bs[bs]['speedup']:.2f}×" for bs in sizes])
+                      *["n/a" if per_bs[bs]["speedup"] is None else f"{per_bs[bs]['speedup']:.2f}×" for bs in sizes],
+                      *[ceiling_cell(per_bs[bs]) for bs in sizes])
     return table

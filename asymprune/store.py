@@ -10,7 +10,8 @@ status, timing and error), `metrics` (one row per run x split x score: a metric'
 rouge2 or wer, and the generation statistics gen_len and n_samples), `documents` (per-document
 statistics, long too, for paired bootstrap intervals) and `latency` (one row per backend x dtype
 x device x batch size, tagged with the interleaved measurement it came from and where it was
-taken; in dataset mode with the documents it timed). Which metric a score belongs to, and which
+taken; in dataset mode with the documents it timed; with its decode step's ceiling and the fraction
+of it reached). Which metric a score belongs to, and which
 way is better, is the metric registry's knowledge (asymprune.metrics), not the schema's.
 The `summary` view joins each test score of a run and its latencies with its reference runs':
 quality against the re-tuned control (else the full model), speed against the full model
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,6 +95,11 @@ CREATE TABLE IF NOT EXISTS latency (
     doc_lengths TEXT,               -- JSON: generated tokens of each of those documents, EOS included
     source_tokens TEXT,             -- JSON: source tokens of each document (dataset mode) or row (random ids)
     calls_ms TEXT,                  -- JSON: rounds x K call times; runs_ms holds each round's mean
+    bytes_per_step REAL,            -- what one decode step reads at the row's precision (asymprune.bench.ceiling)
+    bandwidth_gb_s REAL,            -- the machine's read bandwidth at that working set
+    bandwidth_regime TEXT,          -- cache or dram
+    ceiling_ms_per_token REAL,      -- the decode step's limit on this machine; NULL: none (an assisted row)
+    fraction_of_ceiling REAL,       -- ceiling_ms_per_token / decode_ms_per_token (1.0 is the limit)
     PRIMARY KEY (run_id, backend, dtype, device, batch_size)
 );
 """
@@ -117,7 +123,7 @@ SELECT r.sweep, r.model, r.dataset, r.variant, r.kind, r.encoder_layers, r.decod
        m.value - fm.value AS delta_base,
        l.backend, l.dtype, l.device, l.batch_size, l.mean_ms, l.std_ms, l.median_ms, l.gen_len AS bench_gen_len,
        l.bench_id, l.hardware, l.threads, l.runs_ms, l.dataset AS bench_dataset, l.bench_docs, l.documents,
-       l.calls_ms,
+       l.calls_ms, l.ceiling_ms_per_token, l.fraction_of_ceiling,
        CASE WHEN fl.bench_id = l.bench_id THEN fl.runs_ms END AS runs_ms_full,
        CASE WHEN fl.bench_id = l.bench_id THEN fl.calls_ms END AS calls_ms_full,
        CASE WHEN fl.bench_id = l.bench_id
@@ -138,6 +144,9 @@ LATENCY_V2 = ("bench_id TEXT", "gen_len REAL", "dataset TEXT", "hardware TEXT", 
               "transformers TEXT", "ctranslate2 TEXT")
 # Added in schema 4; older files get them as NULL (dataset mode then timed one call per round).
 LATENCY_V4 = ("bench_docs INTEGER", "documents TEXT", "doc_lengths TEXT", "source_tokens TEXT", "calls_ms TEXT")
+# Added in schema 6; older files get them as NULL (measured before the ceiling existed: no figure, not 0).
+LATENCY_V6 = ("bytes_per_step REAL", "bandwidth_gb_s REAL", "bandwidth_regime TEXT", "ceiling_ms_per_token REAL",
+              "fraction_of_ceiling REAL")
 
 # Schemas 1-4 held ROUGE in wide tables, a column per score; schema 5 holds every score as a row.
 WIDE_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n_samples")
@@ -148,7 +157,8 @@ RUN_FIELDS = ("kind", "encoder_layers", "decoder_layers", "encoder_total", "deco
 LATENCY_FIELDS = ("source_length", "new_tokens", "mean_ms", "std_ms", "median_ms", "prefill_ms",
                   "decode_ms_per_token", "tokens_per_s", "peak_memory_mb", "runs_ms", "bench_id", "gen_len",
                   "dataset", "hardware", "threads", "torch", "transformers", "ctranslate2", "bench_docs", "documents",
-                  "doc_lengths", "source_tokens", "calls_ms")
+                  "doc_lengths", "source_tokens", "calls_ms", "bytes_per_step", "bandwidth_gb_s", "bandwidth_regime",
+                  "ceiling_ms_per_token", "fraction_of_ceiling")
 
 
 def _number(value) -> bool:
@@ -198,11 +208,13 @@ class Store:
         2 -> 3: the summary view's speed-up from medians, with the runs behind it (the view only).
         3 -> 4: dataset-mode latency over K calls per round: the documents, their lengths, every call.
         4 -> 5: metrics and documents long, one row per score, so that any registered metric fits.
+        5 -> 6: each latency row's decode-step ceiling and the fraction of it reached (NULL before).
         One transaction: the wide tables are renamed, the long ones created, the rows copied, the
         wide ones dropped; a failure leaves the file as it was."""
         script = ["BEGIN", "DROP VIEW IF EXISTS summary"]  # first: a view naming a renamed table blocks the rename
         have = self._columns("latency")
-        script += [f"ALTER TABLE latency ADD COLUMN {c}" for c in LATENCY_V2 + LATENCY_V4 if c.split()[0] not in have]
+        script += [f"ALTER TABLE latency ADD COLUMN {c}" for c in LATENCY_V2 + LATENCY_V4 + LATENCY_V6
+                   if c.split()[0] not in have]
         wide = {}
         for table, keys in (("metrics", WIDE_METRICS), ("documents", WIDE_DOCUMENTS)):
             columns = self._columns(table)

@@ -25,6 +25,13 @@ def datasets_cache(tmp_path_factory):
     datasets.disable_progress_bars()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def machine_limits(tmp_path_factory):
+    """Keep the machine's measured limits (every bench row's ceiling) out of the user's cache: one file per
+    session, so that each figure is measured once. Bench workers and sweep stages inherit the variable."""
+    os.environ["ASYMPRUNE_LIMITS_DIR"] = str(tmp_path_factory.mktemp("machine-limits"))
+
+
 @pytest.fixture(scope="session")
 def t5_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "t5-tiny"

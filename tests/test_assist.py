@@ -256,6 +256,9 @@ def test_bench_reports_acceptance_and_speedup_against_the_full_model(t5_dir, tmp
     assert report["config"]["assistants"] == [str(t5_dir)] and report["config"]["assist"]["draft_tokens"] == 3
     assert "acceptance rate 100.0%" in text and f"over {t5_dir} alone at batch 1" in text
     assert assisted["inputs"] == "random ids, source 16" and "(random ids: the acceptance of a real text differs" in text
+    # Draft-and-verify reads no fixed bytes per token: no ceiling, and the row says why
+    assert full["fraction_of_ceiling"] > 0 and assisted["ceiling_ms_per_token"] is None
+    assert assisted["fraction_of_ceiling"] is None and "assisted" in assisted["ceiling_note"]
 
 
 def test_dataset_mode_bench_counts_an_identical_draft_over_real_documents(tmp_path, capsys):

@@ -48,6 +48,10 @@ def test_hf_times_mel_windows_and_reports_the_tokens_produced(tiny_en):
     for r in rows:
         assert r["inputs"] == WINDOWS and r["source_tokens"] == [3000] * r["batch_size"]  # frames of one window
         assert r["new_tokens"] == 3 and r["generated_tokens_mean"] == 3 and r["decoder_steps_mean"] == 3
+        # The ceiling's cross-attention cache: 1,500 encoder frames per window (not 3,000 mel frames), float32
+        d, layers = 384, 4
+        assert r["ceiling"]["bytes_by_part"]["cross-attention cache"] == r["batch_size"] * layers * 2 * d * 1500 * 4
+        assert r["fraction_of_ceiling"] == pytest.approx(r["ceiling_ms_per_token"] / r["decode_ms_per_token"])
     assert report["env"]["inputs"] == WINDOWS
     header = _header(report)
     assert f"hf float32 on cpu, 1 threads, {WINDOWS}, 3 new tokens (EOS suppressed), 1 runs" in header

@@ -62,8 +62,11 @@ def test_refresh_measures_again_and_other_entries_stay(tmp_path):
     assert set(load_cache(tmp_path / CACHE_NAME).machines[key].read) == {SMALL, MIB}
 
 
-def test_the_cache_folder_comes_from_asymprune_cache(tmp_path, monkeypatch):
+def test_the_cache_folder_comes_from_asymprune_limits_dir_else_asymprune_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ASYMPRUNE_CACHE", str(tmp_path / "here"))
+    monkeypatch.setenv("ASYMPRUNE_LIMITS_DIR", str(tmp_path / "limits"))  # conftest sets it for every test
+    assert cache_path() == tmp_path / "limits" / CACHE_NAME
+    monkeypatch.delenv("ASYMPRUNE_LIMITS_DIR")
     assert cache_path() == tmp_path / "here" / CACHE_NAME
 
 

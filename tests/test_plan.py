@@ -114,6 +114,24 @@ def test_plan_writes_table_heatmap_and_json(planned):
     assert f"wrote {out / 'plan.json'} and {out / 'speedup.png'}" in printed
 
 
+def test_plan_prints_each_variants_ceiling_beside_its_prediction(planned):
+    from asymprune.bench.ceiling import backend_precision, step_cost
+    from asymprune.models import family_for
+    from asymprune.models.presets import preset_config
+    code, out, printed = planned
+    rows = json.loads((out / "plan.json").read_text())["predictions"]
+    for r in rows:  # the bytes of the variant's own decoder, at the plan's source and new tokens
+        config, _ = preset_config("t5-tiny")
+        family_for(config).set_layer_counts(config, {"encoder": r["encoder_layers"], "decoder": r["decoder_layers"]})
+        assert r["bytes_per_step"] == step_cost(config, 1, 16, 4, backend_precision("hf")).total_bytes
+        assert r["ceiling_ms_per_token"] > 0 and r["bandwidth_regime"] in ("cache", "dram")
+        if r["ms_per_token"] > 0:
+            assert r["fraction_of_ceiling"] == pytest.approx(r["ceiling_ms_per_token"] / r["ms_per_token"])
+    by_depth = {r["decoder_layers"]: r["bytes_per_step"] for r in rows}
+    assert by_depth[1] < by_depth[6]
+    assert "ceiling ms/tok bs1" in printed and f"{rows[0]['ceiling_ms_per_token']:.3g} (" in printed
+
+
 def test_grid_all_from_earlier_measurements(planned, tmp_path):
     _, out, _ = planned
     earlier = json.loads((out / "plan.json").read_text())
@@ -183,7 +201,11 @@ def test_sweep_min_speedup_skips_variants_and_reuses_the_measurement(tmp_path, c
     assert "planner: timing" not in capsys.readouterr().out
     db = sqlite3.connect(out / "results.db")
     runs = db.execute("SELECT variant, status, error FROM runs ORDER BY variant").fetchall()
+    (latency,) = db.execute("SELECT bytes_per_step, bandwidth_regime, ceiling_ms_per_token, fraction_of_ceiling, "
+                            "decode_ms_per_token FROM latency").fetchall()  # the sweep stores the bench's ceiling
     db.close()
+    assert latency[0] > 0 and latency[1] in ("cache", "dram")
+    assert latency[3] == pytest.approx(latency[2] / latency[4])
     assert [r[:2] for r in runs] == [("3/6", "skipped"), ("6/3", "skipped"), ("6/6", "done")]
     assert runs[0][2].startswith("planner predicts") and "< min_speedup 1000× at batch 1" in runs[0][2]
 

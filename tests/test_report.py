@@ -107,7 +107,12 @@ def test_report_files_tables_and_plots(db, tmp_path, capsys):
     assert "| encoder | decoder | kind | flan-t5-small R-2 | flan-t5-small % of full | flan-t5-base R-2 |" in md
     assert "| 6 | 1 | decoder | 17.00 | 85.00% | 24.10 | 96.40% |" in md                     # Tables 5-7
     # Tables 8-10; this database has no control and no per-document scores: differences without intervals.
-    assert "| flan-t5-base | 1/6 | encoder | 22.00 | -3.00 | no interval | -12.00% | -3.00 | 1.33× | 2.50× | 2.50× |" in md
+    # The % of the decode-step ceiling per batch size: blank (not 0) where a row was measured without it.
+    assert "| flan-t5-base | 1/6 | encoder | 22.00 | -3.00 | no interval | -12.00% | -3.00 | 1.33× | 2.50× | 2.50× " \
+           "|  |  |  |" in md
+    assert "| flan-t5-small | 6/1 | decoder | 17.00 | -3.00 | no interval | -15.00% | -3.00 | 4.00× | 1.60× | 1.60× " \
+           "| 40% | 8% | 4% |" in md
+    assert "BS1 % of ceiling" in md
     # Tables 2-4: each model was benched with its own variants, so the full models' ratio is marked.
     assert ("| flan-t5-base | 247.6M | 25.00 | +25.00% | 200.0 | 2.00× (measured apart) | 500.0 | 2.50× (measured "
             "apart) | 1000.0 | 2.50× (measured apart) |") in md
@@ -129,6 +134,8 @@ def test_report_files_tables_and_plots(db, tmp_path, capsys):
     assert {k: speed[("flan-t5-small", "6/1")][k] for k in ("rouge2_impact_pct", "speedup_bs1", "speedup_bs8",
                                                              "speedup_bs16")} == {
         "rouge2_impact_pct": "-15.0", "speedup_bs1": "4.0", "speedup_bs8": "1.6", "speedup_bs16": "1.6"}
+    assert speed[("flan-t5-small", "6/1")]["fraction_of_ceiling_bs1"] == "0.4"
+    assert speed[("flan-t5-base", "6/1")]["fraction_of_ceiling_bs1"] == ""  # unknown, not 0
     scale = _rows(out / "scale-cnndm.csv")
     assert [(r["model"], r["params"], r["gain_pct"], r["latency_ratio_bs16"], r["same_bench_bs16"]) for r in scale] == [
         ("flan-t5-small", "76961152", "0.0", "1.0", "True"), ("flan-t5-base", "247577856", "25.0", "2.5", "False")]
@@ -205,7 +212,7 @@ def _text(tmp_path):
 @pytest.mark.parametrize("make_db, extra, message", [
     (lambda t: t / "missing.db", [], "missing.db not found; pass the results.db a sweep wrote"),
     (_text, [], "notes.db is not a results database (file is not a database)"),
-    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 5); upgrade asymprune"),
+    (_newer, [], "was written by a newer asymprune (schema 99, this version reads up to 6); upgrade asymprune"),
     (_unfinished, [], "has no finished runs yet (12 running, 1 failed, 1 pending); wait for the sweep"),
     (None, ["--max-rouge2-loss", "1", "--min-speedup", "2"], "--max-rouge2-loss and --min-speedup both given"),
     (None, ["--max-rouge2-loss", "-1"], "--max-rouge2-loss must be 0 or more ROUGE-2 points (got -1.0)"),

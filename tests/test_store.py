@@ -128,7 +128,7 @@ def test_a_schema_1_file_is_upgraded_in_place(tmp_path):
     db.commit()
     db.close()
     store = Store(path, create=False)
-    assert store._version() == SCHEMA_VERSION == 5
+    assert store._version() == SCHEMA_VERSION == 6
     rows = store.frame("SELECT variant, mean_ms, bench_id, speedup FROM summary")
     assert list(rows.variant) == ["6/6"] and rows.mean_ms[0] == 9.0
     assert rows.bench_id.isna().all() and rows.speedup.isna().all()  # measured apart: no ratio is claimed
@@ -147,7 +147,7 @@ def test_a_schema_3_file_gets_the_dataset_mode_columns(tmp_path):
     db.commit()
     db.close()
     store = Store(path, create=False)
-    assert store._version() == SCHEMA_VERSION == 5
+    assert store._version() == SCHEMA_VERSION == 6
     rows = store.frame("SELECT variant, median_ms, bench_docs, documents, calls_ms, calls_ms_full, speedup "
                        "FROM summary")
     assert list(rows.variant) == ["6/6"] and rows.median_ms[0] == 9.0 and rows.speedup[0] == 1.0

@@ -1,5 +1,6 @@
 """Old results databases (schemas 1-4: ROUGE in wide tables) open, move to the long tables of schema 5 in
-one transaction, and report the same numbers as before.
+one transaction, and report the same numbers as before; a schema-5 file gains the ceiling's columns (schema 6),
+blank for the rows it holds.
 
 tests/fixtures/results-schema3-demo.db.gz is a real file: `make demo` by asymprune before issue 21 (schema 3).
 The other versions are written here with their old DDL (tests/old_schemas.py), from a database made through
@@ -16,10 +17,10 @@ import pytest
 
 from asymprune.errors import UsageError
 from asymprune.report import load_runs, recommend
-from asymprune.store import SCHEMA_VERSION, Store
+from asymprune.store import LATENCY_V6, SCHEMA_VERSION, Store
 from tests.helpers import run_cli
 from tests.old_schemas import LATENCY, WIDE_KEYS, create_old_tables
-from tests.results_db import make_control_db
+from tests.results_db import make_control_db, make_results_db
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results-schema3-demo.db.gz"
 
@@ -69,7 +70,7 @@ def test_every_old_schema_reports_what_today_s_database_reports(today, tmp_path,
     assert "rouge2 REAL" in _tables(old)["metrics"]
     frame, expected = load_runs(old), load_runs(today)  # load_runs opens the file: the upgrade happens here
     store = Store(old, create=False)
-    assert store._version() == SCHEMA_VERSION == 5
+    assert store._version() == SCHEMA_VERSION == 6
     long = store.frame("SELECT metric, count(*) AS n FROM metrics GROUP BY metric").set_index("metric").n
     assert long.to_dict() == {"gen_len": 5, "n_samples": 5, "rouge2": 5}  # NULL columns leave no rows
     assert store.frame("SELECT count(*) AS n FROM documents").n[0] == (5 * 40 if version >= 2 else 0)
@@ -88,7 +89,7 @@ def test_the_real_schema_3_demo_database_reports_the_same_numbers(tmp_path, caps
     db = tmp_path / "results.db"
     with gzip.open(FIXTURE) as f, open(db, "wb") as out:
         shutil.copyfileobj(f, out)
-    assert Store(db, create=False)._version() == 5
+    assert Store(db, create=False)._version() == 6
     frame = load_runs(db).set_index("variant")
     # What asymprune printed for this file before issue 21 (its speedup-synthetic.csv and pareto.csv, 4 decimals).
     before = {"6/6": (25.574, -0.0517, -1.7912, 1.7263), "6/3": (22.9137, -2.7119, -4.6491, -0.6822),
@@ -117,7 +118,7 @@ def test_a_failed_upgrade_leaves_the_file_as_it_was(today, tmp_path, capsys):
     con.commit()
     con.close()
     before = _tables(old)
-    with pytest.raises(UsageError, match=r"is schema 4 and could not be upgraded to schema 5 \(.*metrics_wide.*\); "
+    with pytest.raises(UsageError, match=r"is schema 4 and could not be upgraded to schema 6 \(.*metrics_wide.*\); "
                                           r"it is unchanged"):
         Store(old, create=False)
     assert _tables(old) == before  # the view, the wide tables, schema 4: all still there
@@ -142,3 +143,41 @@ def test_scores_and_statistics_of_any_metric_are_rows(tmp_path):
     store.record_metrics(run, "test", {"wer": 10.0})  # a re-evaluation replaces the split's scores
     assert store.db.execute("SELECT metric, value FROM metrics").fetchall() == [("wer", 10.0)]
     store.close()
+
+
+def _as_schema_5(path: Path) -> Path:
+    """Today's file as schema 5 stored it: latency without the ceiling's columns, a view without them."""
+    con = sqlite3.connect(path)
+    con.executescript("DROP VIEW summary; "
+                      + "; ".join(f"ALTER TABLE latency DROP COLUMN {c.split()[0]}" for c in LATENCY_V6)
+                      + "; UPDATE meta SET value = '5' WHERE key = 'schema_version';"
+                        " CREATE VIEW summary AS SELECT r.sweep, r.variant FROM runs r;")
+    con.close()
+    return path
+
+
+def test_a_schema_5_file_gets_the_ceiling_columns_blank(tmp_path, capsys):
+    expected = load_runs(make_results_db(tmp_path / "today.db"))
+    old = _as_schema_5(make_results_db(tmp_path / "v5.db"))
+    assert "fraction_of_ceiling" not in _tables(old)["latency"]
+    frame = load_runs(old)  # the upgrade happens here, in place
+    store = Store(old, create=False)
+    assert store._version() == SCHEMA_VERSION == 6
+    assert store.frame("SELECT count(*) AS n FROM latency WHERE fraction_of_ceiling IS NOT NULL").n[0] == 0
+    store.close()
+    assert expected.fraction_of_ceiling_bs1.notna().any() and frame.fraction_of_ceiling_bs1.isna().all()
+    others = [c for c in expected.columns if "ceiling" not in c]
+    pd.testing.assert_frame_equal(frame[others], expected[others])  # everything else as before
+    assert run_cli(["report", str(old), "--out", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| 4.00× | 1.60× | 1.60× |  |  |  |" in md  # blank, not 0%
+
+
+def test_a_damaged_database_is_refused_not_recreated(tmp_path, capsys):
+    db = tmp_path / "results.db"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)  # a header, then garbage
+    before = db.read_bytes()
+    assert run_cli(["report", str(db), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {db} is not a results database") and err.count("\n") == 1
+    assert db.read_bytes() == before and not (tmp_path / "rep").exists()

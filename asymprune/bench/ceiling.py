@@ -8,6 +8,8 @@
                      precision=backend_precision("hf", dtype="float32"))
     step.bytes["lm_head"], step.total_bytes, step.flops
 
+    row.update(bench_row_ceiling(row, config, setup, "cpu", source_rows=512, threads=2))  # bench/run.py: each row
+
 At batch 1 a decoding step is bound by memory bandwidth: each new token reads, once,
 - every decoder layer's weights, except the cross-attention k/v projections: those project
   the encoder's output, once, at the first step (prefill), into the cross-attention cache;
@@ -160,6 +162,21 @@ def ceiling(step: StepCost, bandwidth: Bandwidth, measured_ms_per_token: float |
     }
 
 
+def setup_ceiling(config, setup: Setup, device: str, batch_size: int, source_length: float, new_tokens: float,
+                  measured_ms_per_token: float | None = None, threads: int | None = None,
+                  vocab_rows: int | None = None, cache_dir: Path | None = None) -> dict:
+    """`ceiling` for `config` as `setup` runs it (its backend's precision) on `device`.
+
+    `source_length`: cross-attention cache rows (the encoder's output length: Family.cross_attention_rows);
+    `new_tokens`: the steps a call runs. Bandwidth and peak are measured on first use and cached per machine.
+    """
+    precision = backend_for(setup.backend).precision(setup)
+    step = step_cost(config, batch_size, source_length, new_tokens, precision, vocab_rows)
+    bandwidth = read_bandwidth(int(step.total_bytes), device, threads, cache_dir)
+    peak = matmul_rate(precision.flop_dtype, device, threads, cache_dir) if precision.flop_dtype else None
+    return ceiling(step, bandwidth, measured_ms_per_token, peak)
+
+
 def decode_ceiling(model: str, cfg: BenchConfig, batch_size: int, measured_ms_per_token: float | None = None,
                    vocab_rows: int | None = None, new_tokens: float | None = None, threads: int | None = None,
                    cache_dir: Path | None = None) -> dict:
@@ -169,11 +186,37 @@ def decode_ceiling(model: str, cfg: BenchConfig, batch_size: int, measured_ms_pe
     `threads`: the bench's thread count (default: cfg.threads, else every core this process may use).
     Bandwidth and peak are measured on first use and cached per machine (asymprune.hardware).
     """
-    from ..models import load_config
-    precision = backend_for(cfg.backend).precision(cfg.setup())
-    step = step_cost(load_config(model, presets=True), batch_size, cfg.source_length,
-                     new_tokens if new_tokens is not None else cfg.new_tokens, precision, vocab_rows)
-    threads = threads or cfg.threads
-    bandwidth = read_bandwidth(int(step.total_bytes), cfg.device, threads, cache_dir)
-    peak = matmul_rate(precision.flop_dtype, cfg.device, threads, cache_dir) if precision.flop_dtype else None
-    return ceiling(step, bandwidth, measured_ms_per_token, peak)
+    from ..models import family_for, load_config
+    config = load_config(model, presets=True)
+    rows = family_for(config).cross_attention_rows(config, cfg.source_length)
+    return setup_ceiling(config, cfg.setup(), cfg.device, batch_size, rows,
+                         new_tokens if new_tokens is not None else cfg.new_tokens, measured_ms_per_token,
+                         threads or cfg.threads, vocab_rows, cache_dir)
+
+
+# A bench row's headline figures of its ceiling (the whole `ceiling` result is in its "ceiling" field).
+ROW_FIELDS = ("bytes_per_step", "bandwidth_gb_s", "bandwidth_regime", "ceiling_ms_per_token", "fraction_of_ceiling")
+
+
+def row_fields(result: dict | None, note: str | None = None) -> dict:
+    """A bench row's ceiling fields from `ceiling`'s result; all None (with `note` saying why) without one."""
+    if result is None:
+        return {**dict.fromkeys(ROW_FIELDS), "ceiling": None, "ceiling_note": note}
+    return {"bytes_per_step": result["bytes_per_step"], "bandwidth_gb_s": result["bandwidth_gb_s"],
+            "bandwidth_regime": result["regime"], "ceiling_ms_per_token": result["ceiling_ms_per_token"],
+            "fraction_of_ceiling": result["fraction_of_ceiling"], "ceiling": result, "ceiling_note": note}
+
+
+def bench_row_ceiling(row: dict, config, setup: Setup, device: str, source_rows: float, threads: int) -> dict:
+    """`row_fields` of a measured bench row (batch_size, decoder_steps_mean, decode_ms_per_token) of `config`
+    run in `setup`, with `source_rows` cross-attention cache rows. A family or backend that cannot state what
+    a step reads (no decoder_shape, no precision: a plugin's) gets no ceiling, and the note says why."""
+    try:  # both only checked here: setup_ceiling uses them
+        backend_for(setup.backend).precision(setup)
+        shape_of(config)
+    except NotImplementedError:
+        return row_fields(None, f"the {setup.backend} backend states no precision, so the bytes of a step are unknown")
+    except UsageError as e:
+        return row_fields(None, str(e))
+    return row_fields(setup_ceiling(config, setup, device, row["batch_size"], source_rows, row["decoder_steps_mean"],
+                                    row["decode_ms_per_token"], threads))

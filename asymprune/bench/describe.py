@@ -1,7 +1,8 @@
 """Where a measurement was taken, and the table that shows it.
 
     report["env"] = environment(cfg, threads)   # versions, processor (and GPU), threads, backend and dtype
-    console.print(results_table(report))        # narrow enough for 80 columns; the JSON has every field
+    console.print(results_table(report))        # headers wrap at 80 columns; the JSON has every field
+    ceiling_warnings(report)                    # sentences: limits measured on busy cores, a decode above its ceiling
 """
 
 from __future__ import annotations
@@ -52,8 +53,29 @@ def _setup_text(backend: str, dtype: str) -> str:
     return f"{backend} {dtype.removeprefix(backend + ':')}"
 
 
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+def percent_of_ceiling(fraction: float | None) -> str:
+    """'35%', '0.52%': two significant figures below 10%; '–' where there is no ceiling (an assisted row)."""
+    if fraction is None:
+        return "–"
+    return f"{100 * fraction:.0f}%" if fraction >= 0.1 else f"{100 * fraction:.2g}%"
+
+
+def ceiling_warnings(report: dict) -> list[str]:
+    """The ceiling's warnings (busy cores when measured, a decode above its ceiling), each once, with its rows."""
+    out: dict[str, list[str]] = {}
+    for r in report["results"]:
+        for w in (r.get("ceiling") or {}).get("warnings", []):
+            out.setdefault(w, []).append(f"{r['model']} bs{r['batch_size']}")
+    return [f"{', '.join(rows)}: {w}" for w, rows in out.items()]
+
+
 def results_table(report: dict):
     """A rich table of a report."""
+    from rich import box
     from rich.table import Table
     cfg = report["config"]
     natural = cfg["dataset"] is not None
@@ -69,20 +91,33 @@ def results_table(report: dict):
     table = Table(title=f"latency: {setup} on {env['device']}, {env['threads']} threads, "
                         f"{inputs}, {length}, {cfg['runs']} runs", title_justify="left",
                   caption=f"median ± std ms per call; speed-up: ratio of medians over the first model, [95% CI] "
-                          f"over {over}; a CI holding 1 is no measurable speed-up" + (
+                          f"over {over}; a CI holding 1 is no measurable speed-up; ceiling: the ms per token that "
+                          "reading one decode step's bytes (weights, lm_head, caches) takes at this machine's "
+                          "bandwidth, and the % of it the measured ms/token reaches (100% is the limit)" + (
                               "" if natural or not cfg.get("assistants") else "; a lossless row on random ids "
                               "says nothing of a real document's acceptance: pass --dataset"),
-                  caption_justify="left")
-    # Narrow enough for an 80-column terminal; the JSON has every field.
-    cols = ["model", "enc/dec", "bs", "median ms", "prefill ms", "ms/token", "tok/s", "speed-up"]
-    for col in cols[:3] + (["gen len"] if natural else []) + cols[3:]:
-        table.add_column(col, justify="left" if col == "model" else "right")
+                  caption_justify="left", box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
+    cols = ["model", "enc/dec", "bs", "median ms", "prefill ms", "ms/token", "tok/s", "speed-up", "ceiling ms/tok",
+            "% of ceiling"]
+    cols = cols[:3] + (["gen len"] if natural else []) + cols[3:]
+    rows = []
     for r in report["results"]:
         name = r["model"] + (" (random ids)" if "assistant" in r and not natural else "")
         cells = [name, f"{r['layers']['encoder']}/{r['layers']['decoder']}", str(r["batch_size"])]
         cells += [f"{r['generated_tokens_mean']:.1f}"] if natural else []
         cells += [f"{r['median_ms']:.0f} ± {r['std_ms']:.0f}", f"{r['prefill_ms']:.0f}",
                   f"{r['decode_ms_per_token']:.1f}", f"{r['tokens_per_s']:.0f}",
-                  speedup_text(r["speedup"], r.get("speedup_low"), r.get("speedup_high"), short=True)]
+                  speedup_text(r["speedup"], r.get("speedup_low"), r.get("speedup_high"), short=True),
+                  _ms(r.get("ceiling_ms_per_token")), percent_of_ceiling(r.get("fraction_of_ceiling"))]
+        rows.append(cells)
+    # Fits an 80-column terminal: each number column as wide as its widest cell or header word (headers wrap
+    # between words); a long model name folds. The JSON has every field.
+    widths = [max(*(len(cells[i]) for cells in rows), *map(len, col.split())) for i, col in enumerate(cols)]
+    for col, width in zip(cols, widths):
+        if col == "model":  # at least what 80 columns leave it (a wider terminal shows whole names)
+            table.add_column(col, overflow="fold", min_width=min(width, max(8, 80 - sum(widths[1:]) - len(cols) + 1)))
+        else:
+            table.add_column(col, justify="right", width=width)
+    for cells in rows:
         table.add_row(*cells)
     return table

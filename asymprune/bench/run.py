@@ -27,6 +27,8 @@ How the measurement stays honest:
   every model, K·b documents at batch b (documents.py); each call is tokenized on its own
   (padded to its own longest document), and the documents' ids and lengths are reported.
 - On CUDA the device is synchronised before the clock is read.
+- Each row carries its decode step's ceiling (ceiling.py: the bytes a step reads at the row's own
+  precision, over the machine's bandwidth) and the fraction of it the measured decode reaches.
 - Speed-up is the ratio of medians over the same rounds (a round's latency: the mean over its
   calls), with a paired bootstrap 95% interval over the rounds (speedup.py), and in dataset mode
   over the documents too (documents.py); a mean lets one disturbed run decide the ordering.
@@ -36,12 +38,14 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict
+from itertools import accumulate
 from pathlib import Path
 
 from ..assist import DraftStats
 from ..errors import UsageError
 from ..fsutil import check_writable_out, write_json
 from .backends import Setup, backend_for
+from .ceiling import bench_row_ceiling, row_fields
 from .config import BenchConfig
 from .describe import environment
 from .documents import document_calls, round_means, speedup_interval_over_documents
@@ -108,6 +112,8 @@ def check_bench(models: list[Entry], cfg: BenchConfig) -> list[dict]:
     """Every check that needs no worker: settings (each model's setup by its backend), each MODEL's
     config, whether the batches fit in memory (memory.py); the worker specs."""
     cfg.validate()
+    from ..hardware import cache_path, load_cache
+    load_cache(cache_path())  # a damaged machine-limits file (ceiling.py) stops the bench before, not after, timing
     if not models:
         raise UsageError("pass at least one MODEL (hub id, directory or preset name)")
     from ..models import load_config
@@ -140,6 +146,8 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
     `json_path`: also write the report there (checked, with `overwrite`, before any work).
     """
     import tempfile
+
+    from ..models import load_config
     if json_path is not None:
         check_writable_out(json_path, overwrite, file=True, flag="--json",
                            inputs=[*(m for m, _ in _entries(models, cfg)), cfg.dataset])
@@ -159,6 +167,7 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
                 sources[w.name] = w.call("set_inputs", body, texts, calls)
             measured = _measure(workers, cfg, cfg.docs if calls else 1, progress)
             memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in _sizes(w, cfg)}
+            configs = {w.name: load_config(w.path, presets=True) for w in workers}  # a backend's copy is in workdir
         finally:
             for w in workers:
                 w.close()
@@ -177,6 +186,8 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
                             **_row(m, bs, cfg), "source_tokens": sources[w.name][bs],
                             "peak_memory_mb": memory[(w.name, bs)], **_speedup_fields(base, m), **w.info,
                             **(_assist_fields(m["drafted"], cfg) if "assistant" in w.info else {})})
+            results[-1].update(_ceiling(results[-1], w, configs[w.name], cfg, sources[w.name][bs],
+                                        calls[bs] if calls else None))
     report = {"env": {**environment(cfg, workers[0].info["threads"]), "inputs": specs[0]["inputs"]},
               "config": asdict(cfg), "results": results}
     if json_path is not None:
@@ -233,6 +244,22 @@ def _row(m: dict, bs: int, cfg: BenchConfig) -> dict:
             "tokens_per_s": bs * gen_len / (total["mean_ms"] / 1000), "prefill_ms": prefill,
             # Per step, not per mean output: a batch runs until its longest output ends.
             "decode_ms_per_token": (total["mean_ms"] - prefill) / max(steps - 1, 1)}
+
+
+def _ceiling(row: dict, worker: Worker, config, cfg: BenchConfig, source_tokens: list[int], calls) -> dict:
+    """The row's decode-step ceiling and the fraction of it reached (ceiling.py), at the row's own backend
+    precision, source length and steps run. Measured here, after every worker has closed, so that the
+    machine's bandwidth is read on quiet cores (cached per machine after the first time)."""
+    from ..models import family_for
+    if "assistant" in worker.info:
+        # Draft-and-verify is not one decoder step per token: the draft runs several steps, the full model
+        # verifies several positions per pass, and the bytes per token depend on the acceptance rate.
+        return row_fields(None, "an assisted (draft-and-verify) row reads no fixed bytes per token")
+    # A batch's cross-attention cache holds its longest source (padding included): per call in dataset mode
+    ends = list(accumulate(len(c) for c in calls)) if calls else [len(source_tokens)]
+    widths = [max(source_tokens[end - n:end]) for end, n in zip(ends, [len(c) for c in calls] if calls else ends)]
+    rows = family_for(config).cross_attention_rows(config, statistics.fmean(widths))
+    return bench_row_ceiling(row, config, Setup(**worker.setup), cfg.device, rows, worker.info["threads"])
 
 
 def _speedup_fields(base: dict | None, m: dict) -> dict:

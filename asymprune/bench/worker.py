@@ -122,7 +122,7 @@ class Worker:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(child, spec, cfg, os.getpid()), daemon=True)
         self.proc.start()
-        self.name, self.setup, self.info = spec["name"], spec["setup"], None
+        self.name, self.path, self.setup, self.info = spec["name"], spec["path"], spec["setup"], None
 
     def wait_ready(self) -> None:
         """Block until the model is loaded (workers are started first, so they load side by side)."""

@@ -54,7 +54,9 @@ def _infer_kind(r) -> str:
 def load_runs(db: str | Path) -> pd.DataFrame:
     """Every run of `db` as one row: run fields, test metrics, impact, and per batch size
     `latency_ms_bs{N}` (median), `std_ms_bs{N}`, `speedup_bs{N}` and its interval `speedup_low_bs{N}`,
-    `speedup_high_bs{N}`, `bench_id_bs{N}` (the interleaved run; one latency setup: see attrs)."""
+    `speedup_high_bs{N}`, `bench_id_bs{N}` (the interleaved run; one latency setup: see attrs),
+    `ceiling_ms_per_token_bs{N}` and `fraction_of_ceiling_bs{N}` (NaN where the row has none: measured
+    before schema 6, or an assisted row)."""
     store = Store(db, create=False)  # UsageError for a missing, foreign or newer-schema file
     try:
         runs = store.frame("SELECT sweep, model, dataset, variant, kind, encoder_layers, decoder_layers, "
@@ -74,7 +76,8 @@ def load_runs(db: str | Path) -> pd.DataFrame:
         lat = summary[summary[SETUP].apply(tuple, axis=1) == tuple(setup)]  # one setup's rows: a filter, not a dispatch
         lat = lat.assign(batch_size=lat.batch_size.astype(int)).drop_duplicates(KEY + ["batch_size"])
         lat = lat.assign(latency_ms=lat.median_ms.fillna(lat.mean_ms), **_speedup_intervals(lat))
-        values = ["latency_ms", "std_ms", "speedup", "speedup_low", "speedup_high", "bench_id"]
+        values = ["latency_ms", "std_ms", "speedup", "speedup_low", "speedup_high", "bench_id", "ceiling_ms_per_token",
+                  "fraction_of_ceiling"]
         wide = lat.pivot(index=KEY, columns="batch_size", values=values)
         cols = [(v, bs) for bs in sorted(lat.batch_size.unique()) for v in values]
         wide = wide[cols]

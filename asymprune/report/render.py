@@ -145,7 +145,9 @@ def write_report(db: str | Path, out: Path, max_loss=None, min_speedup: float | 
         if sizes:
             table(f"{quality} impact vs speed-up by batch size (paper Tables 8-10)", speedup_tables(done), "speedup",
                   "Pruned variants only; speed-up = full latency / variant latency at each batch size; Δ = value - "
-                  f"reference ({'; '.join(m.delta_note() for m in metrics)}).")
+                  f"reference ({'; '.join(m.delta_note() for m in metrics)}); % of ceiling = the ms per token that "
+                  "reading one decode step's bytes takes at the machine's bandwidth / the measured ms per token "
+                  "(100% is the limit; blank: measured without it).")
         table("Scale vs gain of the full models (paper Tables 2-4)", scale_tables(done), "scale",
               f"Gain = {quality} change vs the smallest model (by parameters"
               + ("; positive is better" if any(not m.higher_is_better for m in metrics) else "")

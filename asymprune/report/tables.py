@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..bench.describe import percent_of_ceiling
 from ..bench.speedup import speedup_text
 from ..fsutil import atomic_file, check_writable_out, disk_usage, human_size
 from .choose import verdict
@@ -40,7 +41,7 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
     cols.append("gen_len")
     for bs in batch_sizes(frame):
         cols += [f"latency_ms_bs{bs}", f"std_ms_bs{bs}", f"speedup_bs{bs}", f"speedup_low_bs{bs}",
-                 f"speedup_high_bs{bs}"]
+                 f"speedup_high_bs{bs}", f"ceiling_ms_per_token_bs{bs}", f"fraction_of_ceiling_bs{bs}"]
     return frame[cols + ["error"]].round(4).astype({"params": "Int64"})
 
 
@@ -146,8 +147,15 @@ def speedup_tables(done: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataF
             for col in (f"speedup_bs{bs}", f"speedup_low_bs{bs}", f"speedup_high_bs{bs}"):
                 raw[col] = rows[col]
             shown[f"speed-up BS{bs} [95% CI]"] = _speedup_cells(rows, bs)
+        for bs in sizes:  # blank, not 0, for rows measured without a ceiling (older databases, assisted rows)
+            raw[f"fraction_of_ceiling_bs{bs}"] = rows[f"fraction_of_ceiling_bs{bs}"]
+            shown[f"BS{bs} % of ceiling"] = rows[f"fraction_of_ceiling_bs{bs}"].map(_pct_of_ceiling)
         out[dataset] = (raw.round(4).reset_index(drop=True), shown.reset_index(drop=True))
     return out
+
+
+def _pct_of_ceiling(fraction) -> str:
+    return "" if fraction is None or pd.isna(fraction) else percent_of_ceiling(fraction)
 
 
 def _speedup_cells(rows: pd.DataFrame, bs: int) -> list[str]:

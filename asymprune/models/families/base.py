@@ -112,6 +112,11 @@ class Family:
         raise UsageError(f"asymprune cannot yet count what a '{config.model_type}' decoding step reads; "
                          "its family has no decoder_shape")
 
+    def cross_attention_rows(self, config, source_tokens: float) -> float:
+        """Rows of the cross-attention cache (the encoder's output length) for inputs of `source_tokens` positions:
+        the source tokens themselves for text."""
+        return source_tokens
+
     # ------------------------------------------------------------ classes and processor
 
     @property

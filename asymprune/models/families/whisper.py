@@ -211,6 +211,10 @@ class WhisperFamily(Family):
     def max_target_positions(self, config):
         return config.max_target_positions
 
+    def cross_attention_rows(self, config, source_tokens):
+        # Every input is one 30-second window (3,000 mel frames): 1,500 encoder positions after the convolutions
+        return config.max_source_positions
+
     def decoder_shape(self, config):
         d, ffn = config.d_model, config.decoder_ffn_dim
         return DecoderShape(
