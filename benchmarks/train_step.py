@@ -69,7 +69,8 @@ def main(argv=None) -> None:
     rows = [("AdamW per-tensor loop, float32", {"foreach": False}, False, True),
             ("AdamW fused, float32", {"fused": True}, False, True),
             ("AdamW fused, bfloat16 autocast", {"fused": True}, True, True),
-            ("AdamW fused, float32, no teacher", {"fused": True}, False, False)]
+            ("AdamW fused, float32, no teacher", {"fused": True}, False, False),
+            ("AdamW fused, bfloat16 autocast, no teacher", {"fused": True}, True, False)]
     for name, kwargs, bf16, with_teacher in rows:
         opt = torch.optim.AdamW(params, lr=1e-5, **kwargs)
         step(opt, bf16, with_teacher)  # warm-up

@@ -116,6 +116,8 @@ def results_table(report: dict):
     for col, width in zip(cols, widths):
         if col == "model":  # at least what 80 columns leave it (a wider terminal shows whole names)
             table.add_column(col, overflow="fold", min_width=min(width, max(8, 80 - sum(widths[1:]) - len(cols) + 1)))
+        elif col == "speed-up" and sum(widths) + len(cols) > 80:  # its interval folds rather than crop the table
+            table.add_column(col, justify="right", overflow="fold", min_width=min(width, 6))
         else:
             table.add_column(col, justify="right", width=width)
     for cells in rows:
