@@ -63,6 +63,8 @@ def test_decoder_trains_on_cached_outputs_with_kd_and_pseudo_labels(tiny_en, tin
     splits = record["encoder_outputs"]["splits"]
     assert splits["train"]["student"]["encoded"] == 3 and splits["validation"]["student"]["encoded"] == 1
     assert splits["train"]["teacher"]["key"] == splits["train"]["student"]["key"]
+    # the teacher ran once per training utterance, before the steps, not in every step (distil.teacher_logits)
+    assert record["encoder_outputs"]["teacher_logits"]["computed"]
     times = record["step_seconds"]
     assert times["steps"] == 3 == len(times["each"]) and all(t > 0 for t in times["each"])
     on_disk = json.loads((tmp_path / "ft" / "train.json").read_text())

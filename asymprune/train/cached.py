@@ -30,15 +30,18 @@ IGNORE = -100  # label value the loss skips
 class CachedSplit:
     """An encoded split whose rows read their encoder outputs from the cache: {"encoder_hidden", "labels"}."""
 
-    def __init__(self, cache, ids: list[str], labels: list[list[int]], teacher_cache=None):
+    def __init__(self, cache, ids: list[str], labels: list[list[int]], teacher_cache=None, teacher_logits=None):
         self.cache, self.ids, self.labels, self.teacher_cache = cache, ids, labels, teacher_cache
+        self.teacher_logits = teacher_logits  # distil.TeacherLogits: the teacher's answers, so it need not run
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, i: int) -> dict:
         row = {"encoder_hidden": self.cache.load(self.ids[i]), "labels": list(self.labels[i])}
-        if self.teacher_cache is not None:
+        if self.teacher_logits is not None:
+            row["teacher_logits"] = self.teacher_logits.load(self.ids[i])
+        elif self.teacher_cache is not None:
             row["teacher_hidden"] = self.teacher_cache.load(self.ids[i])
         return row
 
@@ -57,6 +60,9 @@ class CachedCollator:
                                         dtype=torch.long)}
         if "teacher_hidden" in rows[0]:
             batch["teacher_encoder_outputs"] = (torch.stack([r["teacher_hidden"] for r in rows]),)
+        if "teacher_logits" in rows[0]:  # padded positions are masked out of the loss with the labels
+            batch["teacher_logits"] = torch.nn.utils.rnn.pad_sequence([r["teacher_logits"] for r in rows],
+                                                                      batch_first=True)
         return batch
 
 
@@ -81,12 +87,27 @@ def cache_encoder_outputs(model, teacher, processor, tokenized: tuple, config: T
         record["splits"][name] = costs
         say(f"encoder outputs ({name}): {len(split_rows)} utterances, {costs['student']['encoded']} computed in "
             f"{costs['student']['seconds']:.0f} s" + (", the teacher's too" if "teacher" in costs else ""))
-        labels = split.labels
+        labels, ids, logits = split.labels, [r.id for r in split_rows], None
         if name == "train" and config.pseudo_labels:
             labels, record["pseudo_labels"] = _pseudo_labels(teacher, family, split_rows,
                                                              teacher_cache or student, config, say)
-        splits.append(CachedSplit(student, [r.id for r in split_rows], labels, teacher_cache))
+        if name == "train" and teacher is not None:
+            logits, record["teacher_logits"] = _teacher_logits(teacher, teacher_cache or student, ids, labels,
+                                                               config, say)
+        splits.append(CachedSplit(student, ids, labels, teacher_cache, logits))
     return (*splits, record)
+
+
+def _teacher_logits(teacher, cache, ids, labels, config: TrainConfig, say):
+    """(the teacher's logits on the training labels, computed once per teacher, clips and labels; what it cost)."""
+    from ..distil import cached_teacher_logits
+
+    logits, path, computed, seconds = cached_teacher_logits(teacher, cache, ids, [list(x) for x in labels],
+                                                            cache_dir=config.cache_dir,
+                                                            batch_size=config.encode_batch_size)
+    say(f"teacher logits: {len(ids)} utterances, {'computed' if computed else 'cached'} ({seconds:.0f} s)")
+    return logits, {"file": str(path), "computed": computed, "seconds": round(seconds, 2),
+                    "bytes": path.stat().st_size}
 
 
 def _caches(model, teacher, processor, rows, config: TrainConfig):

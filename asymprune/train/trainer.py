@@ -36,10 +36,13 @@ def _trainer_classes():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # cached encoder outputs (train.cached): the teacher's own where its encoder differs, else the student's
             own = inputs.pop("teacher_encoder_outputs", None)
+            teacher_logits = inputs.pop("teacher_logits", None)  # cached once (distil.teacher_logits), else run it
             outputs = model(**inputs)
-            # accelerate autocasts the prepared model's forward only: the teacher joins its precision here
-            with torch.no_grad(), self.accelerator.autocast():
-                teacher_logits = self.teacher(**(inputs if own is None else {**inputs, "encoder_outputs": own})).logits
+            if teacher_logits is None:
+                # accelerate autocasts the prepared model's forward only: the teacher joins its precision here
+                with torch.no_grad(), self.accelerator.autocast():
+                    teacher_logits = self.teacher(
+                        **(inputs if own is None else {**inputs, "encoder_outputs": own})).logits
             mask = inputs["labels"] != -100
             t = self.temperature
             student = F.log_softmax(outputs.logits[mask] / t, dim=-1)
