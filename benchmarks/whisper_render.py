@@ -77,13 +77,27 @@ def lossless_table(row: dict, identity: dict | None) -> str:
     return "\n".join(head + lines)
 
 
+def _recipe(out: Path) -> list[str]:
+    """The sweep's data size and re-tune settings, as its spec.yaml holds them (the demo writes one)."""
+    import yaml
+    path = out / "spec.yaml"
+    if not path.is_file():
+        return []
+    spec = yaml.safe_load(path.read_text())
+    r = spec.get("retrain", {})
+    keys = ("max_steps", "batch_size", "learning_rate", "lr_scheduler", "warmup_steps", "freeze_encoder",
+            "freeze_embeddings", "pseudo_labels", "distill_from", "bf16")
+    return [f"Re-tune recipe (every variant and the control, from `{path.name}`): training utterances "
+            f"{spec.get('data', {}).get('n')}; " + ", ".join(f"{k} {r[k]}" for k in keys if k in r) + ".\n"]
+
+
 def render(result: dict, out: Path) -> str:
     models = result["study"]["models"]
     demo = f"; the models are those of `{result['demo_command']}`" if result.get("demo_command") else ""
     parts = [f"# The speech study: Whisper tiny.en, pruned and re-tuned\n\nCommand: `{result['command']}` "
              f"({result['seconds'] / 60:.0f} min in all){demo}.\n\nMachine: {result['machine']}; load average at the "
              f"start {', '.join(f'{x:.1f}' for x in result['load_average_start'])}.\n",
-             "## Quality: WER against the re-tuned control\n", wer_table(out), ""]
+             *_recipe(out), "## Quality: WER against the re-tuned control\n", wer_table(out), ""]
     if "bench" in result:
         cfg = result["bench"]["config"]
         parts += ["## Speed: one interleaved run, HF float32 and CTranslate2 int8\n",

@@ -100,3 +100,25 @@ def test_natural_stopping_on_synthetic_speech_counts_each_transcript(tiny_en):
         want.append(ids.shape[1] + 1)  # generate() returns neither the prompt nor the end of sequence
     assert hf["doc_lengths"] == ct2["doc_lengths"] == want and max(want) < 48
     assert "synthetic-speech:test" in _header(report) and "natural stopping" in _header(report)
+
+
+def test_one_generate_call_per_window_even_when_a_decoder_writes_timestamp_pairs(tiny_en):
+    """A pruned decoder that writes '<|0.00|><|0.00|>' made Whisper's generate() seek to that timestamp (0 frames)
+    and decode the same window forever; asymprune's calls (bench and evaluate) make one call per 30-s window."""
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    from asymprune.evaluate import EvalConfig, generation_config
+    from asymprune.models import family_for
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_en).eval()
+    for gen in (family_for(model.config).greedy_generation_config(model), generation_config(model, EvalConfig())):
+        assert gen.force_unique_generate_call is True
+    zero = 50363  # <|0.00|> (timestamp_begin of tiny.en)
+    with torch.no_grad():  # make every step's best token <|0.00|>: a timestamp pair, the looping case
+        model.proj_out.weight = torch.nn.Parameter(model.proj_out.weight.clone())
+        model.proj_out.weight[zero] = model.proj_out.weight.mean(0) * 0 + 1e3 * torch.sign(model.model.decoder.layer_norm.bias)
+    model.generation_config = family_for(model.config).greedy_generation_config(model)
+    model.generation_config.suppress_tokens = []
+    with torch.inference_mode():
+        out = model.generate(torch.zeros(1, 80, 3000), max_new_tokens=8)
+    assert out.shape[1] <= 12  # it returned: one call of at most 8 new tokens after the prompt

@@ -248,6 +248,10 @@ class Family:
         what generate() gives without the draft. Text families need nothing."""
         return {}
 
+    def generation_overrides(self) -> dict:
+        """GenerationConfig fields every asymprune generate() call sets on top of the model's (evaluate, bench)."""
+        return {}
+
     def greedy_generation_config(self, model):
         """Greedy decoding with the model's start, end and pad ids and nothing else from its checkpoint (what the
         bench times: no shipped beams, n-gram blocking or forced tokens)."""

@@ -196,6 +196,12 @@ class WhisperFamily(Family):
         start = len(self.decoder_prompt(generation_config, config))  # the first generated token's position
         return {"logits_processor": LogitsProcessorList([FirstTokenSuppression(begin, start)])}
 
+    def generation_overrides(self):
+        # asymprune's inputs are always one 30-second window. Without this, Whisper's generate() treats the
+        # output as segments and seeks to its last timestamp pair: a pruned decoder that writes
+        # '<|0.00|><|0.00|>' never moves the seek, and generate() loops forever (seen on a 4L/1L re-tune).
+        return {"force_unique_generate_call": True}
+
     def greedy_generation_config(self, model):
         # Whisper's generate() builds its prompt from the checkpoint's settings (no_timestamps_token_id, language,
         # task) and suppresses what openai's decoding suppresses, as CTranslate2's Whisper does: keep them all,
@@ -203,6 +209,8 @@ class WhisperFamily(Family):
         import copy
         gen = copy.deepcopy(model.generation_config)
         gen.update(do_sample=False, num_beams=1, use_cache=True, temperature=None)
+        for name, value in self.generation_overrides().items():  # update() skips fields the config lacks
+            setattr(gen, name, value)
         return gen
 
     def max_source_positions(self, config):
