@@ -171,9 +171,12 @@ class WhisperFamily(Family):
         return [gen.lang_to_id[token], gen.task_to_id[getattr(gen, "task", None) or "transcribe"]]
 
     def generated(self, sequences, generation_config, config, max_new_tokens):
-        # Whisper's generate() returns the generated ids alone: no prompt, no end-of-sequence, then padding.
-        pad = config.pad_token_id
-        ids = [_strip_padding(row, pad) for row in sequences.tolist()]
+        # Whisper's generate() returns the generated ids alone (no prompt, no end-of-sequence, then padding), or,
+        # with force_unique_generate_call (generation_overrides), the prompt first and the end-of-sequence (= pad)
+        # after: both come out as the generated ids.
+        pad, prompt = config.pad_token_id, self.decoder_prompt(generation_config, config)
+        ids = [_strip_padding(row[len(prompt):] if row[:len(prompt)] == prompt else row, pad)
+               for row in sequences.tolist()]
         return ids, [len(row) + (len(row) < max_new_tokens) for row in ids]  # + the end-of-sequence it stopped at
 
     def prepare_assisted(self, generation_config, draft_generation_config, config):
