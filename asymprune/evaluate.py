@@ -116,8 +116,7 @@ def generation_config(model, config: EvalConfig):
     gen.max_new_tokens = config.max_new_tokens
     gen.max_length = None  # max_new_tokens alone bounds the length
     from .models import family_for
-    for name, value in family_for(model.config).generation_overrides().items():  # update() skips absent fields
-        setattr(gen, name, value)
+    family_for(model.config).apply_generation_overrides(gen)
     for name in ("num_beams", "min_new_tokens", "length_penalty"):
         if getattr(config, name) is not None:
             setattr(gen, name, getattr(config, name))

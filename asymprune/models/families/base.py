@@ -252,6 +252,12 @@ class Family:
         """GenerationConfig fields every asymprune generate() call sets on top of the model's (evaluate, bench)."""
         return {}
 
+    def apply_generation_overrides(self, gen):
+        """`gen` with `generation_overrides()` set (GenerationConfig.update skips fields the config lacks)."""
+        for name, value in self.generation_overrides().items():
+            setattr(gen, name, value)
+        return gen
+
     def greedy_generation_config(self, model):
         """Greedy decoding with the model's start, end and pad ids and nothing else from its checkpoint (what the
         bench times: no shipped beams, n-gram blocking or forced tokens)."""

@@ -212,9 +212,7 @@ class WhisperFamily(Family):
         import copy
         gen = copy.deepcopy(model.generation_config)
         gen.update(do_sample=False, num_beams=1, use_cache=True, temperature=None)
-        for name, value in self.generation_overrides().items():  # update() skips fields the config lacks
-            setattr(gen, name, value)
-        return gen
+        return self.apply_generation_overrides(gen)
 
     def max_source_positions(self, config):
         return None  # not tokens: every input is one 30-second window (1,500 encoder positions after the convs)
