@@ -131,8 +131,8 @@ def _variant(tiny_en, out, vocab_size=None, token_swap=None):
     vocabulary), or tiny.en's own folder (weights hard-linked) with two tokens of its tokenizer swapped."""
     from transformers import WhisperConfig, WhisperForConditionalGeneration
     out.mkdir()
-    for f in tiny_en.iterdir():
-        if f.suffix != ".safetensors" and f.name != "config.json":
+    for f in tiny_en.iterdir():  # files only: a CTranslate2 bench earlier in the session leaves tiny_en/.ct2/
+        if f.is_file() and f.suffix != ".safetensors" and f.name != "config.json":
             shutil.copy(f, out / f.name)
     if vocab_size:
         config = WhisperConfig.from_pretrained(tiny_en)
