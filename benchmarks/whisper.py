@@ -76,18 +76,18 @@ def write_data(out: Path, train: int, test: int, validation: int = 40) -> Path:
 
 
 def study_spec(out: Path, data: Path, smoke: bool):
-    """Step 2's sweep: the speech demo's, on the rows folder, with a short batch-1 bench of its own."""
-    from asymprune.sweep.demo import SPEECH_MODEL, SPEECH_SPEC
-    from asymprune.sweep.spec import SweepSpec
-    from asymprune.train.config import cpu_has_bf16
-    spec = {**SPEECH_SPEC, "name": "whisper-study", "datasets": [str(data)], "data": {},
-            "retrain": {**SPEECH_SPEC["retrain"], "bf16": cpu_has_bf16()},  # as the demo: where the CPU has it
-            "bench": {"batch_sizes": [1], "new_tokens": 16, "runs": 3, "warmup": 1}}
+    """Step 2's sweep: the speech demo's (its recipe, bf16 where the CPU has it), on the rows folder, with a short
+    batch-1 bench of its own."""
+    from dataclasses import replace
+
+    from asymprune.sweep.demo import demo_spec
+    spec = replace(demo_spec(out, speech=True), name="whisper-study", datasets=[str(data)], data={},
+                   bench={"batch_sizes": [1], "new_tokens": 16, "runs": 3, "warmup": 1}, output_dir=str(out / "sweep"))
     if smoke:
-        spec.update(grid=[{"encoder": 4, "decoder": 2}], retrain={**spec["retrain"], "max_steps": 2, "warmup_steps": 0,
-                                                                   "eval_steps": 2, "batch_size": 4,
-                                                                   "per_device_batch_size": 4})
-    return SweepSpec(**spec, models=[str(out / SPEECH_MODEL)], output_dir=str(out / "sweep"))
+        spec = replace(spec, grid=[{"encoder": 4, "decoder": 2}], retrain={
+            **spec.retrain, "max_steps": 2, "warmup_steps": 0, "eval_steps": 2, "batch_size": 4,
+            "per_device_batch_size": 4})
+    return spec
 
 
 def run_study(out: Path, data: Path, smoke: bool) -> dict:
