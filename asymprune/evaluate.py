@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .assist import AssistConfig
+from .baseline import add_baseline, load_baseline
 from .errors import UsageError
 from .fsutil import atomic_dir, check_writable_out, write_json
-from .metrics import metric_for, paired_bootstrap
-from .rouge import impact
+from .metrics import metric_for
 
 
 @dataclass
@@ -42,6 +42,10 @@ class EvalConfig:
     device: str | None = None            # None: cuda when available, else cpu
     assistant: str | None = None         # draft model: lossless draft-and-verify, batch 1 (asymprune.assist)
     assist: AssistConfig = field(default_factory=AssistConfig)  # the draft's settings
+    # Speech: keep the encoder's outputs on disk (the asymprune cache, keyed by the encoder's weights) and reuse
+    # them for every model with the same encoder, as a sweep's decoder-pruned variants have. Exact: the same
+    # outputs generate() would compute; 2.3 MB an utterance for tiny.en. Ignored by text families and --assistant.
+    encoder_cache: bool = False
 
     def __post_init__(self):
         if isinstance(self.assist, dict):  # from JSON or a sweep spec
@@ -58,46 +62,6 @@ def check_config(config: EvalConfig) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if config.num_beams is not None and config.num_beams < 1:
         raise UsageError("--num-beams must be at least 1")
-
-
-def load_predictions(metrics_path: Path) -> list[dict] | None:
-    """The per-document rows (predictions.jsonl) beside a metrics.json, or None when there are none."""
-    path = Path(metrics_path).with_name("predictions.jsonl")
-    if not path.is_file():
-        return None
-    try:
-        return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def load_baseline(path: Path, expected: str | None = None) -> dict:
-    """Metrics of another evaluation (its metrics.json), checked to hold every score of its metric
-    (and to be scored with the metric named `expected`, when given)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.json"
-    if not path.is_file():
-        raise UsageError(f"baseline {path} not found; pass the metrics.json of an earlier asymprune evaluate")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"baseline {path} is not valid JSON ({e}); pass a metrics.json written by asymprune "
-                         "evaluate") from None
-    name = data.get("metric", "rouge") if isinstance(data, dict) else "rouge"
-    try:
-        metric = metric_for(name)
-    except UsageError as e:
-        raise UsageError(f"baseline {path}: {e}") from None
-    if expected is not None and name != expected:
-        raise UsageError(f"baseline {path} is scored with {name}, this evaluation with {expected}; pass the "
-                         "metrics.json of an evaluation on the same kind of dataset")
-    missing = [k for k in (*metric.keys, "gen_len")
-               if not isinstance(data.get(k) if isinstance(data, dict) else None, (int, float))]
-    if missing:
-        raise UsageError(f"baseline {path} has no {', '.join(missing)}; pass a metrics.json written by asymprune "
-                         "evaluate")
-    return data
 
 
 def default_out(model_src: str, dataset: str, split: str) -> Path:
@@ -124,12 +88,14 @@ def generation_config(model, config: EvalConfig):
 
 
 def generate_summaries(model, processor, tokenized, config: EvalConfig, progress=None, draft=None,
-                       draft_stats=None) -> tuple[list[str], list[int]]:
+                       draft_stats=None, encoder_cache=None) -> tuple[list[str], list[int]]:
     """Batched generate() over encoded sources; (texts, generated token counts) in input order.
 
     The model's family pads the batches (its collator), says which ids of an output were generated
     (`Family.generated`: text models return the decoder prompt in front) and where the tokenizer is.
     With `draft`, each batch (of 1) is draft-and-verify, and `draft_stats` (a DraftStats) adds up.
+    With `encoder_cache` ((EncoderCache, row ids), see `cached_encoder`), generate() reads the encoder's
+    outputs from it instead of running the encoder (and the rows' inputs are never built).
     """
     import torch
 
@@ -142,13 +108,20 @@ def generate_summaries(model, processor, tokenized, config: EvalConfig, progress
     device = next(model.parameters()).device
     # Longest first, so a batch holds sources of similar length (little padding) and memory
     # problems show up on the first batch.
-    order = sorted(range(len(tokenized)), key=lambda i: -len(tokenized[i].get("input_ids", ())))
+    sizes = family.source_lengths(tokenized)
+    order = sorted(range(len(tokenized)), key=lambda i: -sizes[i])
     texts, lengths = [""] * len(order), [0] * len(order)
     for b in range(0, len(order), config.batch_size):
         idx = order[b:b + config.batch_size]
-        batch = collate([{k: v for k, v in tokenized[i].items() if k not in ("labels", "attention_mask")}
-                         for i in idx])
-        inputs = {k: v.to(device) for k, v in batch.items() if v is not None}  # no labels: None
+        if encoder_cache is not None:
+            from transformers.modeling_outputs import BaseModelOutput
+            cache, ids = encoder_cache
+            hidden = cache.stack([ids[i] for i in idx]).to(device=device, dtype=model.dtype)
+            inputs = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden)}
+        else:
+            batch = collate([{k: v for k, v in tokenized[i].items() if k not in ("labels", "attention_mask")}
+                             for i in idx])
+            inputs = {k: v.to(device) for k, v in batch.items() if v is not None}  # no labels: None
         if draft is not None:
             out = generate_one_by_one(model, draft, inputs, gen, config.assist, draft_stats, tokenizer.pad_token_id)
         else:
@@ -161,6 +134,19 @@ def generate_summaries(model, processor, tokenized, config: EvalConfig, progress
         if progress is not None:
             progress(b + len(idx), len(order))
     return texts, lengths
+
+
+def cached_encoder(model, processor, tokenized, config: EvalConfig):
+    """((EncoderCache, row ids), what it cost) for `config.encoder_cache` where the model's family caches
+    encoder outputs (`Family.encoder_cache_rows`: Whisper's 30-second windows), else (None, None)."""
+    from .models import family_for
+    rows = family_for(model.config).encoder_cache_rows(tokenized) if config.encoder_cache else None
+    if not rows or config.assistant is not None:
+        return None, None
+    from .distil import encoder_outputs
+    cache = encoder_outputs(model, rows, extractor=processor.feature_extractor, batch_size=config.batch_size)
+    return (cache, [r.id for r in rows]), {"folder": str(cache.folder), "rows": len(cache), "encoded": cache.encoded,
+                                           "seconds": round(cache.seconds, 2)}
 
 
 def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=None, progress=None,
@@ -212,7 +198,9 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     tokenized, report = family.encode(rows, processor, prefix=prefix, max_source_length=config.max_source_length)
 
     started = time.perf_counter()
-    texts, lengths = generate_summaries(model, processor, tokenized, config, progress, draft, draft_stats)
+    encoder_cache, cache_cost = cached_encoder(model, processor, tokenized, config)
+    texts, lengths = generate_summaries(model, processor, tokenized, config, progress, draft, draft_stats,
+                                        encoder_cache)
     seconds = time.perf_counter() - started
     references = list(rows["target"])
     metric = metric_for(dataset_metric(dataset, data))
@@ -232,7 +220,8 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         # Only where the family's encoding cuts sources (text: tokens over max_source_length; never audio)
         **({"max_source_length": config.max_source_length, "sources_truncated": report["sources_truncated"]}
            if "sources_truncated" in report else {}),
-        "generate_seconds": seconds,
+        "generate_seconds": seconds,  # the encoder's, cached ones (encoder_cache) or not, included
+        **({"encoder_cache": cache_cost} if cache_cost else {}),
         "device": device,
         "config": asdict(config),
     }
@@ -243,27 +232,6 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
     predictions = [{"index": i, **({"id": ids[i]} if ids else {}), "prediction": p, "reference": r, "gen_len": n, **s}
                    for i, (p, r, n, s) in enumerate(zip(texts, references, lengths, scores))]
     return {"metrics": metrics, "predictions": predictions}
-
-
-def add_baseline(result: dict, baseline_path: Path) -> dict:
-    """Add the baseline's scores, the relative impact (%) per score and, when the baseline's
-    predictions.jsonl covers the same documents, a paired bootstrap interval per key of the metric."""
-    m = result["metrics"]
-    metric = metric_for(m.get("metric", "rouge"))
-    baseline = load_baseline(baseline_path, metric.name)
-    path = Path(baseline_path)
-    path = path / "metrics.json" if path.is_dir() else path
-    keys = (*metric.keys, "gen_len")  # what an evaluation reports and compares
-    m["baseline"] = {"path": str(baseline_path), **{k: baseline[k] for k in keys}}
-    m["impact"] = impact(m, baseline, keys)
-    theirs, ours = load_predictions(path), result["predictions"]
-    same = theirs is not None and len(theirs) == len(ours) and all(
-        a.get("reference") == b["reference"] for a, b in zip(theirs, ours))
-    m["intervals"] = {k: paired_bootstrap(metric, k, ours, theirs) for k in metric.keys} if same else None
-    if not same:
-        m["intervals_missing"] = ("the baseline's predictions.jsonl is missing or covers other documents; evaluate "
-                                  "both models on the same split and samples for intervals")
-    return result
 
 
 def save_evaluation(result: dict, out: Path, overwrite: bool = False) -> None:

@@ -47,6 +47,16 @@ def test_preset_bench_writes_every_field(tmp_path):
         assert r["peak_memory_mb"] >= r["weights_mb"] > 0
         assert r["params"]["total"] == r["params"]["encoder"] + r["params"]["decoder"] + r["params"]["other"]
         assert r["layers"] == {"encoder": 6, "decoder": 6} and r["speedup"] == 1.0
+        assert r["prefill_calls"] == 2  # one per round and call
+
+
+def test_the_prefill_is_timed_in_as_many_rounds_as_asked(tmp_path):
+    out = tmp_path / "r.json"
+    assert run_cli(["bench", "t5-tiny", "--batch-sizes", "1", "--source-length", "24", "--new-tokens", "6",
+                    "--runs", "3", "--warmup", "0", "--prefill-runs", "1", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["results"]
+    assert len(row["runs_ms"]) == 3 and row["prefill_calls"] == 1 and row["prefill_ms"] > 0
+    assert row["decode_ms_per_token"] == pytest.approx((row["mean_ms"] - row["prefill_ms"]) / 5)
 
 
 def test_several_models_report_speedups_against_the_first(models, tmp_path, capsys):
@@ -136,6 +146,7 @@ def test_bad_input_is_one_line_exit_2(models, gpt2_dir, tmp_path, capsys):
         ([str(gpt2_dir)], "'gpt2' is not an encoder-decoder model"),
         ([str(tmp_path / "nope")], "not found; pass an existing model directory or a hub id"),
         (["t5-tiny", "--bench-docs", "0", "--dataset", "synthetic"], "--bench-docs must be at least 1 (got 0)"),
+        (["t5-tiny", "--runs", "2", "--prefill-runs", "3"], "--prefill-runs 3: time the prefill in 1 to --runs (2)"),
         # Estimated from the config before anything loads: the batch's source ids alone would not fit.
         (["t5-tiny", "--batch-sizes", "1,100000000"], "--batch-sizes 100000000: the bench needs about "),
         (["t5-tiny", "--batch-sizes", "1", "--source-length", "100000000", "--new-tokens", "8"],

@@ -27,6 +27,7 @@ class BenchConfig:
     docs: int = 16                 # dataset mode: K calls per round, each of batch-size documents (--bench-docs)
     runs: int = 7                  # timed runs per model and batch size (paper: 7)
     warmup: int = 2                # untimed runs first
+    prefill_runs: int | None = None  # rounds that also time the first token alone (prefill); None: every round
     device: str = "cpu"            # cpu or cuda
     dtype: str = "float32"         # HF weights dtype: float32, bfloat16, float16
     threads: int | None = None     # intra-op threads (torch and CTranslate2); None: every core this process may use
@@ -55,6 +56,9 @@ class BenchConfig:
             raise UsageError(f"--source-length must be at least 2 (got {self.source_length})")
         if self.runs <= 0 or self.warmup < 0:
             raise UsageError("--runs must be at least 1 and --warmup at least 0")
+        if self.prefill_runs is not None and not 1 <= self.prefill_runs <= self.runs:
+            raise UsageError(f"--prefill-runs {self.prefill_runs}: time the prefill in 1 to --runs ({self.runs}) "
+                             "rounds, or leave it out to time it in every round")
         if self.docs <= 0:
             raise UsageError(f"--bench-docs must be at least 1 (got {self.docs}); it is the number of "
                              "documents (calls) each round times in dataset mode")

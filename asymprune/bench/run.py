@@ -205,13 +205,15 @@ def _measure(workers: list[Worker], cfg: BenchConfig, n_calls: int, progress=Non
     """
     keys = [(w, bs) for bs in cfg.batch_sizes for w in workers if bs in _sizes(w, cfg)]
     out = {(w.name, bs): {"calls_ms": [], "prefill_ms": [], "lengths": [], "drafted": DraftStats()} for w, bs in keys}
-    task = progress.add_task("benchmark", total=len(keys) * (cfg.warmup + 2 * cfg.runs * n_calls)) if progress else None
+    prefill_runs = cfg.runs if cfg.prefill_runs is None else cfg.prefill_runs
+    task = progress.add_task("benchmark", total=len(keys) * (cfg.warmup + (cfg.runs + prefill_runs) * n_calls)) \
+        if progress else None
     for _ in range(cfg.warmup):
         for w, bs in keys:
             w.call("time", "total", bs, 0)
             if progress:
                 progress.advance(task)
-    for _ in range(cfg.runs):
+    for run in range(cfg.runs):
         for m in out.values():
             m["calls_ms"].append([])
             m["lengths"].append([])
@@ -224,9 +226,13 @@ def _measure(workers: list[Worker], cfg: BenchConfig, n_calls: int, progress=Non
                     m["lengths"][-1].append(r["lengths"])
                     if "assist" in r:
                         m["drafted"].merge(DraftStats.from_dict(r["assist"]))
-                    m["prefill_ms"].append(w.call("time", "prefill", bs, call)["ms"])
+                    # The prefill is a second call (one new token): where it costs as much as the whole call
+                    # (Whisper's 30-second windows), fewer rounds of it halve the bench (--prefill-runs).
+                    timed_prefill = run < prefill_runs
+                    if timed_prefill:
+                        m["prefill_ms"].append(w.call("time", "prefill", bs, call)["ms"])
                     if progress:
-                        progress.advance(task, 2)
+                        progress.advance(task, 1 + timed_prefill)
     return out
 
 
@@ -242,6 +248,7 @@ def _row(m: dict, bs: int, cfg: BenchConfig) -> dict:
             "doc_lengths": per_doc if cfg.dataset else None,  # generated tokens of each document timed
             "decoder_steps_mean": steps,       # a call's longest output: the steps it ran
             "tokens_per_s": bs * gen_len / (total["mean_ms"] / 1000), "prefill_ms": prefill,
+            "prefill_calls": len(m["prefill_ms"]),  # timed prefills (every round's calls, or --prefill-runs')
             # Per step, not per mean output: a batch runs until its longest output ends.
             "decode_ms_per_token": (total["mean_ms"] - prefill) / max(steps - 1, 1)}
 

@@ -31,6 +31,8 @@ def bench(
                                    "batch b takes K·b documents."),
     runs: int = typer.Option(7, help="Timed runs (rounds) per model and batch size."),
     warmup: int = typer.Option(2, help="Untimed warm-up runs."),
+    prefill_runs: Optional[int] = typer.Option(None, help="Rounds that also time the prefill (a 1-token call); "
+                                               "default: every round. 1 halves a Whisper bench."),
     device: str = DEVICE_OPTION,
     dtype: str = DTYPE_OPTION,
     threads: Optional[int] = THREADS_OPTION,
@@ -53,8 +55,8 @@ def bench(
 
     cfg = BenchConfig(batch_sizes=int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
                       new_tokens=new_tokens, dataset=dataset, split=split, docs=bench_docs, runs=runs,
-                      warmup=warmup, device=device, dtype=dtype, threads=threads, backend=backend,
-                      ct2_compute_type=ct2_compute_type, seed=seed,
+                      warmup=warmup, prefill_runs=prefill_runs, device=device, dtype=dtype, threads=threads,
+                      backend=backend, ct2_compute_type=ct2_compute_type, seed=seed,
                       assistants=assistant or [], assist=assist_config(draft_tokens, draft_confidence, share_encoder),
                       compile=compiled)
     if assistant:  # one document at a time (a sweep's lossless point adds batch 1 to a wider bench instead)

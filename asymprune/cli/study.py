@@ -131,6 +131,8 @@ def evaluate(
     draft_tokens: int = DRAFT_TOKENS_OPTION,
     draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
     share_encoder: bool = SHARE_ENCODER_OPTION,
+    encoder_cache: bool = typer.Option(False, help="Speech: keep the encoder's outputs in the asymprune cache and "
+                                       "reuse them for every model with the same encoder (same transcripts)."),
 ) -> None:
     """Summarize or transcribe a split and report its dataset's metric (ROUGE-1/2/L/Lsum, or WER/CER) and GenL (plus
     impact and intervals vs. a baseline)."""
@@ -145,7 +147,7 @@ def evaluate(
     config = EvalConfig(**given(split=split, max_samples=max_samples, batch_size=batch_size, num_beams=num_beams,
                                 max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                                 length_penalty=length_penalty, max_source_length=max_source_length, prefix=prefix,
-                                assistant=assistant),
+                                assistant=assistant, encoder_cache=encoder_cache),
                         assist=assist_config(draft_tokens, draft_confidence, share_encoder))
     data = data_config(source_column, target_column, n, split_seed, drop_empty_rows)
     bar = Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)

@@ -138,7 +138,7 @@ def _pseudo_labels(teacher, family, rows, cache, config: TrainConfig, say):
     started = time.perf_counter()
     tokens, path, computed = cached_pseudo_labels(teacher, rows, cache, cache_dir=config.cache_dir,
                                                   max_new_tokens=config.max_target_length,
-                                                  batch_size=config.encode_batch_size)
+                                                  batch_size=config.pseudo_batch_size)
     seconds = time.perf_counter() - started
     say(f"pseudo-labels: {len(tokens)} teacher transcripts, {'computed' if computed else 'cached'} "
         f"({seconds:.0f} s)")

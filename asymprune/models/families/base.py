@@ -211,6 +211,10 @@ class Family:
         from transformers import DataCollatorForSeq2Seq
         return DataCollatorForSeq2Seq(processor, model=model)
 
+    def source_lengths(self, encoded) -> list[int]:
+        """Each encoded row's source length, which evaluation sorts batches by (little padding)."""
+        return [len(encoded[i].get("input_ids", ())) for i in range(len(encoded))]
+
     def encoder_cache_rows(self, encoded) -> list | None:
         """With a frozen encoder: the rows of an encoded split (each with `id`, `audio`, `where`, `read()`) whose
         encoder outputs training computes once and reuses every step, or None: the encoder runs in each step

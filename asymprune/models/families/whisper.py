@@ -135,6 +135,10 @@ class WhisperFamily(Family):
         from ...speech import SpeechCollator
         return SpeechCollator()
 
+    def source_lengths(self, encoded):
+        # Every source is one 30-second window; reading a row would compute its log-mel features just to sort
+        return [FRAMES] * len(encoded)
+
     def encoder_cache_rows(self, encoded):
         """Every row of a SpeechInputs split: its 30-second window costs the frozen encoder the same each step."""
         from pathlib import Path
