@@ -16,7 +16,7 @@ def test_speech_demo_plan(tiny_en, tmp_path):
     shutil.copytree(tiny_en, out / "whisper-tiny.en")  # what run_demo imports first
     spec = demo_spec(out, speech=True)
     chains = build_plan(spec)
-    assert [c.variant for c in chains] == ["6/6", "control", "4L/3L", "4L/2L", "4L/1L", "2L/4L", "2L/2L"]
+    assert [c.variant for c in chains] == ["4L/4L", "control", "4L/3L", "4L/2L", "4L/1L", "2L/4L", "2L/2L"]
     assert chains[0].run_fields["decoder_total"] == 4 and chains[0].stages[0].name == "evaluate"  # no base fine-tune
     kept = {c.variant: c.run_fields["kept"] for c in chains[2:]}
     assert kept["4L/2L"] == {"encoder": [0, 1, 2, 3], "decoder": [0, 3]}  # spread keeps the first and the last

@@ -4,7 +4,8 @@
 
 Each row's tokens are what the teacher's own generate() writes for it (no prompt, no
 <|endoftext|>), decoded from its cached encoder outputs. They are kept on disk, keyed by the
-teacher's weights, the clips and the decoding settings, so every re-tune of a sweep reuses them.
+teacher's weights, the clips, the decoding settings and the encoder outputs they were decoded from, so every
+re-tune of a sweep reuses them.
 """
 
 from __future__ import annotations
@@ -21,14 +22,20 @@ from .decode import MAX_NEW_TOKENS, greedy_tokens
 
 
 def cached_pseudo_labels(teacher, rows: list[SpeechRow], cache: EncoderCache, *, cache_dir: Path | None = None,
-                         max_new_tokens: int = MAX_NEW_TOKENS, **kwargs) -> tuple[list[list[int]], Path, bool]:
-    """(the teacher's transcript tokens per row, the file holding them, whether they were computed now)."""
+                         max_new_tokens: int = MAX_NEW_TOKENS, autocast: str | None = None,
+                         **kwargs) -> tuple[list[list[int]], Path, bool]:
+    """(the teacher's transcript tokens per row, the file holding them, whether they were computed now).
+    `autocast`: decoded under torch.autocast at that precision (a mixed-precision re-tune's), keyed by it."""
     keys = [audio_key(r) for r in rows]
-    key = digest({"teacher": weights_digest(teacher), "clips": keys, "max_new_tokens": max_new_tokens})
+    # cache.key: the encoder outputs decoded from (exact, or computed under a re-tune's autocast)
+    what = {"teacher": weights_digest(teacher), "clips": keys, "max_new_tokens": max_new_tokens,
+            "encoder_outputs": cache.key}
+    key = digest({**what, "autocast": autocast} if autocast else what)
     path = Path(cache_dir or cache_root()) / "distil" / "pseudo-labels" / f"{key[:24]}.jsonl"
     if path.exists():  # present but unreadable is damaged, never recomputed silently
         return _read_tokens(path, keys), path, False
-    tokens = greedy_tokens(teacher, cache, [r.id for r in rows], max_new_tokens=max_new_tokens, **kwargs)
+    tokens = greedy_tokens(teacher, cache, [r.id for r in rows], max_new_tokens=max_new_tokens, autocast=autocast,
+                           **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "w", encoding="utf-8") as f:
         for k, t in zip(keys, tokens):

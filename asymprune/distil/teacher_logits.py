@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..fsutil import atomic_file
 from ..speech.cache import cache_root, digest
 from .cache import EncoderCache, weights_digest
-from .threads import torch_threads
+from .threads import AUTOCAST, mixed_precision, torch_threads
 
 FORMAT = 1  # bump when what is stored changes
 
@@ -41,16 +41,21 @@ class TeacherLogits:
         return self._file.get_tensor(row_id)
 
 
-def teacher_logits_key(teacher, cache: EncoderCache, ids: list[str], labels: list[list[int]]) -> str:
-    return digest({"format": FORMAT, "teacher": weights_digest(teacher), "encoder_outputs": cache.key,
-                   "ids": ids, "labels": labels})
+def teacher_logits_key(teacher, cache: EncoderCache, ids: list[str], labels: list[list[int]],
+                       autocast: str | None = None) -> str:
+    what = {"format": FORMAT, "teacher": weights_digest(teacher), "encoder_outputs": cache.key, "ids": ids,
+            "labels": labels}
+    return digest({**what, "autocast": autocast} if autocast else what)
 
 
 def cached_teacher_logits(teacher, cache: EncoderCache, ids: list[str], labels: list[list[int]], *,
-                          cache_dir: Path | None = None, batch_size: int = 8,
-                          threads: int | None = None) -> tuple[TeacherLogits, Path, bool, float]:
-    """(the logits, their file, whether computed now, seconds spent). `cache` holds the teacher's encoder outputs."""
-    key = teacher_logits_key(teacher, cache, ids, labels)
+                          cache_dir: Path | None = None, batch_size: int = 8, threads: int | None = None,
+                          autocast: str | None = None) -> tuple[TeacherLogits, Path, bool, float]:
+    """(the logits, their file, whether computed now, seconds spent). `cache` holds the teacher's encoder outputs.
+    `autocast`: computed under torch.autocast at that precision, as the re-tune's steps would run the teacher."""
+    if autocast not in AUTOCAST:
+        raise UsageError(f"teacher logits autocast '{autocast}': choose bfloat16, float16 or none")
+    key = teacher_logits_key(teacher, cache, ids, labels, autocast)
     path = Path(cache_dir or cache_root()) / "distil" / "teacher-logits" / f"{key[:24]}.safetensors"
     if path.exists():  # present but unreadable is damaged (TeacherLogits says so), never recomputed silently
         logits = TeacherLogits(path)
@@ -59,7 +64,7 @@ def cached_teacher_logits(teacher, cache: EncoderCache, ids: list[str], labels: 
                              "named for); delete the file and run again")
         return logits, path, False, 0.0
     started = time.perf_counter()
-    tensors = _compute(teacher, cache, ids, labels, batch_size, threads)
+    tensors = _compute(teacher, cache, ids, labels, batch_size, threads, autocast)
     path.parent.mkdir(parents=True, exist_ok=True)
     from safetensors.torch import save
     with atomic_file(path, "wb") as f:
@@ -67,14 +72,14 @@ def cached_teacher_logits(teacher, cache: EncoderCache, ids: list[str], labels: 
     return TeacherLogits(path), path, True, time.perf_counter() - started
 
 
-def _compute(teacher, cache: EncoderCache, ids, labels, batch_size: int, threads) -> dict:
+def _compute(teacher, cache: EncoderCache, ids, labels, batch_size: int, threads, autocast=None) -> dict:
     """Teacher-forced float32 logits of each row at its own label positions (the decoder is causal: a
     position's logits do not depend on the padding after it), as float16."""
     import torch
     from transformers.modeling_outputs import BaseModelOutput
     out = {}
     teacher.eval()
-    with torch_threads(threads), torch.inference_mode():
+    with torch_threads(threads), torch.inference_mode(), mixed_precision(autocast, teacher.device.type):
         for start in range(0, len(ids), batch_size):
             chunk, rows = ids[start:start + batch_size], labels[start:start + batch_size]
             width = max(len(r) for r in rows)
@@ -82,5 +87,5 @@ def _compute(teacher, cache: EncoderCache, ids, labels, batch_size: int, threads
             hidden = cache.stack(chunk).to(teacher.dtype)
             logits = teacher(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), labels=padded).logits
             for row_id, row, lg in zip(chunk, rows, logits):
-                out[row_id] = lg[:len(row)].to(torch.float16).contiguous()
+                out[row_id] = lg[:len(row)].float().to(torch.float16).contiguous()
     return out

@@ -1,8 +1,9 @@
-"""torch's thread count for one block of work, restored after.
+"""torch's thread count (and autocast precision) for one block of work, restored after.
 
     with torch_threads(2):      # encoder, decoding, training
         ...
     with torch_threads(None):   # torch's own setting: one thread per physical core unless changed
+    with mixed_precision("bfloat16", "cpu"):   # torch.autocast at that precision; None: a no-op
 
 On a machine shared with other busy processes, fewer threads than cores can be much faster:
 an OpenMP parallel region waits for its slowest thread, and a thread that loses its core to
@@ -25,3 +26,15 @@ def torch_threads(threads: int | None):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+AUTOCAST = (None, "bfloat16", "float16")  # what a cache's `autocast` may be: exact, or a mixed-precision re-tune's
+
+
+def mixed_precision(autocast: str | None, device: str = "cpu"):
+    """torch.autocast at `autocast` ("bfloat16"/"float16") on `device`'s type, or a no-op for None. A cached
+    result computed under it is keyed by it: the same work in the re-tune's own precision, not exact."""
+    from contextlib import nullcontext
+
+    import torch
+    return torch.autocast(device, dtype=getattr(torch, autocast)) if autocast else nullcontext()

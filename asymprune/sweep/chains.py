@@ -140,6 +140,10 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
     for model in spec.models:
         config = load_config(model, presets=True)
         totals = family_for(config).layer_counts(config)
+        # The full model in the grid's own notation: all sixths ("6/6"), or its layer counts when the grid
+        # counts layers ("4L/4L" for tiny.en, whose variants are 4L/2L, ...: "6/6" would read as 6 layers)
+        counted = variants and all(v.label.endswith("L") for v in variants)
+        full_label = f"{totals['encoder']}L/{totals['decoder']}L" if counted else "6/6"
         plans = {}
         for v in variants:
             try:
@@ -153,7 +157,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
             # A train stage's name in experiment trackers: the model (and the dataset, with several), the variant.
             run = f"{names[model]}/" + (f"{Path(dataset.rstrip('/')).name}/" if len(spec.datasets) > 1 else "")
             trained = Stage("train", {"model": input_ref(None, model), **common, "train": train_cfg}, root,
-                            run=run + "6/6") if spec.finetune_base else None
+                            run=run + full_label) if spec.finetune_base else None
             ref = input_ref(trained, model)
             retrain = with_teacher(retrain_cfg, ref)
             base_stages = [s for s in (trained,) if s] + [
@@ -162,7 +166,7 @@ def build_plan(spec: SweepSpec) -> list[Chain]:
             full_fields = dict(encoder_layers=totals["encoder"], decoder_layers=totals["decoder"],
                                encoder_total=totals["encoder"], decoder_total=totals["decoder"], strategy=None,
                                kept=full)
-            chains.append(Chain(model, dataset, "6/6", dict(kind="full", **full_fields), base_stages, base=True,
+            chains.append(Chain(model, dataset, full_label, dict(kind="full", **full_fields), base_stages, base=True,
                                 model_ref=ref))
             if spec.control:  # the full model with the variants' extra training: what pruning is judged against
                 retuned = Stage("train", {"model": ref, **common, "train": retrain}, root, run=run + CONTROL)

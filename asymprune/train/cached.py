@@ -104,7 +104,8 @@ def _teacher_logits(teacher, cache, ids, labels, config: TrainConfig, say):
 
     logits, path, computed, seconds = cached_teacher_logits(teacher, cache, ids, [list(x) for x in labels],
                                                             cache_dir=config.cache_dir,
-                                                            batch_size=config.encode_batch_size)
+                                                            batch_size=config.encode_batch_size,
+                                                            autocast=_autocast(config))
     say(f"teacher logits: {len(ids)} utterances, {'computed' if computed else 'cached'} ({seconds:.0f} s)")
     return logits, {"file": str(path), "computed": computed, "seconds": round(seconds, 2),
                     "bytes": path.stat().st_size}
@@ -114,8 +115,10 @@ def _caches(model, teacher, processor, rows, config: TrainConfig):
     """(student cache, the teacher's when its encoder differs else None, what each cost)."""
     from ..distil import encoder_outputs
 
+    # A mixed-precision re-tune computes the frozen encoder's outputs at its precision too (the costliest part of
+    # caching: every utterance is a 30-second window); evaluation keeps exact ones (EvalConfig.encoder_cache).
     options = dict(extractor=processor.feature_extractor, cache_dir=config.cache_dir,
-                   batch_size=config.encode_batch_size)
+                   batch_size=config.encode_batch_size, autocast=_autocast(config))
     student = encoder_outputs(model, rows, **options)
     costs = {"student": _cost(student)}
     teacher_cache = None
@@ -124,6 +127,12 @@ def _caches(model, teacher, processor, rows, config: TrainConfig):
         costs["teacher"] = _cost(shared)
         teacher_cache = shared if shared.key != student.key else None
     return student, teacher_cache, costs
+
+
+def _autocast(config: TrainConfig) -> str | None:
+    """The precision a mixed-precision re-tune computes its cached encoder outputs, pseudo-labels and teacher
+    logits in (its steps' own), or None: exact, in float32."""
+    return "bfloat16" if config.bf16 else "float16" if config.fp16 else None
 
 
 def _cost(cache) -> dict:
@@ -138,7 +147,7 @@ def _pseudo_labels(teacher, family, rows, cache, config: TrainConfig, say):
     started = time.perf_counter()
     tokens, path, computed = cached_pseudo_labels(teacher, rows, cache, cache_dir=config.cache_dir,
                                                   max_new_tokens=config.max_target_length,
-                                                  batch_size=config.pseudo_batch_size)
+                                                  batch_size=config.encode_batch_size, autocast=_autocast(config))
     seconds = time.perf_counter() - started
     say(f"pseudo-labels: {len(tokens)} teacher transcripts, {'computed' if computed else 'cached'} "
         f"({seconds:.0f} s)")

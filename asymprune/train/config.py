@@ -56,9 +56,7 @@ class TrainConfig:
     freeze_embeddings: bool = False          # also keep the decoder's token embeddings (tied head) and positions
     pseudo_labels: bool = False              # train on the teacher's (--distill-from) transcripts; frozen encoder
     cache_dir: str | None = None             # cached encoder outputs and pseudo-labels; None: the asymprune cache
-    encode_batch_size: int = 8               # utterances per batch when caching encoder outputs and teacher logits
-    pseudo_batch_size: int = 32              # utterances per generate() call when pseudo-labelling (32: 2.4x faster
-                                             # than 8 on tiny.en, the same transcripts)
+    encode_batch_size: int = 8               # utterances per batch when caching encoder outputs and pseudo-labels
     report_to: str = "none"                  # experiment trackers, comma-separated (tensorboard, wandb, mlflow, ...; all)
     run_name: str | None = None              # the run's name in the trackers; None: OUT's folder name
     logging_dir: str | None = None           # TensorBoard's event files while training; None: CHECKPOINTS/runs/RUN_NAME
@@ -158,7 +156,6 @@ def check_config(config: TrainConfig) -> None:
     if config.pseudo_labels and not (config.distill_from and config.freeze_encoder):
         raise UsageError("--pseudo-labels trains a decoder on a teacher's transcripts: pass the teacher with "
                          "--distill-from, and --freeze-encoder")
-    for name in ("encode_batch_size", "pseudo_batch_size"):
-        if getattr(config, name) < 1:
-            raise UsageError(f"{name} must be at least 1 (got {getattr(config, name)})")
+    if config.encode_batch_size < 1:
+        raise UsageError(f"--encode-batch-size must be at least 1 (got {config.encode_batch_size})")
     check_trackers(config)

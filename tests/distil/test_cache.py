@@ -40,6 +40,20 @@ def test_keyed_by_the_encoder_weights_only(whisper_dir, clips, tmp_path):
     assert torch.allclose(half.load(rows[0].id), changed.load(rows[0].id), atol=1e-2)
 
 
+def test_outputs_under_a_re_tunes_autocast_have_their_own_key_and_stay_close(whisper_dir, clips, tmp_path):
+    model, processor = load_whisper(whisper_dir)
+    rows = clips["train"][:2]
+    exact = encoder_outputs(model, rows, extractor=processor.feature_extractor, cache_dir=tmp_path)
+    mixed = encoder_outputs(model, rows, extractor=processor.feature_extractor, cache_dir=tmp_path,
+                            autocast="bfloat16")
+    assert mixed.encoded == 2 and mixed.key != exact.key and mixed.folder != exact.folder
+    a, b = exact.load(rows[0].id), mixed.load(rows[0].id)
+    assert b.dtype == torch.float32 and not torch.equal(a, b)  # computed in bfloat16, stored as asked
+    assert (a - b).norm() / a.norm() < 0.05
+    with pytest.raises(UsageError, match="autocast 'int8': choose bfloat16, float16 or none"):
+        encoder_outputs(model, rows, extractor=processor.feature_extractor, cache_dir=tmp_path, autocast="int8")
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_a_damaged_file_is_one_line_naming_it(whisper_dir, clips, tmp_path, damage):
     model, processor = load_whisper(whisper_dir)
