@@ -3,7 +3,7 @@
     python benchmarks/deploy.py                                    # the protocol below -> results/deploy.md (+ .json)
     python benchmarks/deploy.py --archs flan-t5-small --settings 512/64 --batch-sizes 1   # one run first
     python benchmarks/deploy.py --estimate                         # print the estimated runtime and stop
-    python benchmarks/deploy.py --smoke --out /tmp/deploy          # seconds: a tiny model -> OUT/deploy-smoke.md
+    python benchmarks/deploy.py --smoke --out /tmp/deploy          # a minute or two: a tiny model -> OUT/deploy-smoke.md
 
 For each architecture (flan-t5-small and -base, random weights) and setting (source tokens / exactly
 that many new tokens, EOS suppressed: 512/64 and the paper's 1024/256), ONE interleaved
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads of every worker (default: all cores)")
     ap.add_argument("--estimate", action="store_true", help="print the estimated runtime and stop")
-    ap.add_argument("--smoke", action="store_true", help="a tiny model and lengths: checks the script in seconds")
+    ap.add_argument("--smoke", action="store_true", help="a tiny model and lengths: checks the script in a minute or two")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
                     help="folder of deploy.md and deploy.json (deploy-smoke.* with --smoke)")
     args = ap.parse_args(argv)
