@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    import signal
+    # A killed run (timeout, kill) leaves no workers and no temporary models (GBs for flan-t5-base) behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         main()
     except UsageError as e:
