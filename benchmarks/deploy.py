@@ -1,7 +1,7 @@
 """A deployed CPU path measured in one run: HF float32 of the full model against every lever at once.
 
     python benchmarks/deploy.py                                    # the protocol below -> results/deploy.md (+ .json)
-    python benchmarks/deploy.py --archs flan-t5-small --settings 512/64 --batch-sizes 1   # one run first
+    python benchmarks/deploy.py --archs flan-t5-small --settings 512/64 --out /tmp/d   # one run first
     python benchmarks/deploy.py --estimate                         # print the estimated runtime and stop
     python benchmarks/deploy.py --smoke --out /tmp/deploy          # a minute or two: a tiny model -> OUT/deploy-smoke.md
 
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import build_variant, machine_description, machine_name  # noqa: E402
 
-from asymprune.bench import BenchConfig, Setup, run_bench, speedup_text  # noqa: E402
+from asymprune.bench import BenchConfig, Setup, run_bench  # noqa: E402
 from asymprune.errors import UsageError  # noqa: E402
 
 BACKENDS = {"hf-fp32": ("HF float32", Setup(backend="hf", dtype="float32")),
@@ -133,10 +133,10 @@ def main(argv: list[str] | None = None) -> None:
         for key, value in SMOKE.items():
             setattr(args, key, value)
     plan = parse(args)
-    runs = [(arch, setting, arch_lineup(arch, args)) for arch in plan["archs"] for setting in plan["settings"]]
+    lineups = {arch: arch_lineup(arch, args) for arch in plan["archs"]}
+    runs = [(arch, setting, lineups[arch]) for arch in plan["archs"] for setting in plan["settings"]]
     estimates = [estimate_s(a, vs, s, plan["batch_sizes"], args.runs, args.warmup) for a, s, vs in runs]
-    setup_s = sum(SETUP_S.get(a, 5) * len({(v.encoder, v.decoder, v.rows) for v in vs})
-                  for a, vs in {a: vs for a, _, vs in runs}.items())
+    setup_s = sum(SETUP_S.get(a, 5) * len({(v.encoder, v.decoder, v.rows) for v in vs}) for a, vs in lineups.items())
     print(f"estimated runtime: {(sum(estimates) + setup_s) / 60:.1f} min on 2 quiet cores (rough; "
           + ", ".join(f"{a} {s[0]}/{s[1]} {e / 60:.1f} min" for (a, s, _), e in zip(runs, estimates))
           + f", building and converting models {setup_s / 60:.1f} min)", flush=True)
@@ -150,23 +150,25 @@ def main(argv: list[str] | None = None) -> None:
               "machine": machine_description(), "machine_name": machine_name(), "protocol": vars(args),
               "load_average_start": os.getloadavg(), "runs": []}
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="asymprune-deploy-") as tmp:
-        for arch, (src, new), variants in runs:
-            paths = {}  # (encoder, decoder, rows) -> folder, shared by both settings' runs and both backends
-            for v in variants:
-                key = (v.encoder, v.decoder, v.rows)
-                if key not in paths:
-                    paths[key] = build_variant(arch, Path(tmp), v.encoder, v.decoder, v.rows)[1]
-            cfg = bench_config(args, plan["batch_sizes"], src, new)
-            print(f"[{arch} {src}/{new}] one interleaved run of {len(variants)} models ...", flush=True)
-            report = run_bench([(paths[(v.encoder, v.decoder, v.rows)], BACKENDS[v.backend][1]) for v in variants], cfg)
-            per_model = len(plan["batch_sizes"])  # rows come per worker (in entry order), then per batch size
-            for i, row in enumerate(report["results"]):
-                v = variants[i // per_model]
-                assert row["backend"] == BACKENDS[v.backend][1].backend, (row["model"], v)
-                row.update(arch=arch, variant=f"{v.encoder}/{v.decoder}", setup=v.backend, encoder=v.encoder,
-                           decoder=v.decoder, vocab_rows=v.rows)
-            result["runs"].append({"arch": arch, "source_length": src, "new_tokens": new, "report": report})
+    for arch in plan["archs"]:
+        variants = lineups[arch]
+        # One folder per (encoder, decoder, rows), shared by both backends and every setting (a CTranslate2
+        # conversion is cached in it); an architecture's folders go before the next one's are built.
+        with tempfile.TemporaryDirectory(prefix="asymprune-deploy-") as tmp:
+            paths = {key: build_variant(arch, Path(tmp), *key)[1]
+                     for key in dict.fromkeys((v.encoder, v.decoder, v.rows) for v in variants)}
+            for src, new in plan["settings"]:
+                cfg = bench_config(args, plan["batch_sizes"], src, new)
+                print(f"[{arch} {src}/{new}] one interleaved run of {len(variants)} models ...", flush=True)
+                report = run_bench([(paths[(v.encoder, v.decoder, v.rows)], BACKENDS[v.backend][1])
+                                    for v in variants], cfg)
+                per_model = len(plan["batch_sizes"])  # rows come per worker (in entry order), then per batch size
+                for i, row in enumerate(report["results"]):
+                    v = variants[i // per_model]
+                    assert row["backend"] == BACKENDS[v.backend][1].backend, (row["model"], v)
+                    row.update(arch=arch, variant=f"{v.encoder}/{v.decoder}", setup=v.backend, encoder=v.encoder,
+                               decoder=v.decoder, vocab_rows=v.rows)
+                result["runs"].append({"arch": arch, "source_length": src, "new_tokens": new, "report": report})
     result.update(seconds=time.time() - started, load_average_end=os.getloadavg())
     from deploy_render import render
     out.parent.mkdir(parents=True, exist_ok=True)
