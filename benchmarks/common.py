@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: machine naming and pruned random-weight variants."""
+"""Helpers shared by the benchmark scripts: machine naming and pruned (and vocabulary-cut) random-weight variants."""
 
 from __future__ import annotations
 
@@ -47,6 +47,43 @@ def make_variants(preset: str, variants: list[tuple[int, int]], root: Path, seed
         save_model(model, path, tokenizer)
         paths[f"{enc}/{dec}"] = str(path)
     return paths
+
+
+FULL = "full"  # a stack at its full depth, or the whole vocabulary
+
+
+def build_variant(arch: str, root: Path, encoder: int | str = FULL, decoder: int | str = FULL,
+                  rows: int | str = FULL, seed: int = 0) -> tuple[str, str]:
+    """Save `arch` (a preset, random weights) with `encoder` and `decoder` layers and `rows` vocabulary rows
+    (each a count or FULL) under root; return (label "enc/dec", path).
+
+    Layers go by the paper's keep-maps, or `spread` for depths the paper has no map for. The first
+    `rows` rows are kept (`asymprune.vocab.shrink_model`, what `asymprune vocab` runs): with random
+    weights which layers and rows are kept does not change the timing.
+    """
+    from asymprune import prune_layers
+    from asymprune.errors import UsageError
+    from asymprune.models import build_preset, family_for, save_model
+    from asymprune.vocab import RebuildableTokenizer, shrink_model
+
+    model, tokenizer = build_preset(arch, seed=seed)
+    layers = family_for(model.config).layer_counts(model.config)
+    enc = layers["encoder"] if encoder == FULL else int(encoder)
+    dec = layers["decoder"] if decoder == FULL else int(decoder)
+    cut = {"encoder": enc if enc != layers["encoder"] else None, "decoder": dec if dec != layers["decoder"] else None}
+    if any(cut.values()):
+        try:
+            prune_layers(model, **cut, strategy="paper")
+        except UsageError:  # depths without a paper map
+            prune_layers(model, **cut, strategy="spread")
+    kept = model.config.vocab_size if rows == FULL else int(rows)
+    if kept < model.config.vocab_size:
+        shrink_model(model, list(range(kept)))
+        if kept < len(tokenizer):  # a BPE's first ids are closed under its merges
+            tokenizer = RebuildableTokenizer(tokenizer).rebuild(list(range(kept)))
+    path = root / f"{arch}-{enc}-{dec}-{kept}"
+    save_model(model, path, tokenizer)  # config.json says tie_word_embeddings: false where the lm_head is its own
+    return f"{enc}/{dec}", str(path)
 
 
 def bf16_supported(device: str) -> bool:

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import add_timing_args, machine_description, machine_name  # noqa: E402
+from common import add_timing_args, build_variant, machine_description, machine_name  # noqa: E402
 
 from asymprune.bench import BenchConfig, run_bench  # noqa: E402
 
@@ -35,40 +35,8 @@ BACKENDS = {  # name: (label, BenchConfig overrides)
     "hf-fp32": ("HF float32", dict(backend="hf", dtype="float32")),
     "ct2-int8": ("CTranslate2 int8", dict(backend="ct2", ct2_compute_type="int8")),
 }
-FULL = "full"
 SMOKE = dict(archs="t5-tiny-2-2", sizes="full,300", decoder_layers="1", batch_sizes="1", source_length=16,
              new_tokens=4, runs=1, warmup=0)
-
-
-def build_variant(arch: str, decoder: str, size: str, root: Path, seed: int = 0) -> tuple[str, str]:
-    """Save `arch` (random weights) with `decoder` layers and `size` vocabulary rows; (label, path)."""
-    from asymprune import prune_layers
-    from asymprune.errors import UsageError
-    from asymprune.models import build_preset, family_for
-    from asymprune.vocab import RebuildableTokenizer, shrink_model
-
-    model, tokenizer = build_preset(arch, seed=seed)
-    layers = family_for(model.config).layer_counts(model.config)
-    dec = layers["decoder"] if decoder == FULL else int(decoder)
-    if dec != layers["decoder"]:
-        try:
-            prune_layers(model, decoder=dec, strategy="paper")
-        except UsageError:  # depths without a paper map
-            prune_layers(model, decoder=dec, strategy="spread")
-    rows = model.config.vocab_size if size == FULL else int(size)
-    if rows < model.config.vocab_size:
-        shrink_model(model, list(range(rows)))
-        if rows < len(tokenizer):  # a BPE's first ids are closed under its merges
-            tokenizer = RebuildableTokenizer(tokenizer).rebuild(list(range(rows)))
-    label = f"{layers['encoder']}/{dec}"
-    path = root / f"{arch}-{layers['encoder']}-{dec}-{rows}"
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    # transformers 5 reads T5 configs as tied; the file must say what the tensors are.
-    tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
-    config = json.loads((path / "config.json").read_text())
-    (path / "config.json").write_text(json.dumps({**config, "tie_word_embeddings": tied}, indent=2))
-    return label, str(path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         for arch in archs:
             for dec in decoders:
                 for size in sizes:
-                    label, path = build_variant(arch, dec, size, Path(tmp))
+                    label, path = build_variant(arch, Path(tmp), decoder=dec, rows=size)
                     rows = json.loads((Path(path) / "config.json").read_text())["vocab_size"]
                     names[path] = (arch, label, rows)
         groups = {a: [p for p, n in names.items() if n[0] == a] for a in archs} if args.per_architecture \

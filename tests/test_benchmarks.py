@@ -95,3 +95,49 @@ def test_whisper_study_smoke(tmp_path):
         ("hf", 1), ("hf", 2), ("ct2", 1), ("ct2", 2)}
     assert result["identity"]["identical"] == result["identity"]["n"] == 4  # lossless: the same transcripts
     assert isinstance(result["lossless"]["cost_ratio"], float) and result["lossless"]["acceptance_rate"] is not None
+
+
+def test_deploy_lineup_and_split():
+    """The models of one deploy run (the baseline first, every lever in both backends), and how a row's call splits."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from deploy import Variant, lineup
+    from deploy_render import split
+
+    models = lineup({"encoder": 8, "decoder": 8}, 32128, decoder=1, encoder_cuts=[8, 4, 2], rows=4000)
+    assert models[0] == Variant("hf-fp32", 8, 8, 32128)
+    assert [(m.encoder, m.decoder) for m in models if m.backend == "hf-fp32"] == [(8, 8), (8, 1), (4, 1), (2, 1)]
+    assert [(m.encoder, m.decoder, m.rows) for m in models if m.backend == "ct2-int8"] == [
+        (8, 8, 32128), (8, 1, 32128), (8, 1, 4000), (4, 1, 32128), (4, 1, 4000), (2, 1, 32128), (2, 1, 4000)]
+    row = {"mean_ms": 200.0, "prefill_ms": 50.0, "decoder_steps_mean": 64, "decode_ms_per_token": 150 / 63,
+           "ceiling_ms_per_token": 1.0, "bytes_per_step": 4e6, "speedup": 5.0,
+           "ceiling": {"bytes_by_part": {"lm_head": 1e6}}}
+    parts = split(row)
+    assert parts["prefill"] == 0.25 and parts["limit"] == 63 / 200 and parts["lm_head"] == 0.25
+    assert abs(parts["prefill"] + parts["limit"] + parts["overhead"] - 1) < 1e-12
+    assert abs(parts["no_prefill"] - 5.0 * 200 / 150) < 1e-9 and abs(parts["at_ceiling"] - 5.0 * 200 / 113) < 1e-9
+
+
+@pytest.mark.slow  # eight workers and five CTranslate2 conversions: about 1-2 min on 2 cores
+def test_deploy_benchmark_smoke(tmp_path):
+    import statistics
+    printed = _run("deploy.py", tmp_path)
+    assert printed.startswith("estimated runtime: ") and printed.splitlines()[-1].startswith("wrote ")
+    md = (tmp_path / "deploy-smoke.md").read_text()
+    result = json.loads((tmp_path / "deploy-smoke.json").read_text())
+    assert len(result["runs"]) == 1 and result["command"].startswith("python benchmarks/deploy.py --smoke")
+    rows = result["runs"][0]["report"]["results"]
+    timed = [(r["setup"], r["variant"], r["vocab_rows"]) for r in rows if r["batch_size"] == 1]
+    assert timed == [("hf-fp32", "6/6", 946), ("hf-fp32", "6/1", 946), ("hf-fp32", "3/1", 946),
+                     ("ct2-int8", "6/6", 946), ("ct2-int8", "6/1", 946), ("ct2-int8", "6/1", 300),
+                     ("ct2-int8", "3/1", 946), ("ct2-int8", "3/1", 300)]
+    for bs in (1, 2):
+        base, *others = [r for r in rows if r["batch_size"] == bs]
+        assert base["speedup"] == 1.0 and base["backend"] == "hf"
+        for r in others:  # every ratio against HF float32 of the full model, in the same run
+            assert r["speedup"] == statistics.median(base["runs_ms"]) / statistics.median(r["runs_ms"])
+            assert r["speedup_low"] is not None and isinstance(r["fraction_of_ceiling"], float)
+        table = md.split(f"\n## t5-tiny, source 16, 4 new tokens, batch {bs}\n\n")[1].split("\n\n")[0].splitlines()
+        assert "% of ceiling |" in table[0] and len(table) == 2 + 8
+        assert table[2].startswith("| 6/6 | 946 | HF float32 |") and "1.00× (baseline)" in table[2]
+        assert table[-1].startswith("| 3/1 | 300 | CTranslate2 int8 |") and table[-1].endswith("% |")
+    assert md.count("\nFastest: ") == 2 and "## What holds the rest" in md and "Command: `python benchmarks/deploy.py" in md
