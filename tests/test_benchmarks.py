@@ -77,6 +77,17 @@ def test_gpu_plan_priorities_and_budget_cuts():
     assert slow >= MIN_RUNS and 2 * cost(first, slow) <= left < 2 * (cost(first, MIN_RUNS) + cost(second, MIN_RUNS))
 
 
+@pytest.mark.slow  # compiles t5-tiny's decoding step: about a minute on 2 cores
+def test_compiled_benchmark_smoke(tmp_path):
+    _run("compiled.py", tmp_path)
+    md = (tmp_path / "compiled-smoke.md").read_text()
+    assert "| eager % of ceiling | compiled % of ceiling | tokens equal |" in md and "| yes |" in md
+    rows = json.loads((tmp_path / "compiled-smoke.json").read_text())["results"]
+    assert [r["model"] for r in rows] == ["t5-tiny", "t5-tiny (hf float32 compiled)"]
+    assert rows[1]["tokens_equal_eager"] is True and "tokens_equal_eager" not in rows[0]
+    assert all(r["fraction_of_ceiling"] > 0 and r["ceiling_ms_per_token"] > 0 for r in rows)
+
+
 @pytest.mark.slow
 def test_whisper_study_smoke(tmp_path):
     """The speech study on the real tiny.en, shrunk: 8 training utterances, 2 re-tune steps, batch 1 and 2."""
