@@ -12,6 +12,11 @@ transformers compiles automatically on CUDA; on CPU it compiles only when the co
 `_compile_all_devices` flag is set (transformers' own switch for CPU, a private attribute).
 T5 and BART (and the other families asymprune supports) declare `_can_compile_fullgraph`.
 
+On CUDA the compile mode is "reduce-overhead": inductor captures the decoding step in CUDA graphs
+(the static cache gives it fixed shapes and addresses), so a step replays one graph instead of
+launching each kernel from Python. `bench --compile` checks each compiled model's tokens against
+its eager path on one untimed call per batch size (`compare_tokens`; the row's `tokens_equal_eager`).
+
 Costs: the first call per shape compiles (tens of seconds to minutes on CPU, so warm up), and
 a static cache cannot be cropped, so it does not combine with assisted generation.
 """
@@ -52,3 +57,18 @@ def compiled_generation_config(generation_config, device: str = "cpu"):
         compile_config._compile_all_devices = True  # transformers' switch to compile off-GPU
     gen.compile_config = compile_config
     return gen
+
+
+def compare_tokens(compiled: list[list[int]], eager: list[list[int]]) -> dict:
+    """Row fields: whether the compiled path generated the eager path's tokens, and where they first differ.
+
+    `tokens_first_difference`: the first generated position (0-based) at which any sequence differs, or None.
+    In bfloat16 a fused kernel may round differently from eager and flip a near-tie, so a difference is
+    reported, not raised: the call still generated the same number of tokens.
+    """
+    first = None
+    for c, e in zip(compiled, eager, strict=True):
+        at = next((i for i, (a, b) in enumerate(zip(c, e)) if a != b), None if len(c) == len(e) else min(len(c), len(e)))
+        if at is not None:
+            first = at if first is None else min(first, at)
+    return {"tokens_equal_eager": first is None, "tokens_first_difference": first}

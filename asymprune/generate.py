@@ -86,7 +86,7 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
     gen.update(max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True)
     if compiled:
         from .compiled import compiled_generation_config
-        gen = compiled_generation_config(gen)
+        gen = compiled_generation_config(gen, model.device.type)
     stats = None
     if assistant:
         from .assist import generate_one_by_one

@@ -1,19 +1,26 @@
-"""Does `--compile` (static KV cache + torch.compile) pay on this machine? Eager vs compiled, interleaved.
+"""Does `--compile` (static KV cache + torch.compile) move HF closer to the limit? Eager vs compiled, interleaved.
 
     python benchmarks/compiled.py --model asymprune/assets/t5-tiny-synthetic --threads 2
-    python benchmarks/compiled.py --model flan-t5-small --source-length 512 --new-tokens 64
+    python benchmarks/compiled.py --model flan-t5-small --source-length 512 --new-tokens 64 --runs 5 \
+        --out benchmarks/results/compiled-flan-t5-small.md
+    python benchmarks/compiled.py --device cuda --dtype bfloat16 --model flan-t5-large   # CUDA graphs
+    python benchmarks/compiled.py --smoke --out /tmp/r    # CPU, t5-tiny, tiny lengths: the script runs
 
-One process holds the model twice: the eager path and the compiled one (asymprune.compiled, the
-config `bench --compile` and `generate --compile` use). After the compiled path's warm-up calls
-(the compilation), the two run alternately, A B A B ..., on the same seeded source ids with
-exactly --new-tokens tokens (EOS suppressed), and the medians are compared. The tokens of every
-call must be equal. Writes benchmarks/results/compiled.md (or --out).
+One `asymprune.bench.run_bench` call times the model twice: eager (`hf DTYPE`) and compiled (`hf DTYPE
+compiled`: asymprune.compiled, the path `bench --compile` and `generate --compile` use), each in
+its own worker, on the same seeded source ids with exactly --new-tokens tokens (EOS suppressed),
+interleaved A B A B; the speed-up is the ratio of medians with its paired 95% interval. Before the
+warm-up the compiled worker generates one call per batch size both ways, untimed: that compiles,
+and checks its tokens equal the eager path's. Each row carries its decode step's ceiling (the ms
+per token that reading the step's bytes takes at this machine's bandwidth) and the fraction of it
+the measured decode reaches, so the table answers whether compiling moves HF towards the limit.
+Writes benchmarks/results/compiled.md (or --out FILE.md) and the bench report beside it (.json).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
 import sys
 import time
 from pathlib import Path
@@ -22,72 +29,87 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_description  # noqa: E402
 
 
-def main(argv=None) -> None:
+def _args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="asymprune/assets/t5-tiny-synthetic", help="directory or preset")
     ap.add_argument("--batch-sizes", default="1,8")
     ap.add_argument("--source-length", type=int, default=256)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3, help="untimed calls per path and batch size (compiles)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed calls per path and batch size, after the check")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "compiled.md")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--smoke", action="store_true", help="t5-tiny, source 16, 4 new tokens, batch 1, 1 run")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "compiled.md",
+                    help="the .md file, or a folder for compiled-smoke.md")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.model, args.batch_sizes, args.source_length, args.new_tokens = "t5-tiny", "1", 16, 4
+        args.runs, args.warmup, args.device = 1, 0, "cpu"
+    if args.out.suffix != ".md":
+        args.out = args.out / ("compiled-smoke.md" if args.smoke else "compiled.md")
+    args.batch_sizes = [int(x) for x in args.batch_sizes.split(",") if x]
+    return args
 
-    import torch
 
-    from asymprune.bench import default_threads, explicit_generation_config
-    from asymprune.compiled import compiled_generation_config
-    from asymprune.models import load_model
+def _pct(fraction) -> str:
+    from asymprune.bench.describe import percent_of_ceiling
+    return percent_of_ceiling(fraction)
 
-    threads = args.threads or default_threads()
-    torch.set_num_threads(threads)
-    model = load_model(args.model, presets=True)
-    eager = explicit_generation_config(model)
-    compiled = compiled_generation_config(eager, "cpu")
-    gen = torch.Generator().manual_seed(0)
-    sizes = [int(x) for x in args.batch_sizes.split(",")]
-    ids = torch.randint(5, model.config.vocab_size, (max(sizes), args.source_length - 1), generator=gen)
-    ids = torch.cat([ids, torch.full((max(sizes), 1), model.config.eos_token_id)], dim=1)
 
-    def call(config, bs):
-        start = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(input_ids=ids[:bs], attention_mask=torch.ones_like(ids[:bs]),
-                                 generation_config=config, max_new_tokens=args.new_tokens,
-                                 min_new_tokens=args.new_tokens)
-        return (time.perf_counter() - start) * 1000, out
-
-    rows, started = [], time.perf_counter()
-    for bs in sizes:
-        t0 = time.perf_counter()
-        for _ in range(args.warmup):
-            call(compiled, bs)
-            call(eager, bs)
-        warm_s = time.perf_counter() - t0
-        times, equal = {"eager": [], "compiled": []}, True
-        for _ in range(args.runs):
-            ms_e, out_e = call(eager, bs)
-            ms_c, out_c = call(compiled, bs)
-            times["eager"].append(ms_e)
-            times["compiled"].append(ms_c)
-            equal &= torch.equal(out_e, out_c)
-        e, c = statistics.median(times["eager"]), statistics.median(times["compiled"])
-        rows.append((bs, e, c, e / c, equal, warm_s))
-        print(f"batch {bs}: eager {e:.1f} ms, compiled {c:.1f} ms, {e / c:.2f}×, tokens equal: {equal}", flush=True)
-
+def render(args, report: dict, seconds: float, argv) -> str:
+    from asymprune.bench.describe import ceiling_warnings, token_check_warnings
+    from asymprune.bench.speedup import speedup_text
+    rows = report["results"]
+    env = report["env"]
     cmd = "python benchmarks/compiled.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["# The compiled HF path (`--compile`) vs eager, CPU", "",
-             f"Machine: {machine_description('cpu')}; {threads} threads.", "",
-             f"Command: `{cmd.strip()}` ({time.perf_counter() - started:.0f} s in all)", "",
-             f"Model `{args.model}`; source {args.source_length} tokens, exactly {args.new_tokens} new tokens, "
-             f"greedy; {args.warmup} warm-up calls per path (the compiled path compiles in them), then "
-             f"{args.runs} calls per path, alternating; medians.", "",
-             "| batch | eager ms | compiled ms | speed-up | tokens equal | warm-up s |", "|---|---|---|---|---|---|"]
-    lines += [f"| {bs} | {e:.1f} | {c:.1f} | {x:.2f}× | {'yes' if q else 'NO'} | {w:.0f} |" for bs, e, c, x, q, w in rows]
+    lines = [f"# The compiled HF path (`--compile`) vs eager, {args.device}", "",
+             f"Machine: {machine_description(args.device)}; {env['threads']} threads.", "",
+             f"Command: `{cmd.strip()}` ({seconds:.0f} s in all)", "",
+             f"Model `{args.model}`, HF {args.dtype}; source {args.source_length} tokens, exactly {args.new_tokens} "
+             f"new tokens, greedy. One interleaved `run_bench`: eager and compiled in their own workers; the "
+             f"compiled worker's tokens are checked against its eager path on one untimed call per batch size "
+             f"before the warm-up (that call compiles), then {args.warmup} warm-up calls and {args.runs} timed "
+             "calls per path, alternating; medians, speed-up with its paired 95% interval. Ceiling: the ms per "
+             "token that reading one decode step's bytes (decoder weights, lm_head, caches) takes at this "
+             "machine's bandwidth; % of ceiling: the fraction of it the measured decode reaches (100% is the "
+             "limit).", "",
+             "| batch | eager ms | compiled ms | speed-up | eager ms/token | compiled ms/token | ceiling ms/token "
+             "| eager % of ceiling | compiled % of ceiling | tokens equal |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for bs in args.batch_sizes:
+        eager, compiled = (next(r for r in rows if r["batch_size"] == bs and r["model"].endswith(" compiled)") == c)
+                           for c in (False, True))
+        equal = {True: "yes", False: f"NO (from token {compiled.get('tokens_first_difference')})"}
+        lines.append(f"| {bs} | {eager['median_ms']:.1f} | {compiled['median_ms']:.1f} | "
+                     f"{speedup_text(compiled['speedup'], compiled['speedup_low'], compiled['speedup_high'])} | "
+                     f"{eager['decode_ms_per_token']:.2f} | {compiled['decode_ms_per_token']:.2f} | "
+                     f"{compiled['ceiling_ms_per_token'] or 0:.3g} | {_pct(eager['fraction_of_ceiling'])} | "
+                     f"{_pct(compiled['fraction_of_ceiling'])} | {equal.get(compiled.get('tokens_equal_eager'), '?')} |")
+    warnings = ceiling_warnings(report) + token_check_warnings(report)
+    if warnings:
+        lines += ["", "Warnings:", *[f"- {w}" for w in warnings]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    args = _args(argv)
+    from asymprune.bench import BenchConfig, run_bench
+    from asymprune.bench.backends import Setup
+    from asymprune.console import quiet_transformers
+    quiet_transformers()
+
+    cfg = BenchConfig(batch_sizes=args.batch_sizes, source_length=args.source_length, new_tokens=args.new_tokens,
+                      runs=args.runs, warmup=args.warmup, device=args.device, dtype=args.dtype, threads=args.threads)
+    started = time.perf_counter()
+    report = run_bench([args.model, (args.model, Setup(backend="hf", dtype=args.dtype, compile=True))], cfg)
+    text = render(args, report, time.perf_counter() - started, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out}")
+    args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
+    print(text)
+    print(f"wrote {args.out} and .json")
 
 
 if __name__ == "__main__":

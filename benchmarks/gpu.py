@@ -1,28 +1,49 @@
-"""The paper's latency protocol on one GPU, in the layout of its Tables 2 and 8-10.
+"""The paper's latency protocol on one GPU, in the layout of its Tables 2 and 8-10, against the bandwidth limit.
 
     python benchmarks/gpu.py                      # one H100: under 8 minutes (--budget-min 7.5)
     python benchmarks/gpu.py --budget-min 0       # the whole protocol, no cuts (about an hour)
     python benchmarks/gpu.py --out /tmp/r --sizes flan-t5-small --backends hf-bf16
-    python benchmarks/gpu.py --smoke --out /tmp/r # CPU, end to end in seconds: a tiny preset, tiny lengths
+    python benchmarks/gpu.py --smoke --out /tmp/r # CPU, end to end in a minute or two: a tiny preset, tiny lengths
 
 Models: the flan-t5-small, -base and -large architectures with random weights (at a fixed
 generated length the values of the weights do not change the timing), pruned in sixths with
 asymprune's prune functions (the paper's keep-maps) to 6/6, 6/3, 6/1, 3/6, 1/6, 3/3 and 1/1.
 Settings: source 1024 tokens, exactly 256 new tokens (EOS suppressed), batch sizes 1, 8 and 16,
-7 timed runs. Each (model size, backend) is one `asymprune.bench.run_bench` call: interleaved
-runs, a fresh worker process per model, CUDA synchronised before each clock read.
+7 timed runs. Each block (gpu_plan.py) is one `asymprune.bench.run_bench` call: interleaved
+runs, a fresh worker process per model, CUDA synchronised before each clock read. Every row
+carries its decode step's ceiling (bench's ceiling.py: the bytes one step reads at the row's
+precision over the GPU's measured bandwidth) and the fraction of it reached.
 
-Backends: HF bfloat16, HF bfloat16 compiled (static cache + torch.compile, asymprune.compiled),
-CTranslate2 float16 and int8_float16, and the lossless mode at batch 1 (the full model verifying
-drafts of its 6/1 variant, asymprune.assist). A backend that cannot run here (ctranslate2 not
-installed or without CUDA, a compile failure) is skipped with a note, and the others go on.
+Backends: HF bfloat16 (eager), HF bfloat16 compiled (static cache + torch.compile in
+"reduce-overhead" mode: the decoding step runs as CUDA graphs; asymprune.compiled; each model's
+tokens are checked against its eager path, column "tokens = eager"), CTranslate2 float16 and
+int8_float16, and the lossless mode at batch 1 (the full model verifying drafts of its 6/1
+variant, asymprune.assist). A backend that cannot run here is skipped with its reason in the
+result file, and the others go on.
+
+CTranslate2 on a CUDA-13 machine (gpu_setup.py): PyPI's ctranslate2 wheel needs libcublas.so.12.
+Before the first block the script's own setup installs ctranslate2 from carried wheels (--wheels,
+default .gpu-wheels/, gitignored), looks for cuBLAS 12 (a carried nvidia-cublas-cu12, the
+system's), else links libcublas.so.12 to the image's cuBLAS 13, and keeps the first that lets a
+probe process run a converted model on CUDA (float32 tokens equal to CPU's); otherwise the reason
+and every attempt go into the result file. The device machine has no internet and carries at
+most 64 MiB, so download the wheel here first and carry the folder:
+
+    python benchmarks/gpu_setup.py --download     # ctranslate2 4.8.5, cp312 (43 MB) into .gpu-wheels/
+    # device tool: carry [".gpu-wheels"], command:
+    #   PYTHONPATH=. python benchmarks/gpu.py --out $OUT
+
+(the cuBLAS 12 wheel, 581 MB, is over the 64 MiB a call carries: `--download --with-cublas` only
+for a machine reached otherwise.)
 
 Time budget (benchmarks/gpu_plan.py): the whole protocol takes far longer than 8 minutes (HF
 generates 256 tokens per call, so 7 variants x 3 batch sizes x 7 runs per size is most of an
-hour). Blocks run in priority order, HF bfloat16 on every size first; each block's runs are cut
-(to 3 at least) so that the blocks after it still fit, and a block that cannot fit is skipped.
-The estimates start from a prior for one H100 and follow the measured speed. The file lists
-every cut and skip, with the planned and the measured seconds.
+hour). Blocks run in priority order: first flan-t5-large's full and 6/1 variants at batch 1 on HF
+eager, CTranslate2 and HF compiled (the costliest last), then the rest of the grid, HF bfloat16
+on every size first; each block's runs are cut (to 3 at least) so that the blocks after it
+still fit, and a block that cannot fit is skipped. The estimates start from a prior for one
+H100 and follow the measured speed. The file lists the CTranslate2 setup and every cut and skip,
+with planned and measured seconds.
 
 Writes OUT/gpu-<device>.md and OUT/gpu-<device>.json (every run), then prints a summary table.
 """
@@ -40,12 +61,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_plan import BUILD_S, LOSSLESS, Block, default_plan, estimate, fit_runs  # noqa: E402
+from gpu_setup import WHEELS, prepare_ct2  # noqa: E402
+from gpu_tables import KIND, render, summary  # noqa: E402
 
 from asymprune.errors import first_line  # noqa: E402
 
 VARIANTS = [(6, 6), (6, 3), (6, 1), (3, 6), (1, 6), (3, 3), (1, 1)]
-KIND = {(6, 6): "full", (6, 3): "decoder", (6, 1): "decoder", (3, 6): "encoder", (1, 6): "encoder",
-        (3, 3): "both", (1, 1): "both"}
 BACKENDS = {  # name: BenchConfig overrides
     "hf-bf16": dict(backend="hf", dtype="bfloat16"),
     "hf-compiled": dict(backend="hf", dtype="bfloat16", compile=True),
@@ -72,13 +93,18 @@ def _args(argv=None):
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--budget-min", type=float, default=7.5, help="Minutes for everything; 0: no limit, no cuts.")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--wheels", type=Path, default=WHEELS, help="Carried wheels for the CTranslate2 setup on CUDA "
+                                                                 "(benchmarks/gpu_setup.py --download fills it).")
     ap.add_argument("--smoke", action="store_true", help="CPU, t5-tiny, 2 variants, tiny lengths, 1 run.")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.sizes, args.variants, args.batch_sizes = "t5-tiny", "6/6,6/1", "1,2"
+        args.sizes, args.variants = "t5-tiny", "6/6,6/1"
+        args.batch_sizes = "1,2" if args.batch_sizes == "1,8,16" else args.batch_sizes  # unless given
         args.source_length, args.new_tokens, args.runs, args.warmup, args.device = 16, 4, 1, 0, "cpu"
-        args.backends, args.budget_min = ",".join([*SMOKE_BACKENDS, LOSSLESS]), 0
+        if args.backends == ",".join([*BACKENDS, LOSSLESS]):  # not chosen: the CPU stand-ins (hf-compiled: slow test)
+            args.backends = ",".join([*SMOKE_BACKENDS, LOSSLESS])
+        args.budget_min = 0
     args.sizes = [s for s in args.sizes.split(",") if s]
     args.backends = [b for b in args.backends.split(",") if b]
     args.variants = [tuple(int(x) for x in v.split("/")) for v in args.variants.split(",") if v]
@@ -152,21 +178,43 @@ def _bench_config(block: Block, runs: int, paths: dict[str, str], args):
     if block.backend == LOSSLESS:
         return [paths["6/6"]], BenchConfig(**common, dtype="float32" if args.smoke else "bfloat16",
                                            assistants=[paths["6/1"]], assist=AssistConfig())
-    return list(paths.values()), BenchConfig(**common, **{**BACKENDS, **SMOKE_BACKENDS}[block.backend])
+    models = [p for v, p in paths.items() if block.variants is None or v in block.variants]
+    return models, BenchConfig(**common, **{**BACKENDS, **SMOKE_BACKENDS}[block.backend])
+
+
+def block_key(block: Block) -> str:
+    """'hf-bf16/flan-t5-large/bs1,8' for a block of every variant; '.../bs1 (6/6, 6/1)' for the priority pair."""
+    key = f"{block.backend}/{block.size}/bs{','.join(map(str, block.batch_sizes))}"
+    return key + (f" ({', '.join(block.variants)})" if block.variants else "")
+
+
+def setup_ct2(args, root: Path, notes: list[str]) -> dict[str, str]:
+    """gpu_setup's CTranslate2 step on CUDA (wheels, cuBLAS 12 or an alias to 13, a probe): every ct2 backend's
+    reason not to run, if it cannot; what was tried goes into the notes either way."""
+    ct2 = [b for b in args.backends if b.startswith("ct2")]
+    if not ct2 or args.device != "cuda":
+        return {}
+    reason, tried = prepare_ct2(args.wheels, root)
+    notes += [f"CTranslate2 setup: {t}." for t in tried]
+    return {b: f"CTranslate2 cannot run on this GPU: {reason}" for b in ct2} if reason else {}
 
 
 def measure(args, root: Path, notes: list[str], started: float) -> tuple[dict, list[dict]]:
     """Every block in priority order within the budget; a backend that fails once is skipped after."""
     from asymprune.bench import run_bench
 
-    plan = default_plan(args.sizes, args.backends, args.runs, args.batch_sizes, split=not args.smoke)
+    variants = [f"{e}/{d}" for e, d in args.variants]
+    plan = default_plan(args.sizes, args.backends, args.runs, args.batch_sizes, split=not args.smoke,
+                        variants=variants)
+    for block in plan:  # the priority pair, as far as --variants has it
+        block.variants = block.variants and [v for v in block.variants if v in variants]
     layers = {s: decoder_layers(s, args.variants) for s in args.sizes}
     budget = args.budget_min * 60 or float("inf")
-    paths, reports, log, broken = {}, {}, [], {}
+    paths, reports, log, broken = {}, {}, [], setup_ct2(args, root, notes)
     spent = estimated = 0.0  # seconds measured and estimated (at speed 1) over the blocks run so far
     tokens = args.new_tokens + 1
     for i, block in enumerate(plan):
-        key = f"{block.backend}/{block.size}/bs{','.join(map(str, block.batch_sizes))}"
+        key = block_key(block)
         speed = spent / estimated if estimated else 1.0
         entry = {"block": key, **asdict(block)}
         log.append(entry)
@@ -214,131 +262,6 @@ def measure(args, root: Path, notes: list[str], started: float) -> tuple[dict, l
     return reports, log
 
 
-def _row(reports, backend, size, variant, bs):
-    """The result row of `variant` at batch `bs` from whichever block of (backend, size) timed it."""
-    return next((r for rep in reports.values() if rep["block"]["backend"] == backend and rep["block"]["size"] == size
-                 for r in rep["results"] if r["variant"] == variant and r["batch_size"] == bs), None)
-
-
-def _has(reports, backend, size) -> bool:
-    return any(rep["block"]["backend"] == backend and rep["block"]["size"] == size for rep in reports.values())
-
-
-def render(args, reports: dict, log: list[dict], notes: list[str], machine: str, description: str,
-           seconds: float) -> str:
-    sizes, bss = args.sizes, args.batch_sizes
-    short = {s: s.removeprefix("flan-t5-") for s in sizes}
-    lines = [
-        f"# The paper's latency protocol on {machine}" + (" (smoke run)" if args.smoke else ""),
-        "",
-        f"Machine: {description}.",
-        "",
-        "Command: `python benchmarks/gpu.py " + " ".join(sys.argv[1:]) + f"` ({seconds / 60:.1f} min in all)",
-        "",
-        f"Protocol: random-weight {', '.join(sizes)} architectures, pruned in sixths with the paper's keep-maps; "
-        f"source {args.source_length} tokens, exactly {args.new_tokens} new tokens (EOS suppressed), "
-        f"{args.warmup} warm-up run(s), then the timed runs of the block table below. Each (backend, size) is one "
-        "interleaved `run_bench` with a fresh worker per model; mean ± std ms per batch. No ROUGE: random weights, "
-        "so the paper's R-2 and impact-on-quality columns have no counterpart here.",
-        "",
-        "Blocks, in priority order"
-        + (f", within a budget of {args.budget_min:g} min" if args.budget_min else ", no time budget")
-        + " (protocol: 7 runs; flan-t5-large and the lossless row cut to 3 up front; further cuts and skips are "
-          "the budget's):",
-        "",
-        "| block | batch sizes | protocol runs | timed runs | estimated s | measured s | status |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for e in log:
-        status = f"not run: {e['skipped']}" if "skipped" in e else \
-            "cut for time" if e["runs_timed"] < e["runs"] else "as planned"
-        estimated = f"{e['estimated_s']:.0f}" if "estimated_s" in e else "-"
-        took = f"{e['seconds']:.0f}" if "seconds" in e else "-"
-        lines.append(f"| {e['block']} | {','.join(map(str, e['batch_sizes']))} | {e['runs']} | "
-                     f"{e.get('runs_timed', '-')} | {estimated} | {took} | {status} |")
-    if notes:
-        lines += ["", "Notes:", *[f"- {n}" for n in notes]]
-    backends = [b for b in args.backends if b != LOSSLESS and any(_has(reports, b, s) for s in sizes)]
-
-    lines += ["", "## Table 2 layout: scale and latency (full models)", "",
-              "| backend | model | params |" + "".join(f" BS {b} ms | impact |" for b in bss),
-              "|---|---|---|" + "---|---|" * len(bss)]
-    for b in backends:
-        for s in sizes:
-            if _row(reports, b, s, "6/6", bss[0]) is None:
-                continue
-            cells = []
-            for bs in bss:
-                r, small = _row(reports, b, s, "6/6", bs), _row(reports, b, sizes[0], "6/6", bs)
-                cells += [f"{r['mean_ms']:.0f} ± {r['std_ms']:.0f}" if r else "n/a",
-                          f"{r['mean_ms'] / small['mean_ms']:.2f}" if r and small else "n/a"]
-            params = _row(reports, b, s, "6/6", bss[0])["params"]["total"] / 1e6
-            lines.append(f"| {b} | {s} | {params:.1f}M | " + " | ".join(cells) + " |")
-    lines += ["", f"Impact: latency relative to {sizes[0]} at the same batch size (the paper's Table 2)."]
-
-    lines += ["", "## Tables 8 and 9 layout: speed-up at batch 1 vs the full model, per size", "",
-              "| backend | enc/6 | dec/6 | pruned |" + "".join(f" {short[s]} |" for s in sizes),
-              "|---|---|---|---|" + "---|" * len(sizes)]
-    for b in backends:
-        for enc, dec in args.variants:
-            cells = []
-            for s in sizes:
-                r = _row(reports, b, s, f"{enc}/{dec}", bss[0])
-                cells.append(f"{r['speedup']:.2f}× ({r['mean_ms']:.0f} ms)" if r else "n/a")
-            lines.append(f"| {b} | {enc} | {dec} | {KIND[(enc, dec)]} | " + " | ".join(cells) + " |")
-
-    for s in sizes:
-        lines += ["", f"## Table 10 layout: speed-up vs batch size, {s}", "",
-                  "| backend | enc/6 | dec/6 | pruned |" + "".join(f" BS {bs} |" for bs in bss),
-                  "|---|---|---|---|" + "---|" * len(bss)]
-        for b in backends:
-            for enc, dec in args.variants:
-                cells = [f"{r['speedup']:.2f}×" if (r := _row(reports, b, s, f"{enc}/{dec}", bs)) else "n/a"
-                         for bs in bss]
-                lines.append(f"| {b} | {enc} | {dec} | {KIND[(enc, dec)]} | " + " | ".join(cells) + " |")
-
-    lines += ["", f"## Prefill and per-token decode, batch {bss[0]}", "",
-              "| backend | model | variant | prefill ms | decode ms/token |", "|---|---|---|---|---|"]
-    for b in backends:
-        for s in sizes:
-            for enc, dec in args.variants:
-                if r := _row(reports, b, s, f"{enc}/{dec}", bss[0]):
-                    lines.append(f"| {b} | {s} | {enc}/{dec} | {r['prefill_ms']:.0f} | {r['decode_ms_per_token']:.2f} |")
-
-    lossless = {s: next((r["results"] for r in reports.values() if r["block"]["backend"] == LOSSLESS
-                         and r["block"]["size"] == s), None) for s in sizes}
-    if any(lossless.values()):
-        lines += ["", "## Lossless mode at batch 1: the full model verifying drafts of its 6/1 variant", "",
-                  "| model | full alone ms | assisted ms | speed-up | acceptance rate | tokens per full pass |",
-                  "|---|---|---|---|---|---|"]
-        for s in sizes:
-            if lossless[s]:
-                full, assisted = lossless[s]
-                lines.append(f"| {s} | {full['mean_ms']:.0f} ± {full['std_ms']:.0f} | {assisted['mean_ms']:.0f} ± "
-                             f"{assisted['std_ms']:.0f} | {assisted['speedup']:.2f}× | "
-                             f"{assisted['acceptance_rate'] or 0:.1%} | {assisted['draft']['tokens_per_round'] or 0:.2f} |")
-        lines += ["", "Random weights: the draft and the full model rarely agree, so this times the mechanism "
-                      "(draft steps plus one verification pass per round) at a near-zero acceptance rate; it is no "
-                      "estimate of the speed-up of a trained draft (see benchmarks/lossless.py for that, on CPU)."]
-    return "\n".join(lines) + "\n"
-
-
-def summary(args, reports: dict, notes: list[str]) -> str:
-    """A short plain-text table, printed last: per backend and size, the full model and two speed-ups."""
-    bs = args.batch_sizes[0]
-    head = f"{'backend':<18}{'size':<15}{'6/6 ms':>10}{'6/1 ×':>8}{'1/1 ×':>8}"
-    out = [f"summary (batch {bs}; × = speed-up over 6/6)", head, "-" * len(head)]
-    for b in args.backends:
-        for s in args.sizes:
-            full, one, both = (_row(reports, b, s, v, bs) for v in ("6/6", "6/1", "1/1"))
-            if b == LOSSLESS and full:
-                out.append(f"{b:<18}{s:<15}{full['mean_ms']:>10.0f}"
-                           f"{_row(reports, b, s, '6/6+6/1', 1)['speedup']:>7.2f}× (assisted by 6/1)")
-            elif full:
-                out.append(f"{b:<18}{s:<15}{full['mean_ms']:>10.0f}"
-                           + "".join(f"{c['speedup']:>7.2f}×" if c else f"{'n/a':>8}" for c in (one, both)))
-    return "\n".join(out + [f"note: {n}" for n in notes])
-
 
 def main(argv=None) -> None:
     import transformers
@@ -355,7 +278,8 @@ def main(argv=None) -> None:
             sys.exit("error: no CUDA GPU is visible; run on a GPU machine, or pass --smoke for the CPU check")
     if args.smoke:
         notes.append("smoke run: hf-float32 and ct2-int8 stand in for the GPU's bfloat16 and float16 types; "
-                     "hf-compiled is left out (compiling takes minutes on CPU).")
+                     "hf-compiled only when --backends names it (compiling takes a minute on CPU); the CTranslate2 "
+                     "setup for CUDA (gpu_setup.py) is not needed on CPU.")
     if LOSSLESS in args.backends and (6, 1) not in args.variants:
         args.backends.remove(LOSSLESS)
         notes.append("lossless: not run (its draft is the 6/1 variant, not in --variants).")

@@ -25,15 +25,56 @@ def _run(script: str, out: Path) -> str:
 def test_gpu_protocol_smoke(tmp_path):
     printed = _run("gpu.py", tmp_path)
     md = next(tmp_path.glob("gpu-smoke-cpu-*.md")).read_text()
-    for title in ("Table 2 layout", "Tables 8 and 9 layout", "Table 10 layout", "Lossless mode at batch 1"):
+    for title in ("Priority: the full model and 6/1 at batch 1", "Table 2 layout", "Tables 8 and 9 layout",
+                  "Table 10 layout", "Prefill, per-token decode and the bandwidth limit", "Lossless mode at batch 1"):
         assert title in md
     assert "| hf-float32 | 6 | 1 | decoder |" in md and "| ct2-int8 | t5-tiny |" in md
+    assert "| hf-float32 | t5-tiny | 6/1 | 2 |" in md and "% of ceiling" in md
     report = json.loads(next(tmp_path.glob("gpu-smoke-cpu-*.json")).read_text())
-    assert set(report["reports"]) == {"hf-float32/t5-tiny/bs1,2", "ct2-int8/t5-tiny/bs1,2", "lossless/t5-tiny/bs1"}
+    # The variants are the priority pair alone, so the priority blocks (all smoke batch sizes) are the grid too.
+    assert list(report["reports"]) == ["hf-float32/t5-tiny/bs1,2 (6/6, 6/1)", "ct2-int8/t5-tiny/bs1,2 (6/6, 6/1)",
+                                       "lossless/t5-tiny/bs1"]
     assert [b["runs_timed"] for b in report["blocks"]] == [1, 1, 1]
+    rows = [r for rep in report["reports"].values() for r in rep["results"] if "assistant" not in r]
+    assert all(r["fraction_of_ceiling"] > 0 and r["bandwidth_gb_s"] > 0 for r in rows)  # the limit, every row
     lossless = report["reports"]["lossless/t5-tiny/bs1"]["results"]
     assert [r["variant"] for r in lossless] == ["6/6", "6/6+6/1"] and lossless[1]["draft"]["rounds"] > 0
     assert printed.splitlines()[-1].startswith("wrote ") and "summary (batch 1" in printed
+
+
+@pytest.mark.slow  # compiles t5-tiny's decoding step in two workers: a minute or two on 2 cores
+def test_gpu_protocol_smoke_compiled(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--smoke", "--out", str(tmp_path),
+                           "--backends", "hf-float32,hf-compiled", "--batch-sizes", "1"],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    md = next(tmp_path.glob("gpu-smoke-cpu-*.md")).read_text()
+    assert "| hf-compiled | t5-tiny |" in md and md.count("| yes |") >= 1
+    report = json.loads(next(tmp_path.glob("gpu-smoke-cpu-*.json")).read_text())
+    assert list(report["reports"]) == ["hf-float32/t5-tiny/bs1 (6/6, 6/1)", "hf-compiled/t5-tiny/bs1 (6/6, 6/1)"]
+    compiled = report["reports"]["hf-compiled/t5-tiny/bs1 (6/6, 6/1)"]["results"]
+    assert [r["tokens_equal_eager"] for r in compiled] == [True, True]
+
+
+def test_ct2_cuda_setup_writes_why_it_cannot_run(tmp_path, monkeypatch):
+    """On this CPU machine: a cuBLAS 13 found (a stand-in file) is aliased as libcublas.so.12, the probe process
+    fails to run CTranslate2 on CUDA, and the reason names each attempt."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_setup import alias_folder, install_wheels, library_dirs, prepare_ct2
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", "")
+    lib13 = tmp_path / "work" / "site" / "nvidia" / "cu13" / "lib"
+    lib13.mkdir(parents=True)
+    (lib13 / "libcublas.so.13").write_bytes(b"")
+    assert library_dirs("libcublas.so.13", [tmp_path / "work" / "site"])[0] == lib13.resolve()
+    link = alias_folder(lib13, tmp_path / "alias") / "libcublas.so.12"
+    assert link.resolve() == (lib13 / "libcublas.so.13").resolve()
+    assert install_wheels(tmp_path / "none", tmp_path / "t") == []
+    reason, tried = prepare_ct2(tmp_path / "no-wheels", tmp_path / "work")
+    assert reason == "CTranslate2 could not run a model on CUDA with any cuBLAS found"
+    assert any("libcublas.so.12 linked to cuBLAS 13 in" in t and "the probe failed" in t for t in tried)
+    assert os.environ["LD_LIBRARY_PATH"] == ""  # a failed candidate is not left exposed to the bench's workers
 
 
 def test_lossless_benchmark_smoke(tmp_path):
@@ -52,15 +93,28 @@ def test_gpu_plan_priorities_and_budget_cuts():
     from gpu_plan import MIN_RUNS, default_plan, estimate, fit_runs
 
     sizes = ["flan-t5-small", "flan-t5-large"]
-    plan = default_plan(sizes, ["hf-bf16", "lossless", "ct2-float16"], None, [1, 8, 16])
-    assert [(b.backend, b.size, b.batch_sizes, b.runs) for b in plan] == [
+    plan = default_plan(sizes, ["hf-bf16", "lossless", "ct2-float16", "hf-compiled"], None, [1, 8, 16])
+    assert [(b.backend, b.size, b.batch_sizes, b.runs, b.variants) for b in plan[:4]] == [
+        # First: flan-t5-large's full and 6/1 at batch 1, eager, CTranslate2, compiled (the costliest last).
+        ("hf-bf16", "flan-t5-large", [1], 3, ["6/6", "6/1"]), ("ct2-float16", "flan-t5-large", [1], 3, ["6/6", "6/1"]),
+        ("hf-compiled", "flan-t5-large", [1], 3, ["6/6", "6/1"]), ("hf-bf16", "flan-t5-small", [1], 7, None)]
+    assert [(b.backend, b.size, b.batch_sizes, b.runs) for b in plan[3:]] == [
         ("hf-bf16", "flan-t5-small", [1], 7), ("hf-bf16", "flan-t5-large", [1], 3),
         ("hf-bf16", "flan-t5-large", [8, 16], 3), ("ct2-float16", "flan-t5-small", [1], 7),
         ("ct2-float16", "flan-t5-large", [1], 3), ("lossless", "flan-t5-small", [1], 3),
         ("lossless", "flan-t5-large", [1], 3), ("hf-bf16", "flan-t5-small", [8, 16], 7),
-        ("ct2-float16", "flan-t5-large", [8, 16], 3), ("ct2-float16", "flan-t5-small", [8, 16], 7)]
+        ("ct2-float16", "flan-t5-large", [8, 16], 3), ("ct2-float16", "flan-t5-small", [8, 16], 7),
+        ("hf-compiled", "flan-t5-small", [1], 7), ("hf-compiled", "flan-t5-large", [1], 3),
+        ("hf-compiled", "flan-t5-large", [8, 16], 3), ("hf-compiled", "flan-t5-small", [8, 16], 7)]
+    # With the priority pair as the only variants, the grid does not time the priority blocks' rows again.
+    pair = default_plan(sizes, ["hf-bf16"], None, [1, 8], variants=["6/6", "6/1"])
+    assert [(b.size, b.batch_sizes) for b in pair] == [("flan-t5-large", [1]), ("flan-t5-small", [1]),
+                                                       ("flan-t5-large", [8]), ("flan-t5-small", [8])]
     layers = {"flan-t5-small": {"6/6": 8, "6/1": 1}, "flan-t5-large": {"6/6": 24, "6/1": 4}}
-    first, second = plan[0], plan[1]
+    first, second = plan[3], plan[4]
+    top = plan[0]  # two of the variants only: cheaper than the same block over every variant
+    assert estimate(top, 3, {"6/6": 24, "6/3": 12, "6/1": 4}, 257, 1, 1.0) < estimate(
+        second, 3, {"6/6": 24, "6/3": 12, "6/1": 4}, 257, 1, 1.0)
 
     def cost(block, runs):
         return estimate(block, runs, layers[block.size], 257, 1, 1.0)
@@ -75,6 +129,17 @@ def test_gpu_plan_priorities_and_budget_cuts():
     # On a machine twice as slow both no longer fit: the earlier block keeps its runs, the later is dropped.
     slow = fit_runs(first, [second], layers, 257, 1, 2.0, left)
     assert slow >= MIN_RUNS and 2 * cost(first, slow) <= left < 2 * (cost(first, MIN_RUNS) + cost(second, MIN_RUNS))
+
+
+@pytest.mark.slow  # compiles t5-tiny's decoding step: about a minute on 2 cores
+def test_compiled_benchmark_smoke(tmp_path):
+    _run("compiled.py", tmp_path)
+    md = (tmp_path / "compiled-smoke.md").read_text()
+    assert "| eager % of ceiling | compiled % of ceiling | tokens equal |" in md and "| yes |" in md
+    rows = json.loads((tmp_path / "compiled-smoke.json").read_text())["results"]
+    assert [r["model"] for r in rows] == ["t5-tiny", "t5-tiny (hf float32 compiled)"]
+    assert rows[1]["tokens_equal_eager"] is True and "tokens_equal_eager" not in rows[0]
+    assert all(r["fraction_of_ceiling"] > 0 and r["ceiling_ms_per_token"] > 0 for r in rows)
 
 
 @pytest.mark.slow

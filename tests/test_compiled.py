@@ -63,9 +63,24 @@ def test_bench_and_generate_compile(t5_dir, tmp_path, capsys):
                     "--new-tokens", "6", "--runs", "1", "--warmup", "1", "--json", str(out)]) == 0
     import json
     report = json.loads(out.read_text())
-    assert report["config"]["compile"] is True and report["results"][0]["generated_tokens_mean"] == 6
+    row = report["results"][0]
+    assert report["config"]["compile"] is True and row["generated_tokens_mean"] == 6
+    assert row["tokens_equal_eager"] is True and row["tokens_first_difference"] is None  # checked in the run
     args = ["generate", str(t5_dir), "--max-new-tokens", "6", "--show-ids"]
     assert run_cli(args) == 0
     eager = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ids: ")]
     assert run_cli([*args, "--compile"]) == 0
     assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("ids: ")] == eager
+
+
+def test_compare_tokens_finds_the_first_difference():
+    from asymprune.bench.describe import token_check_warnings
+    from asymprune.compiled import compare_tokens
+    assert compare_tokens([[5, 6, 7], [8, 9]], [[5, 6, 7], [8, 9]]) == {"tokens_equal_eager": True,
+                                                                         "tokens_first_difference": None}
+    assert compare_tokens([[5, 6, 7], [8, 4, 3]], [[5, 6, 2], [8, 9, 3]])["tokens_first_difference"] == 1
+    assert compare_tokens([[5, 6]], [[5, 6, 7]]) == {"tokens_equal_eager": False, "tokens_first_difference": 2}
+    rows = [{"model": "m", "batch_size": 8, "tokens_equal_eager": False, "tokens_first_difference": 3},
+            {"model": "m", "batch_size": 1, "tokens_equal_eager": True, "tokens_first_difference": None},
+            {"model": "e", "batch_size": 1}]
+    assert [w.split(":")[0] for w in token_check_warnings({"results": rows})] == ["m bs8"]

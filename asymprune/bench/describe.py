@@ -3,6 +3,7 @@
     report["env"] = environment(cfg, threads)   # versions, processor (and GPU), threads, backend and dtype
     console.print(results_table(report))        # headers wrap at 80 columns; the JSON has every field
     ceiling_warnings(report)                    # sentences: limits measured on busy cores, a decode above its ceiling
+    token_check_warnings(report)                # sentences: a compiled row whose tokens differ from its eager path's
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def ceiling_warnings(report: dict) -> list[str]:
         for w in (r.get("ceiling") or {}).get("warnings", []):
             out.setdefault(w, []).append(f"{r['model']} bs{r['batch_size']}")
     return [f"{', '.join(rows)}: {w}" for w, rows in out.items()]
+
+
+def token_check_warnings(report: dict) -> list[str]:
+    """A sentence per row whose tokens differ from its eager path's (`--compile`: bench checks one call per batch)."""
+    return [f"{r['model']} bs{r['batch_size']}: the compiled path's tokens differ from the eager path's from "
+            f"generated token {r['tokens_first_difference']} on (a kernel's rounding can flip a near-tie, most "
+            "often in bfloat16 and with random weights); the timing is of the same number of tokens"
+            for r in report["results"] if r.get("tokens_equal_eager") is False]
 
 
 def results_table(report: dict):

@@ -27,6 +27,8 @@ How the measurement stays honest:
   every model, K·b documents at batch b (documents.py); each call is tokenized on its own
   (padded to its own longest document), and the documents' ids and lengths are reported.
 - On CUDA the device is synchronised before the clock is read.
+- A compiled model's tokens are checked against its eager path's on one untimed call per batch size,
+  before the warm-up (which then no longer holds the compilation): `tokens_equal_eager` in its rows.
 - Each row carries its decode step's ceiling (ceiling.py: the bytes a step reads at the row's own
   precision, over the machine's bandwidth) and the fraction of it the measured decode reaches.
 - Speed-up is the ratio of medians over the same rounds (a round's latency: the mean over its
@@ -165,6 +167,8 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
             for w in workers:
                 w.wait_ready()
                 sources[w.name] = w.call("set_inputs", body, texts, calls)
+            # Untimed, before the warm-up: a compiled model's tokens against its eager path's (it compiles here)
+            checks = {(w.name, bs): w.call("check_tokens", bs) for w in workers for bs in _sizes(w, cfg)}
             measured = _measure(workers, cfg, cfg.docs if calls else 1, progress)
             memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in _sizes(w, cfg)}
             configs = {w.name: load_config(w.path, presets=True) for w in workers}  # a backend's copy is in workdir
@@ -184,7 +188,8 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
                             "dtype": backend_for(setup.backend).label(setup), "batch_size": bs,
                             "inputs": specs[0]["inputs"], **docs,
                             **_row(m, bs, cfg), "source_tokens": sources[w.name][bs],
-                            "peak_memory_mb": memory[(w.name, bs)], **_speedup_fields(base, m), **w.info,
+                            "peak_memory_mb": memory[(w.name, bs)], **checks[(w.name, bs)],
+                            **_speedup_fields(base, m), **w.info,
                             **(_assist_fields(m["drafted"], cfg) if "assistant" in w.info else {})})
             results[-1].update(_ceiling(results[-1], w, configs[w.name], cfg, sources[w.name][bs],
                                         calls[bs] if calls else None))

@@ -72,6 +72,11 @@ class _Measure:
         stats = self.runner.stats
         return {"ms": ms, "lengths": lengths, **({"assist": stats} if stats is not None else {})}
 
+    def check_tokens(self, bs: int) -> dict:
+        """The runner's untimed token check (Runner.check_tokens) on the first call of batch size `bs`."""
+        with self.torch.inference_mode():
+            return self.runner.check_tokens(self.batches[bs][0], self.cfg.new_tokens, self.cfg.dataset is None)
+
     def peak_memory_mb(self, bs: int) -> float:
         """Peak memory of one untimed generation, as the backend measures it (see each Runner), in
         dataset mode of the call with the longest source."""

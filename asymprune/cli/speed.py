@@ -51,7 +51,7 @@ def bench(
 ) -> None:
     """Time generation: median and std over interleaved runs, prefill, per-token decode, speed-ups with 95% CIs."""
     from ..bench import BenchConfig, results_table, run_bench
-    from ..bench.describe import ceiling_warnings
+    from ..bench.describe import ceiling_warnings, token_check_warnings
 
     cfg = BenchConfig(batch_sizes=int_list(batch_sizes, "--batch-sizes"), source_length=source_length,
                       new_tokens=new_tokens, dataset=dataset, split=split, docs=bench_docs, runs=runs,
@@ -66,7 +66,7 @@ def bench(
     with progress() as bar:
         report = run_bench(models, cfg, progress=bar, json_path=json_path, overwrite=overwrite)
     console.print(results_table(report))
-    for line in ceiling_warnings(report):
+    for line in ceiling_warnings(report) + token_check_warnings(report):
         console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
     for r in report["results"]:
         if r.get("draft"):

@@ -81,6 +81,11 @@ class Runner:
         """Peak memory of `work()` (one untimed generation), weights included."""
         raise NotImplementedError
 
+    def check_tokens(self, batch, new_tokens: int, fixed: bool) -> dict:
+        """Row fields of an untimed check of this runner's tokens against a reference path on `batch` (the hf
+        backend's compiled path against its eager one); {} where the runner has none."""
+        return {}
+
 
 class Backend:
     name: str

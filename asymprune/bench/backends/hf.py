@@ -36,6 +36,9 @@ class HfBackend(Backend):
     def label(self, setup: Setup) -> str:
         return setup.dtype
 
+    def describe(self, setup: Setup) -> str:
+        return f"hf {setup.dtype}" + (" compiled" if setup.compile else "")
+
     def precision(self, setup: Setup) -> Precision:
         if setup.dtype not in BYTES:
             raise UsageError(f"unknown dtype '{setup.dtype}'; choose one of: {', '.join(BYTES)}")
@@ -63,8 +66,10 @@ class HfRunner(Runner):
                      "weights_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
                      "threads": threads}
         model.generation_config = explicit_generation_config(model)
+        self.eager = None  # compiled: the eager generation config its tokens are checked against
         if setup.compile:
             from ...compiled import compiled_generation_config
+            self.eager = model.generation_config
             model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
         self.model = model
         self.draft, self.stats = None, None  # a draft model: lossless rows only; their last call's drafts
@@ -102,6 +107,20 @@ class HfRunner(Runner):
             out = self.model.generate(**batch, **lengths)
         # Generated tokens: the decoder prompt excluded, EOS included, padding of shorter outputs not.
         return self.family.generated(out, self.model.generation_config, self.config, new_tokens)[1]
+
+    def check_tokens(self, batch, new_tokens, fixed):
+        """Compiled: one call of each path on `batch`, untimed (the compiled one compiles here, so no timed call
+        does), and whether their tokens are equal (`compiled.compare_tokens`)."""
+        if self.eager is None:
+            return {}
+        from ...compiled import compare_tokens
+        lengths = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens if fixed else None)
+        # A copy: with CUDA graphs a compiled call's outputs live in memory that the next replay overwrites.
+        compiled = self.family.generated(self.model.generate(**batch, **lengths).clone(), self.model.generation_config,
+                                         self.config, new_tokens)[0]
+        eager = self.family.generated(self.model.generate(**batch, generation_config=self.eager, **lengths),
+                                      self.eager, self.config, new_tokens)[0]
+        return compare_tokens(compiled, eager)
 
     def peak_memory_mb(self, work, device, rss_before_load):
         """On CUDA the allocator's peak; on CPU the weights plus what the generation adds to the resident set."""
