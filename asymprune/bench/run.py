@@ -169,8 +169,7 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
                 sources[w.name] = w.call("set_inputs", body, texts, calls)
             # Untimed, before the warm-up: a compiled model's tokens against its eager path's (it compiles here)
             checks = {(w.name, bs): w.call("check_tokens", bs) for w in workers for bs in _sizes(w, cfg)}
-            measured = _measure(workers, cfg, cfg.docs if calls else 1, progress)
-            memory = {(w.name, bs): w.call("peak_memory_mb", bs) for w in workers for bs in _sizes(w, cfg)}
+            measured, memory = _measure(workers, cfg, cfg.docs if calls else 1, progress)
             configs = {w.name: load_config(w.path, presets=True) for w in workers}  # a backend's copy is in workdir
         finally:
             for w in workers:
@@ -201,8 +200,14 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
     return report
 
 
-def _measure(workers: list[Worker], cfg: BenchConfig, n_calls: int, progress=None) -> dict:
-    """Warm-up, then `cfg.runs` rounds; per (model, batch size) every call's times, lengths and drafts.
+def _measure(workers: list[Worker], cfg: BenchConfig, n_calls: int, progress=None) -> tuple[dict, dict]:
+    """Warm-up, then `cfg.runs` rounds: (per (model, batch size) every call's times, lengths and drafts;
+    per (model, batch size) its peak memory in MB).
+
+    The first warm-up round is the memory measurement: an untimed generation of the call with the widest
+    source, sampled for the resident set (or CUDA's allocator peak). Being a process's first call of that
+    shape, it also holds what the first call allocates once, so the peak is what a server's first request
+    needs. With no warm-up the memory is measured after the timed rounds.
 
     Within a round every call (a batch of documents) is timed by each model in turn (A B C on the
     same documents, then the next call), so drift lands on all models alike. Warm-up generations
@@ -213,9 +218,13 @@ def _measure(workers: list[Worker], cfg: BenchConfig, n_calls: int, progress=Non
     prefill_runs = cfg.runs if cfg.prefill_runs is None else cfg.prefill_runs
     task = progress.add_task("benchmark", total=len(keys) * (cfg.warmup + (cfg.runs + prefill_runs) * n_calls)) \
         if progress else None
-    for _ in range(cfg.warmup):
+    memory = {}
+    for i in range(cfg.warmup):
         for w, bs in keys:
-            w.call("time", "total", bs, 0)
+            if i == 0:
+                memory[(w.name, bs)] = w.call("peak_memory_mb", bs)
+            else:
+                w.call("time", "total", bs, 0)
             if progress:
                 progress.advance(task)
     for run in range(cfg.runs):
@@ -238,7 +247,10 @@ def _measure(workers: list[Worker], cfg: BenchConfig, n_calls: int, progress=Non
                         m["prefill_ms"].append(w.call("time", "prefill", bs, call)["ms"])
                     if progress:
                         progress.advance(task, 1 + timed_prefill)
-    return out
+    for w, bs in keys:  # no warm-up: measured now
+        if (w.name, bs) not in memory:
+            memory[(w.name, bs)] = w.call("peak_memory_mb", bs)
+    return out, memory
 
 
 def _row(m: dict, bs: int, cfg: BenchConfig) -> dict:
