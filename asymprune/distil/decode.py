@@ -10,16 +10,14 @@ frames, so batching needs no encoder padding. Returned lists stop before <|endof
 from __future__ import annotations
 
 from .cache import EncoderCache
-from .threads import mixed_precision, torch_threads
+from .threads import torch_threads
 
 MAX_NEW_TOKENS = 128  # ~90 words; a 30-second window rarely holds more
 
 
 def greedy_tokens(model, cache: EncoderCache, ids: list[str], *, batch_size: int = 16,
-                  max_new_tokens: int = MAX_NEW_TOKENS, threads: int | None = None,
-                 autocast: str | None = None) -> list[list[int]]:
-    """Greedy transcripts (token ids, no prompt, no <|endoftext|>) of rows `ids`, `batch_size` at a time
-    (under torch.autocast at `autocast`, a mixed-precision re-tune's, when given)."""
+                  max_new_tokens: int = MAX_NEW_TOKENS, threads: int | None = None) -> list[list[int]]:
+    """Greedy transcripts (token ids, no prompt, no <|endoftext|>) of rows `ids`, `batch_size` at a time."""
     import torch
     from transformers.modeling_outputs import BaseModelOutput
     from ..models import family_for
@@ -30,7 +28,7 @@ def greedy_tokens(model, cache: EncoderCache, ids: list[str], *, batch_size: int
     stops = set(eos if isinstance(eos, list) else [eos]) | {model.generation_config.pad_token_id}
     out = []
     model.eval()
-    with torch_threads(threads), torch.inference_mode(), mixed_precision(autocast, model.device.type):
+    with torch_threads(threads), torch.inference_mode():
         for start in range(0, len(ids), batch_size):
             hidden = cache.stack(ids[start:start + batch_size]).to(model.dtype)
             sequences = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),

@@ -130,8 +130,8 @@ def _caches(model, teacher, processor, rows, config: TrainConfig):
 
 
 def _autocast(config: TrainConfig) -> str | None:
-    """The precision a mixed-precision re-tune computes its cached encoder outputs, pseudo-labels and teacher
-    logits in (its steps' own), or None: exact, in float32."""
+    """The precision a mixed-precision re-tune computes its cached encoder outputs and teacher logits in (its
+    steps' own), or None: exact, in float32. Pseudo-labels stay the teacher's float32 transcripts."""
     return "bfloat16" if config.bf16 else "float16" if config.fp16 else None
 
 
@@ -147,7 +147,7 @@ def _pseudo_labels(teacher, family, rows, cache, config: TrainConfig, say):
     started = time.perf_counter()
     tokens, path, computed = cached_pseudo_labels(teacher, rows, cache, cache_dir=config.cache_dir,
                                                   max_new_tokens=config.max_target_length,
-                                                  batch_size=config.encode_batch_size, autocast=_autocast(config))
+                                                  batch_size=config.encode_batch_size)
     seconds = time.perf_counter() - started
     say(f"pseudo-labels: {len(tokens)} teacher transcripts, {'computed' if computed else 'cached'} "
         f"({seconds:.0f} s)")
