@@ -24,8 +24,9 @@ from .decode import MAX_NEW_TOKENS, greedy_tokens
 def cached_pseudo_labels(teacher, rows: list[SpeechRow], cache: EncoderCache, *, cache_dir: Path | None = None,
                          max_new_tokens: int = MAX_NEW_TOKENS, **kwargs) -> tuple[list[list[int]], Path, bool]:
     """(the teacher's transcript tokens per row, the file holding them, whether they were computed now).
-    Decoded in the teacher's own precision (float32): under bfloat16 autocast tiny.en's decoding steps are
-    slower on CPU (73 s against 59 s for 400 utterances), and the labels stay the teacher's own."""
+    Decoded in the teacher's own precision (float32), so the labels are the teacher's own transcripts: bfloat16
+    autocast did not make tiny.en's decoding faster on CPU (400 utterances: 73 s in bfloat16 in one quiet demo
+    run, 59 and 72 s in float32 in two others)."""
     keys = [audio_key(r) for r in rows]
     # cache.key: the encoder outputs decoded from (exact, or computed under a re-tune's autocast)
     key = digest({"teacher": weights_digest(teacher), "clips": keys, "max_new_tokens": max_new_tokens,
