@@ -39,8 +39,9 @@ def check_draft(full_config, draft_config, full: str = "the full model", draft: 
                              f"{SHARED_ENCODER_FIX}")
 
 
-def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> None:
-    """`check_draft` on two MODEL arguments (hub ids, directories or presets), before loading weights."""
+def check_draft_sources(full: str, draft: str, share_encoder: bool = False, draft_vocab: str | None = None) -> None:
+    """`check_draft` on two MODEL arguments (hub ids, directories or presets), and the --draft-vocab file against
+    the full model's vocabulary, before loading weights."""
     from ..models import family_for, load_config, load_tokenizer
     full_config = load_config(full, presets=True)
     family = family_for(full_config)
@@ -48,6 +49,9 @@ def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> N
         raise UsageError(f"--assistant: draft-and-verify does not run {family.name} models yet; leave --assistant out")
     check_draft(full_config, load_config(draft, presets=True), full, draft,
                 load_tokenizer(full, presets=True), load_tokenizer(draft, presets=True), share_encoder)
+    if draft_vocab is not None:
+        from .domain_head import check_draft_vocab
+        check_draft_vocab(draft_vocab, full_config)
 
 
 SHARED_ENCODER_FIX = ("the draft would read an encoder output it was not made for; use a draft pruned in the "
