@@ -37,15 +37,16 @@ tokens per round and cost ratio c (a draft step's time over a full step's), a ro
 `predicted_speedup(a, g, c)`.
 
     config.py    AssistConfig, DraftStats, predicted_speedup, confidence_adapts, stats_summary
-    checks.py    check_draft(_sources), check_shared_encoder, check_batch_size, check_greedy, encoders_equal,
+    checks.py    check_draft(_sources), check_shared_encoder, read_draft_vocab, check_draft_vocab,
+                 check_batch_size, check_greedy, encoders_equal,
                  freeze_encoder
     generate.py  assisted_generate, generate_one_by_one
-    domain_head.py  read_draft_vocab, check_draft_vocab, draft_head_ids, use_domain_head, prepare_draft
+    domain_head.py  draft_head_ids, use_domain_head, prepare_draft (the file's checks: checks.py)
 """
 
-from .checks import (check_batch_size, check_draft, check_draft_sources, check_greedy, check_shared_encoder,
-                     encoders_equal, freeze_encoder)
-from .domain_head import check_draft_vocab, draft_head_ids, prepare_draft, read_draft_vocab, use_domain_head
+from .checks import (check_batch_size, check_draft, check_draft_sources, check_draft_vocab, check_greedy,
+                     check_shared_encoder, encoders_equal, freeze_encoder, read_draft_vocab)
+from .domain_head import draft_head_ids, prepare_draft, use_domain_head
 from .config import (SCHEDULES, AssistConfig, AssistedOutput, DraftStats, confidence_adapts,
                      expected_tokens_per_round, predicted_speedup, stats_summary)
 from .generate import assisted_generate, generate_one_by_one

@@ -36,7 +36,7 @@ class AssistConfig:
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown draft schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}")
         if self.draft_vocab is not None:
-            from .domain_head import read_draft_vocab
+            from .checks import read_draft_vocab
             read_draft_vocab(self.draft_vocab)
 
 

@@ -1,6 +1,6 @@
 """A draft that proposes only from a domain vocabulary: its own smaller output projection, in memory.
 
-    ids = read_draft_vocab("draft-vocab.json")                 # a JSON list of token ids; one-line errors
+    ids = read_draft_vocab("draft-vocab.json")                 # checks.py: a JSON list of token ids; one-line errors
     head = use_domain_head(draft, draft_head_ids(ids, full.config, full.generation_config))
     draft = prepare_draft(full, draft, AssistConfig(share_encoder=True, draft_vocab="draft-vocab.json"))
 
@@ -16,36 +16,8 @@ them itself, a rejected round). Nothing is saved: the draft's folder stays a pla
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ..errors import UsageError
-
-
-def read_draft_vocab(path: str | Path) -> list[int]:
-    """The sorted, distinct token ids of a --draft-vocab file (a JSON list of ints); a missing, damaged or
-    malformed file is one line naming it."""
-    path = Path(path)
-    fix = "write a JSON list of token ids, e.g. with `asymprune draft-vocab MODEL OUT.json --dataset D`"
-    if not path.is_file():
-        raise UsageError(f"--draft-vocab {path}: no such file; {fix}")
-    try:
-        ids = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UsageError(f"--draft-vocab {path} cannot be read ({str(e)[:100]}); {fix}") from None
-    if not isinstance(ids, list) or not ids \
-            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
-        raise UsageError(f"--draft-vocab {path} is not a non-empty JSON list of token ids (integers from 0); {fix}")
-    return sorted(set(ids))
-
-
-def check_draft_vocab(path: str | Path, full_config) -> list[int]:
-    """The file's ids, checked against the full model's vocabulary before any weights load."""
-    ids = read_draft_vocab(path)
-    if ids[-1] >= full_config.vocab_size:
-        raise UsageError(f"--draft-vocab {path} names token id {ids[-1]}, beyond the model's {full_config.vocab_size} "
-                         "tokens; make the file from this model's tokenizer")
-    return ids
+from .checks import check_draft_vocab
 
 
 def draft_head_ids(ids: list[int], config, generation_config=None) -> list[int]:
