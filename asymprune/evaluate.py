@@ -172,7 +172,7 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         if (config.num_beams or 1) > 1:
             raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
         config.assist.validate()
-        check_draft_sources(model_src, config.assistant, config.assist.share_encoder)
+        check_draft_sources(model_src, config.assistant, config.assist.share_encoder, config.assist.draft_vocab)
     spec = dataset if isinstance(dataset, str) else "<in-memory>"
     ds = load_dataset_spec(dataset, data or DataConfig()) if isinstance(dataset, str) else dataset
     rows = get_split(ds, config.split, spec)
@@ -189,9 +189,8 @@ def evaluate(model_src: str, dataset, config: EvalConfig | None = None, *, data=
         check_greedy(generation_config(model, config))
         draft = load_model(config.assistant, presets=True, trust_remote_code=trust_remote_code,
                            allow_pickle=allow_pickle).to(device).eval()
-        if config.assist.share_encoder:
-            from .assist import check_shared_encoder
-            check_shared_encoder(model, draft, config.assistant)
+        from .assist import prepare_draft
+        prepare_draft(model, draft, config.assist, config.assistant)  # --share-encoder checked, --draft-vocab's head
         draft_stats = DraftStats()
     family = family_for(model.config)
     prefix = family.source_prefix(model.config) if config.prefix is None else config.prefix

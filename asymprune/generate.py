@@ -74,7 +74,7 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
         assist.validate()
         if num_beams > 1:
             raise UsageError("--assistant verifies greedy decoding only; pass --num-beams 1")
-        check_draft_sources(model_src, assistant, assist.share_encoder)
+        check_draft_sources(model_src, assistant, assist.share_encoder, assist.draft_vocab)
     model = load_model(model_src, presets=True)
     processor = require_processor(model_src, presets=True)
     family = family_for(model.config)
@@ -89,11 +89,8 @@ def summarize(model_src: str, texts: list[str] | None = None, *, max_new_tokens:
         gen = compiled_generation_config(gen, model.device.type)
     stats = None
     if assistant:
-        from .assist import generate_one_by_one
-        from .assist import check_shared_encoder
-        draft, stats = load_model(assistant, presets=True), DraftStats()
-        if assist.share_encoder:
-            check_shared_encoder(model, draft, assistant)
+        from .assist import generate_one_by_one, prepare_draft
+        draft, stats = prepare_draft(model, load_model(assistant, presets=True), assist, assistant), DraftStats()
         out = generate_one_by_one(model, draft, dict(batch), gen, assist, stats, model.config.pad_token_id)
     else:
         with torch.inference_mode():

@@ -16,9 +16,12 @@ Four named steps, each reusing what a previous run finished:
 3. bench: ONE interleaved run (asymprune.bench.run_bench) of HF float32 and CTranslate2 int8
    workers of the full model and --bench-variants, at batch 1, 8 and 16, on the test utterances
    with natural stopping (each call a batch of real 30-second windows), plus the full model
-   assisted by --draft with the shared encoder (lossless, batch 1);
+   assisted by --draft with the shared encoder (lossless, batch 1), twice: with the draft's whole
+   head, and with a domain head (OUT/draft-vocab.json: the ids of the training split's transcripts,
+   `asymprune draft-vocab`), the draft also timed alone with that head for its c;
 4. write: results/whisper.md and whisper.json. The draft's cost ratio c is its decode ms per token
-   over the full model's, both HF float32 at batch 1 in that same run; the predicted speed-up is
+   (with the head it drafts with) over the full model's, both HF float32 at batch 1 in that same run;
+   the predicted speed-up is
    Leviathan et al.'s over the decoding steps alone (asymprune.assist.predicted_speedup).
 """
 
@@ -121,8 +124,17 @@ def finished_models(db_path: Path, full: Path) -> dict:
     return {"models": models, "stage_seconds": [list(r) for r in seconds]}
 
 
-def run_speed(models: dict, data, args) -> dict:
-    """Step 3: one interleaved run of HF float32 and CTranslate2 int8 workers, and the lossless row."""
+def write_vocab(models: dict, data, out: Path) -> dict:
+    """The draft's domain vocabulary: the ids of the training split's transcripts and the special ones."""
+    from asymprune.vocab import write_draft_vocab
+    path = out / "draft-vocab.json"
+    ids = write_draft_vocab(models["full"], str(data[0]), path, data[1], "train", overwrite=True)
+    return {"path": str(path), "rows": len(ids)}
+
+
+def run_speed(models: dict, data, args, vocab: str) -> dict:
+    """Step 3: one interleaved run of HF float32 and CTranslate2 int8 workers, and the lossless rows (the draft's
+    whole head, its domain head `vocab`), with the draft timed alone with that head."""
     from asymprune.assist import AssistConfig
     from asymprune.bench import BenchConfig, run_bench
     from asymprune.bench.backends import Setup
@@ -132,36 +144,49 @@ def run_speed(models: dict, data, args) -> dict:
         raise SystemExit(f"error: no finished model for {', '.join(missing)} in the sweep; have {', '.join(models)}")
     ct2 = Setup(backend="ct2", ct2_compute_type="int8")
     entries = [models[n] for n in names] + [(models[n], ct2) for n in names]
+    entries += [(models[args.draft], Setup(draft_vocab=vocab))]  # the draft alone with its domain head: its c
+    entries += [] if args.draft in names else [models[args.draft]]
     cfg = BenchConfig(batch_sizes=[1, 2] if args.smoke else [1, 8, 16], new_tokens=64, dataset=str(data[0]),
                       docs=args.bench_docs, runs=args.runs, warmup=1, threads=args.threads,
-                      assistants=[models[args.draft]], assist=AssistConfig(share_encoder=True))
+                      assistants=[models[args.draft], (models[args.draft], AssistConfig(share_encoder=True,
+                                                                                        draft_vocab=vocab))],
+                      assist=AssistConfig(share_encoder=True))
     return run_bench(entries, cfg, data=data[1])
 
 
-def identity_check(models: dict, data, draft: str, n: int) -> dict:
+def identity_check(models: dict, data, draft: str, n: int, vocab: str) -> dict:
     """How many of the first n test transcripts the assisted full model writes exactly as the full model alone
-    (both greedy, batch 1: a batched transcript may differ in its last float bits)."""
+    (both greedy, batch 1: a batched transcript may differ in its last float bits), with the draft's whole head
+    and with its domain head `vocab`."""
     from asymprune.assist import AssistConfig
     from asymprune.evaluate import EvalConfig, evaluate
     common = dict(max_samples=n, batch_size=1, max_new_tokens=64)
     alone = evaluate(models["full"], str(data[0]), EvalConfig(**common), data=data[1])
-    assisted = evaluate(models["full"], str(data[0]), EvalConfig(**common, assistant=models[draft],
-                                                                 assist=AssistConfig(share_encoder=True)), data=data[1])
-    same = sum(a["prediction"] == b["prediction"] for a, b in zip(alone["predictions"], assisted["predictions"]))
-    # generate() time over the n utterances, one block after the other (not interleaved: a second opinion
-    # beside the bench's interleaved row, with n times its documents)
-    return {"identical": same, "n": len(alone["predictions"]), "assistant": assisted["metrics"]["assistant"],
-            "seconds_alone": alone["metrics"]["generate_seconds"],
-            "seconds_assisted": assisted["metrics"]["generate_seconds"]}
+    checks = {}
+    for key, head in (("whole", None), ("domain", vocab)):
+        assist = AssistConfig(share_encoder=True, draft_vocab=head)
+        assisted = evaluate(models["full"], str(data[0]), EvalConfig(**common, assistant=models[draft], assist=assist),
+                            data=data[1])
+        same = sum(a["prediction"] == b["prediction"] for a, b in zip(alone["predictions"], assisted["predictions"]))
+        # generate() time over the n utterances, one block after the other (not interleaved: a second opinion
+        # beside the bench's interleaved row, with n times its documents)
+        checks[key] = {"identical": same, "n": len(alone["predictions"]),
+                       "assistant": assisted["metrics"]["assistant"],
+                       "seconds_alone": alone["metrics"]["generate_seconds"],
+                       "seconds_assisted": assisted["metrics"]["generate_seconds"]}
+    return checks
 
 
-def lossless_row(report: dict, models: dict, draft: str) -> dict:
-    """α, c, predicted and measured speed-up of the full model assisted by `draft` (HF float32, batch 1)."""
+def lossless_row(report: dict, models: dict, draft: str, vocab: str | None = None) -> dict:
+    """α, c, predicted and measured speed-up of the full model assisted by `draft` (HF float32, batch 1), with its
+    whole head or (`vocab`) its domain head; c is the draft's decode time alone with that same head."""
     from asymprune.assist import predicted_speedup
     rows = [r for r in report["results"] if r["batch_size"] == 1 and r["backend"] == "hf"]
     full = next(r for r in rows if r["model"] == models["full"])
-    alone = next(r for r in rows if r["model"] == models[draft] and "acceptance_rate" not in r)
-    assisted = next(r for r in rows if "acceptance_rate" in r)
+    head = f"domain head {vocab}" if vocab else None
+    alone = next(r for r in rows if "acceptance_rate" not in r and r["model"].startswith(models[draft])
+                 and (head in r["model"] if head else r["model"] == models[draft]))
+    assisted = next(r for r in rows if "acceptance_rate" in r and r["draft"]["settings"].get("draft_vocab") == vocab)
     stats = assisted["draft"]
     c = alone["decode_ms_per_token"] / full["decode_ms_per_token"]
     alpha = stats.get("alpha")
@@ -194,10 +219,13 @@ def main(argv=None) -> None:
               "machine": machine_description(), "load_average_start": os.getloadavg(), "study": study,
               "report": str(args.out / "report" / "report.md")}
     if not args.skip_bench:
-        speed = run_speed(study["models"], data, args)
+        vocab = write_vocab(study["models"], data, args.out)
+        speed = run_speed(study["models"], data, args, vocab["path"])
         (args.out / "whisper-bench.json").write_text(json.dumps(speed, indent=1, default=str))  # kept if what follows fails
-        result.update(bench=speed, lossless=lossless_row(speed, study["models"], args.draft),
-                      identity=identity_check(study["models"], data, args.draft, 4 if args.smoke else 40))
+        identity = identity_check(study["models"], data, args.draft, 4 if args.smoke else 40, vocab["path"])
+        result.update(bench=speed, draft_vocab=vocab, lossless=lossless_row(speed, study["models"], args.draft),
+                      identity=identity["whole"], identity_domain=identity["domain"],
+                      lossless_domain=lossless_row(speed, study["models"], args.draft, vocab["path"]))
     result["seconds"] = time.time() - started
     from whisper_render import render
     name = "whisper-smoke" if args.smoke else "whisper"

@@ -12,7 +12,8 @@ def _f(x, spec="{:.2f}") -> str:
 def _label(models: dict, name: str) -> str:
     """'4L/2L' for a model the run names by its folder (a CTranslate2 row: 'FOLDER (ct2 int8)')."""
     path = name.rsplit(" (", 1)[0] if name.endswith(")") else name
-    return next((k for k, v in models.items() if v == path), name)
+    head = " with its domain head" if "domain head" in name.rsplit(" (", 1)[-1] else ""
+    return next((k + head for k, v in models.items() if v == path), name)
 
 
 def _backend(row: dict) -> str:
@@ -109,6 +110,11 @@ def render(result: dict, out: Path) -> str:
                   lossless_table(result["lossless"], result.get("identity")), ""]
         a = (result.get("identity") or {}).get("assistant") or result["lossless"]
         parts += [READING.format(c=result["lossless"]["cost_ratio"], tokens=a["tokens_per_round"]), ""]
+        if "lossless_domain" in result:
+            vocab = result["draft_vocab"]
+            parts += [f"### The same draft with a domain head ({vocab['rows']:,} of 51,864 rows)\n",
+                      DOMAIN.format(rows=vocab["rows"]),
+                      lossless_table(result["lossless_domain"], result.get("identity_domain")), ""]
     return "\n".join(parts) + "\n"
 
 
@@ -117,5 +123,12 @@ batch 1, both from the speed run above). Every draft step still reads the tied 5
 about 20M of tiny.en's 29M decoder parameters, so dropping decoder layers leaves most of a draft step in place
 (c = {c:.2f} here); at {tokens:.1f} tokens a round the predicted factor (Leviathan et al., decoding steps only)
 cannot reach much above 1. The measured one is lower still: each
-round adds transformers' candidate-generation overhead, and the encoder pass (once, shared) is in both. A
-draft with a small head of its own (a domain vocabulary) is the lever that would lower c; it is not built yet."""
+round adds transformers' candidate-generation overhead, and the encoder pass (once, shared) is in both. The
+lever that lowers c is a draft with a small head of its own: the next table."""
+
+DOMAIN = """`--draft-vocab`: the draft's output projection is replaced in memory by {rows:,} rows, the token ids of the
+training split's transcripts plus those tiny.en's configs name (`asymprune draft-vocab`), its logits scattered
+back into the full width (-inf elsewhere), so every token is still the full model's greedy choice. c is the draft's
+decode time per token alone with that head, in the same run; a token outside the domain is never proposed (the full
+model writes it itself), which is what α loses.
+"""

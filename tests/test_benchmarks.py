@@ -160,6 +160,15 @@ def test_whisper_study_smoke(tmp_path):
         ("hf", 1), ("hf", 2), ("ct2", 1), ("ct2", 2)}
     assert result["identity"]["identical"] == result["identity"]["n"] == 4  # lossless: the same transcripts
     assert isinstance(result["lossless"]["cost_ratio"], float) and result["lossless"]["acceptance_rate"] is not None
+    # the same draft with a domain head (the training transcripts' ids): still the same transcripts, c from the draft
+    # timed alone with that head in the same run
+    vocab = json.loads(Path(result["draft_vocab"]["path"]).read_text())
+    assert result["draft_vocab"]["rows"] == len(vocab) < 51864 and 50256 in vocab
+    assert result["identity_domain"]["identical"] == result["identity_domain"]["n"] == 4
+    domain = result["lossless_domain"]
+    assert isinstance(domain["cost_ratio"], float) and domain["acceptance_rate"] is not None
+    assert domain["assisted_ms"] != result["lossless"]["assisted_ms"]  # its own row, not the whole head's
+    assert "with a domain head" in md and "| 4L/2L with its domain head | HF float32 | 1 |" in md
 
 
 def test_deploy_lineup_and_split():

@@ -23,6 +23,11 @@ only, as transformers has it. Two things are added without forking transformers:
   in the decoder only; `asymprune train --freeze-encoder` re-tunes it that way): otherwise the
   draft that ran would not be the one named, and it is refused in one line.
 
+- A domain head (`draft_vocab`: a JSON file of token ids). The draft's output projection is replaced in
+  memory by one with only those rows (and every id the config names), its logits scattered back into
+  the full width, -inf elsewhere: a draft step reads far fewer head rows, the output stays the full
+  model's (domain_head.py).
+
 A family's own generate() can need more (Whisper's suppresses blanks and <|endoftext|> as the first
 token, which transformers turns off when a draft assists): its `prepare_assisted` hook.
 
@@ -32,13 +37,16 @@ tokens per round and cost ratio c (a draft step's time over a full step's), a ro
 `predicted_speedup(a, g, c)`.
 
     config.py    AssistConfig, DraftStats, predicted_speedup, confidence_adapts, stats_summary
-    checks.py    check_draft(_sources), check_shared_encoder, check_batch_size, check_greedy, encoders_equal,
+    checks.py    check_draft(_sources), check_shared_encoder, read_draft_vocab, check_draft_vocab,
+                 check_batch_size, check_greedy, encoders_equal,
                  freeze_encoder
     generate.py  assisted_generate, generate_one_by_one
+    domain_head.py  draft_head_ids, use_domain_head, prepare_draft (the file's checks: checks.py)
 """
 
-from .checks import (check_batch_size, check_draft, check_draft_sources, check_greedy, check_shared_encoder,
-                     encoders_equal, freeze_encoder)
+from .checks import (check_batch_size, check_draft, check_draft_sources, check_draft_vocab, check_greedy,
+                     check_shared_encoder, encoders_equal, freeze_encoder, read_draft_vocab)
+from .domain_head import draft_head_ids, prepare_draft, use_domain_head
 from .config import (SCHEDULES, AssistConfig, AssistedOutput, DraftStats, confidence_adapts,
                      expected_tokens_per_round, predicted_speedup, stats_summary)
 from .generate import assisted_generate, generate_one_by_one
@@ -46,4 +54,5 @@ from .generate import assisted_generate, generate_one_by_one
 __all__ = ["check_batch_size", "check_draft", "check_draft_sources", "check_greedy", "check_shared_encoder",
            "encoders_equal", "freeze_encoder", "SCHEDULES", "AssistConfig", "AssistedOutput", "DraftStats",
            "confidence_adapts", "expected_tokens_per_round", "predicted_speedup", "stats_summary", "assisted_generate",
-           "generate_one_by_one"]
+           "generate_one_by_one", "check_draft_vocab", "draft_head_ids", "prepare_draft", "read_draft_vocab",
+           "use_domain_head"]

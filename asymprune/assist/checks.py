@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from ..errors import UsageError
 
 def check_draft(full_config, draft_config, full: str = "the full model", draft: str = "the draft",
@@ -39,8 +42,9 @@ def check_draft(full_config, draft_config, full: str = "the full model", draft: 
                              f"{SHARED_ENCODER_FIX}")
 
 
-def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> None:
-    """`check_draft` on two MODEL arguments (hub ids, directories or presets), before loading weights."""
+def check_draft_sources(full: str, draft: str, share_encoder: bool = False, draft_vocab: str | None = None) -> None:
+    """`check_draft` on two MODEL arguments (hub ids, directories or presets), and the --draft-vocab file against
+    the full model's vocabulary, before loading weights."""
     from ..models import family_for, load_config, load_tokenizer
     full_config = load_config(full, presets=True)
     family = family_for(full_config)
@@ -48,6 +52,8 @@ def check_draft_sources(full: str, draft: str, share_encoder: bool = False) -> N
         raise UsageError(f"--assistant: draft-and-verify does not run {family.name} models yet; leave --assistant out")
     check_draft(full_config, load_config(draft, presets=True), full, draft,
                 load_tokenizer(full, presets=True), load_tokenizer(draft, presets=True), share_encoder)
+    if draft_vocab is not None:
+        check_draft_vocab(draft_vocab, full_config)
 
 
 SHARED_ENCODER_FIX = ("the draft would read an encoder output it was not made for; use a draft pruned in the "
@@ -91,3 +97,29 @@ def freeze_encoder(model) -> int:
     for p in params:
         p.requires_grad_(False)
     return sum(p.numel() for p in params)
+
+
+def read_draft_vocab(path: str | Path) -> list[int]:
+    """The sorted, distinct token ids of a --draft-vocab file (a JSON list of ints); a missing, damaged or
+    malformed file is one line naming it."""
+    path = Path(path)
+    fix = "write a JSON list of token ids, e.g. with `asymprune draft-vocab MODEL OUT.json --dataset D`"
+    if not path.is_file():
+        raise UsageError(f"--draft-vocab {path}: no such file; {fix}")
+    try:
+        ids = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"--draft-vocab {path} cannot be read ({str(e)[:100]}); {fix}") from None
+    if not isinstance(ids, list) or not ids \
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+        raise UsageError(f"--draft-vocab {path} is not a non-empty JSON list of token ids (integers from 0); {fix}")
+    return sorted(set(ids))
+
+
+def check_draft_vocab(path: str | Path, full_config) -> list[int]:
+    """The file's ids, checked against the full model's vocabulary before any weights load."""
+    ids = read_draft_vocab(path)
+    if ids[-1] >= full_config.vocab_size:
+        raise UsageError(f"--draft-vocab {path} names token id {ids[-1]}, beyond the model's {full_config.vocab_size} "
+                         "tokens; make the file from this model's tokenizer")
+    return ids

@@ -26,6 +26,7 @@ class AssistConfig:
     schedule: str = "constant"      # constant g, or heuristic_transient (+2 after a fully kept round, -1 otherwise)
     share_encoder: bool = False     # the draft reads the full model's encoder output (one encoder pass per document)
     fix_draft_cache: bool = True    # resume the draft from its cache; False: stock transformers 5.25 (README)
+    draft_vocab: str | None = None  # JSON file of token ids: the draft proposes only those (a domain head, in memory)
 
     def validate(self) -> None:
         if self.draft_tokens < 1:
@@ -34,6 +35,9 @@ class AssistConfig:
             raise UsageError(f"--draft-confidence must be in [0, 1) (got {self.confidence}); 0 turns it off")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown draft schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}")
+        if self.draft_vocab is not None:
+            from .checks import read_draft_vocab
+            read_draft_vocab(self.draft_vocab)
 
 
 @dataclass

@@ -34,13 +34,20 @@ class BenchConfig:
     backend: str = "hf"            # a registered backend: hf (transformers generate) or ct2 (CTranslate2)
     ct2_compute_type: str = "int8"  # CTranslate2 compute type (int8, int8_float32, float32, ...)
     seed: int = 0                  # seed of the source ids and of preset weights
-    assistants: list[str] = field(default_factory=list)  # drafts: each adds the first MODEL assisted by it (batch 1)
-    assist: AssistConfig = field(default_factory=AssistConfig)  # draft settings of those rows (asymprune.assist)
+    # drafts: each adds the first MODEL assisted by it (batch 1); a (draft, AssistConfig) pair has settings of its own
+    assistants: list = field(default_factory=list)
+    assist: AssistConfig = field(default_factory=AssistConfig)  # draft settings of bare drafts' rows (asymprune.assist)
     compile: bool = False          # hf: static KV cache and torch.compile'd decoding steps (asymprune.compiled)
 
     def __post_init__(self):
         if isinstance(self.assist, dict):  # from JSON or a sweep spec
             self.assist = AssistConfig(**self.assist)
+        self.assistants = [a if isinstance(a, str) else (a[0], a[1] if isinstance(a[1], AssistConfig)
+                                                         else AssistConfig(**a[1])) for a in self.assistants]
+
+    def assistant_entries(self) -> list[tuple[str, AssistConfig]]:
+        """(draft, its settings) per assisted row: `assist` for a bare draft."""
+        return [(a, self.assist) if isinstance(a, str) else a for a in self.assistants]
 
     def setup(self) -> Setup:
         """How a model runs when its entry names no setup of its own: this config's backend fields."""
@@ -92,4 +99,5 @@ class BenchConfig:
                              "--backend hf")
         if 1 not in self.batch_sizes:
             check_batch_size(min(self.batch_sizes), "--batch-sizes")
-        self.assist.validate()
+        for _, assist in self.assistant_entries():
+            assist.validate()

@@ -79,11 +79,14 @@ def _check_model(src: str, setup: Setup, cfg: BenchConfig) -> dict:
             "inputs": family.bench_inputs(cfg.source_length, f"{cfg.dataset}:{cfg.split}" if cfg.dataset else None)}
 
 
-def _assisted_spec(full: str, draft: str, cfg: BenchConfig) -> dict:
-    """A worker that times `full` assisted by `draft` (lossless draft-and-verify), in cfg's setup."""
+def _assisted_spec(full: str, draft: str, assist, cfg: BenchConfig) -> dict:
+    """A worker that times `full` assisted by `draft` (lossless draft-and-verify) with `assist`'s settings, in
+    cfg's setup; a domain head is named (the same draft may also run without one)."""
     from ..assist import check_draft_sources
-    check_draft_sources(full, draft, cfg.assist.share_encoder)
-    return {**_check_model(full, cfg.setup(), cfg), "name": f"{full} assisted by {draft}", "assistant": draft}
+    check_draft_sources(full, draft, assist.share_encoder, assist.draft_vocab)
+    head = f" (domain head {assist.draft_vocab})" if assist.draft_vocab else ""
+    return {**_check_model(full, cfg.setup(), cfg), "name": f"{full} assisted by {draft}{head}", "assistant": draft,
+            "assist": asdict(assist)}
 
 
 def _entries(models: list[Entry], cfg: BenchConfig) -> list[tuple[str, Setup]]:
@@ -125,7 +128,7 @@ def check_bench(models: list[Entry], cfg: BenchConfig) -> list[dict]:
     specs = [_check_model(m, setup, cfg) for m, setup in entries]
     for m, setup in entries:
         backend_for(setup.backend).check_model(m, load_config(m, presets=True), setup, cfg)
-    specs += [_assisted_spec(entries[0][0], draft, cfg) for draft in cfg.assistants]
+    specs += [_assisted_spec(entries[0][0], draft, assist, cfg) for draft, assist in cfg.assistant_entries()]
     inputs = sorted({s["inputs"] for s in specs})
     if len(inputs) > 1:  # one run times every model on the same inputs: text ids and audio windows are not that
         raise UsageError(f"the MODELs take different inputs ({'; '.join(inputs)}); bench models of one kind together")
@@ -133,7 +136,7 @@ def check_bench(models: list[Entry], cfg: BenchConfig) -> list[dict]:
     if len(set(names)) != len(names):
         raise UsageError("a MODEL is given twice; pass each model once")
     check_memory([load_config(m, presets=True) for m, _ in entries], cfg,
-                 [load_config(d, presets=True) for d in cfg.assistants], [setup for _, setup in entries])
+                 [load_config(d, presets=True) for d, _ in cfg.assistant_entries()], [setup for _, setup in entries])
     return specs
 
 
@@ -189,7 +192,8 @@ def run_bench(models: list[Entry], cfg: BenchConfig, progress=None, data=None, j
                             **_row(m, bs, cfg), "source_tokens": sources[w.name][bs],
                             "peak_memory_mb": memory[(w.name, bs)], **checks[(w.name, bs)],
                             **_speedup_fields(base, m), **w.info,
-                            **(_assist_fields(m["drafted"], cfg) if "assistant" in w.info else {})})
+                            **(_assist_fields(m["drafted"], specs[workers.index(w)]) if "assistant" in w.info
+                               else {})})
             results[-1].update(_ceiling(results[-1], w, configs[w.name], cfg, sources[w.name][bs],
                                         calls[bs] if calls else None))
     report = {"env": {**environment(cfg, workers[0].info["threads"]), "inputs": specs[0]["inputs"]},
@@ -279,6 +283,8 @@ def _ceiling(row: dict, worker: Worker, config, cfg: BenchConfig, source_tokens:
         # Draft-and-verify is not one decoder step per token: the draft runs several steps, the full model
         # verifies several positions per pass, and the bytes per token depend on the acceptance rate.
         return row_fields(None, "an assisted (draft-and-verify) row reads no fixed bytes per token")
+    if worker.setup.get("draft_vocab"):
+        return row_fields(None, "a domain head reads fewer output rows than the model's config has")
     # A batch's cross-attention cache holds its longest source (padding included): per call in dataset mode
     ends = list(accumulate(len(c) for c in calls)) if calls else [len(source_tokens)]
     widths = [max(source_tokens[end - n:end]) for end, n in zip(ends, [len(c) for c in calls] if calls else ends)]
@@ -304,6 +310,6 @@ def _sizes(worker, cfg: BenchConfig) -> list[int]:
     return [1] if "assistant" in worker.info else cfg.batch_sizes
 
 
-def _assist_fields(stats, cfg: BenchConfig) -> dict:
-    from ..assist import stats_summary
-    return {"acceptance_rate": stats.acceptance_rate, "draft": stats_summary(stats, cfg.assist)}
+def _assist_fields(stats, spec: dict) -> dict:
+    from ..assist import AssistConfig, stats_summary
+    return {"acceptance_rate": stats.acceptance_rate, "draft": stats_summary(stats, AssistConfig(**spec["assist"]))}

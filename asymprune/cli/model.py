@@ -1,4 +1,4 @@
-"""Commands on one model folder: presets, init, import-ct2, prune, layers, generate, export, vocab.
+"""Commands on one model folder: presets, init, import-ct2, prune, layers, generate, export, vocab, draft-vocab.
 
     asymprune init flan-t5-small /tmp/m
     asymprune prune /tmp/m /tmp/p --encoder-layers 8 --decoder-layers 2 --strategy paper
@@ -16,9 +16,9 @@ from rich.table import Table
 from ..console import quiet_datasets
 from ..errors import UsageError
 from .app import app, console, millions, progress
-from .options import (ASSISTANT_HELP, DATASET_HELP, DRAFT_CONFIDENCE_OPTION, DRAFT_TOKENS_OPTION, DROP_EMPTY,
-                      N_OPTION, PREFIX, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN, data_config,
-                      draft_line)
+from .options import (ASSISTANT_HELP, DATASET_HELP, DRAFT_CONFIDENCE_OPTION, DRAFT_TOKENS_OPTION, DRAFT_VOCAB_OPTION,
+                      DROP_EMPTY, N_OPTION, PREFIX, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN,
+                      assist_config, data_config, draft_line)
 
 
 @app.command()
@@ -154,15 +154,15 @@ def generate(
     draft_tokens: int = DRAFT_TOKENS_OPTION,
     draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
     share_encoder: bool = SHARE_ENCODER_OPTION,
+    draft_vocab: Optional[Path] = DRAFT_VOCAB_OPTION,
     compiled: bool = typer.Option(False, "--compile", help="Static KV cache and torch.compile'd decoding steps "
                                  "(the first call compiles: minutes on CPU)."),
     show_ids: bool = typer.Option(False, help="Also print the generated token ids."),
 ) -> None:
     """Summarize text, or transcribe audio, with a model (plain `generate()` with the KV cache)."""
-    from ..assist import AssistConfig
     from ..generate import summarize
 
-    assist = AssistConfig(draft_tokens=draft_tokens, confidence=draft_confidence, share_encoder=share_encoder)
+    assist = assist_config(draft_tokens, draft_confidence, share_encoder, draft_vocab)
     done = summarize(model_src, text, max_new_tokens=max_new_tokens, num_beams=num_beams, prefix=prefix,
                      assistant=assistant, assist=assist, compiled=compiled,
                      audio=[str(a) for a in audio] if audio else None)
@@ -233,3 +233,25 @@ def vocab(
         record = reduce_vocabulary(model_src, out, dataset, cfg, data=data, overwrite=overwrite, progress=bar)
     console.print(summary_table(record))
     console.print(f"saved to {out} (new id -> old id in {out / 'vocab.json'})")
+
+
+@app.command("draft-vocab")
+def draft_vocab_command(
+    model_src: str = typer.Argument(..., metavar="MODEL", help="The full model (its tokenizer and special ids)."),
+    out: Path = typer.Argument(..., help="JSON file for the token ids (a list), for --draft-vocab."),
+    dataset: str = typer.Option(..., help="Dataset whose targets choose the tokens: " + DATASET_HELP),
+    split: str = typer.Option("train", help="Split whose targets' tokens are kept."),
+    source_column: Optional[str] = SOURCE_COLUMN,
+    target_column: Optional[str] = TARGET_COLUMN,
+    n: Optional[int] = N_OPTION,
+    split_seed: Optional[int] = SPLIT_SEED,
+    drop_empty_rows: bool = DROP_EMPTY,
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Write the token ids a split's targets use, and the ids MODEL's configs name: a draft's domain vocabulary."""
+    from ..vocab import write_draft_vocab
+
+    quiet_datasets()
+    ids = write_draft_vocab(model_src, dataset, out, data_config(source_column, target_column, n, split_seed,
+                                                                 drop_empty_rows), split, overwrite)
+    console.print(f"{len(ids):,} token ids in {out}; pass --draft-vocab {out} with --assistant")

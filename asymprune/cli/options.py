@@ -17,6 +17,9 @@ DRAFT_CONFIDENCE_OPTION = typer.Option(0.4, help="--assistant: end a round early
                                                  "falls below this; 0: never.")
 SHARE_ENCODER_OPTION = typer.Option(False, help="--assistant: the draft reads MODEL's encoder output (one encoder "
                                                 "pass per document; exact for drafts trained with --freeze-encoder).")
+DRAFT_VOCAB_OPTION = typer.Option(None, help="--assistant: JSON list of token ids the draft proposes from (a smaller "
+                                              "head of its own, in memory; output unchanged). Make one with "
+                                              "`asymprune draft-vocab`.")
 
 # Timing options that `bench` and `plan` share.
 DEVICE_OPTION = typer.Option("cpu", help="cpu or cuda.")
@@ -37,10 +40,11 @@ DROP_EMPTY = typer.Option(False, help="Skip rows with an empty or null source/ta
 PREFIX = typer.Option(None, help="Source prefix (default: 'summarize: ' for T5, '' otherwise).")
 
 
-def assist_config(draft_tokens: int, draft_confidence: float, share_encoder: bool):
-    """The draft settings of the three options above, checked."""
+def assist_config(draft_tokens: int, draft_confidence: float, share_encoder: bool, draft_vocab=None):
+    """The draft settings of the four options above, checked."""
     from ..assist import AssistConfig
-    config = AssistConfig(draft_tokens=draft_tokens, confidence=draft_confidence, share_encoder=share_encoder)
+    config = AssistConfig(draft_tokens=draft_tokens, confidence=draft_confidence, share_encoder=share_encoder,
+                          draft_vocab=None if draft_vocab is None else str(draft_vocab))
     config.validate()
     return config
 

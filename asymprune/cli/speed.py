@@ -13,7 +13,7 @@ import typer
 
 from .app import app, console, progress
 from .options import (BACKEND_OPTION, CT2_COMPUTE_TYPE_OPTION, DEVICE_OPTION, DRAFT_CONFIDENCE_OPTION,
-                      DRAFT_TOKENS_OPTION, DTYPE_OPTION, SHARE_ENCODER_OPTION, THREADS_OPTION, assist_config,
+                      DRAFT_TOKENS_OPTION, DRAFT_VOCAB_OPTION, DTYPE_OPTION, SHARE_ENCODER_OPTION, THREADS_OPTION, assist_config,
                       draft_line, int_list)
 
 
@@ -46,6 +46,7 @@ def bench(
     draft_tokens: int = DRAFT_TOKENS_OPTION,
     draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
     share_encoder: bool = SHARE_ENCODER_OPTION,
+    draft_vocab: Optional[Path] = DRAFT_VOCAB_OPTION,
     compiled: bool = typer.Option(False, "--compile", help="hf: static KV cache and torch.compile'd decoding steps; "
                                  "warm-up runs absorb the compilation."),
 ) -> None:
@@ -57,7 +58,7 @@ def bench(
                       new_tokens=new_tokens, dataset=dataset, split=split, docs=bench_docs, runs=runs,
                       warmup=warmup, prefill_runs=prefill_runs, device=device, dtype=dtype, threads=threads,
                       backend=backend, ct2_compute_type=ct2_compute_type, seed=seed,
-                      assistants=assistant or [], assist=assist_config(draft_tokens, draft_confidence, share_encoder),
+                      assistants=assistant or [], assist=assist_config(draft_tokens, draft_confidence, share_encoder, draft_vocab),
                       compile=compiled)
     if assistant:  # one document at a time (a sweep's lossless point adds batch 1 to a wider bench instead)
         from ..assist import check_batch_size

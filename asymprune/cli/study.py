@@ -19,9 +19,9 @@ from ..console import quiet_datasets
 from ..evaluate import EvalConfig  # dataclasses only; the heavy imports are lazy
 from ..train import TrainConfig
 from .app import app, console
-from .options import (ASSISTANT_HELP, DATASET_HELP, DRAFT_CONFIDENCE_OPTION, DRAFT_TOKENS_OPTION, DROP_EMPTY,
-                      N_OPTION, PREFIX, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN, assist_config,
-                      data_config, default, draft_line, given)
+from .options import (ASSISTANT_HELP, DATASET_HELP, DRAFT_CONFIDENCE_OPTION, DRAFT_TOKENS_OPTION, DRAFT_VOCAB_OPTION,
+                      DROP_EMPTY, N_OPTION, PREFIX, SHARE_ENCODER_OPTION, SOURCE_COLUMN, SPLIT_SEED, TARGET_COLUMN,
+                      assist_config, data_config, default, draft_line, given)
 
 
 @app.command()
@@ -131,6 +131,7 @@ def evaluate(
     draft_tokens: int = DRAFT_TOKENS_OPTION,
     draft_confidence: float = DRAFT_CONFIDENCE_OPTION,
     share_encoder: bool = SHARE_ENCODER_OPTION,
+    draft_vocab: Optional[Path] = DRAFT_VOCAB_OPTION,
     encoder_cache: bool = typer.Option(False, help="Speech: keep the encoder's outputs in the asymprune cache and "
                                        "reuse them for every model with the same encoder (same transcripts)."),
 ) -> None:
@@ -148,7 +149,7 @@ def evaluate(
                                 max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                                 length_penalty=length_penalty, max_source_length=max_source_length, prefix=prefix,
                                 assistant=assistant, encoder_cache=encoder_cache),
-                        assist=assist_config(draft_tokens, draft_confidence, share_encoder))
+                        assist=assist_config(draft_tokens, draft_confidence, share_encoder, draft_vocab))
     data = data_config(source_column, target_column, n, split_seed, drop_empty_rows)
     bar = Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
     task = bar.add_task("generate", total=None)

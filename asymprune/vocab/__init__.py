@@ -8,6 +8,7 @@
     compare.py    checking a rebuilt tokenizer against the original on the domain's rows
     model.py      fewer embedding/lm_head rows and renumbered config ids
     summary.py    the table the command prints from the record
+    draft.py      a draft's domain vocabulary (ids a split's targets use) for --draft-vocab
 
 The output is a plain HF folder: rows are gathered, not changed, so over the kept tokens the
 logits equal the original's bit for bit wherever the kernel is the same (see README: MKL's
@@ -21,9 +22,10 @@ from .model import model_required_ids, shrink_model
 from .reduce import (VocabConfig, VocabJob, count_tokens, domain_tokens, prepare_vocabulary, reduce_vocabulary,
                      select_ids, write_vmap)
 from .summary import summary_table
+from .draft import draft_vocabulary, write_draft_vocab
 from .compare import compare_tokenization
 from .tokenizer import RebuildableTokenizer
 
 __all__ = ["model_required_ids", "shrink_model", "VocabConfig", "VocabJob", "count_tokens", "domain_tokens",
            "prepare_vocabulary", "reduce_vocabulary", "select_ids", "summary_table", "write_vmap",
-           "RebuildableTokenizer", "compare_tokenization"]
+           "RebuildableTokenizer", "compare_tokenization", "draft_vocabulary", "write_draft_vocab"]

@@ -49,6 +49,7 @@ class Setup:
     dtype: str = "float32"          # hf: weights dtype (float32, bfloat16, float16)
     ct2_compute_type: str = "int8"  # ct2: compute type (int8, int8_float32, float32, ...)
     compile: bool = False           # hf: static KV cache and torch.compile'd decoding steps
+    draft_vocab: str | None = None  # hf: the domain head --draft-vocab FILE gives a draft, put in (its cost ratio)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ class Ct2Backend(Backend):
     def validate(self, setup, cfg):
         from ...ct2 import check_compute_type
         check_compute_type(setup.ct2_compute_type, cfg.device)
+        if setup.draft_vocab:
+            raise UsageError("a domain head (draft_vocab) is for the hf backend; CTranslate2 restricts its output "
+                             "with a vocabulary map instead (asymprune export --vmap)")
         if setup.compile:
             raise UsageError("--compile is for the hf backend (CTranslate2 has its own kernels); drop --compile or "
                              "pass --backend hf")

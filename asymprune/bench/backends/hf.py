@@ -31,13 +31,18 @@ class HfBackend(Backend):
     def check_model(self, src, config, setup, cfg):
         if setup.compile:
             from ...compiled import check_compile
-            check_compile(config, device=cfg.device, assistant=cfg.assistants[0] if cfg.assistants else None)
+            drafts = cfg.assistant_entries()
+            check_compile(config, device=cfg.device, assistant=drafts[0][0] if drafts else None)
+        if setup.draft_vocab:
+            from ...assist import check_draft_vocab
+            check_draft_vocab(setup.draft_vocab, config)
 
     def label(self, setup: Setup) -> str:
         return setup.dtype
 
     def describe(self, setup: Setup) -> str:
-        return f"hf {setup.dtype}" + (" compiled" if setup.compile else "")
+        head = f", domain head {setup.draft_vocab}" if setup.draft_vocab else ""
+        return f"{self.name} {self.label(setup)}" + (" compiled" if setup.compile else "") + head
 
     def precision(self, setup: Setup) -> Precision:
         if setup.dtype not in BYTES:
@@ -61,6 +66,10 @@ class HfRunner(Runner):
         self.processor = load_processor(spec["path"], presets=True)
         dtype = getattr(torch, setup.dtype)
         model = load_model(spec["path"], presets=True, seed=cfg.seed, dtype=dtype).to(cfg.device)
+        if setup.draft_vocab:  # timed alone with the head it would draft with: its step's cost
+            from ...assist import draft_head_ids, read_draft_vocab, use_domain_head
+            use_domain_head(model, draft_head_ids(read_draft_vocab(setup.draft_vocab), model.config,
+                                                  model.generation_config))
         self.config, self.family = model.config, family_for(model.config)
         self.info = {"params": param_counts(model), "layers": self.family.layer_counts(model.config),
                      "weights_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
@@ -73,20 +82,21 @@ class HfRunner(Runner):
             model.generation_config = compiled_generation_config(model.generation_config, cfg.device)
         self.model = model
         self.draft, self.stats = None, None  # a draft model: lossless rows only; their last call's drafts
+        from ...assist import AssistConfig
+        self.assist = AssistConfig(**spec["assist"]) if spec.get("assist") else cfg.assist  # that row's settings
         if spec.get("assistant"):
             self._init_draft(spec["assistant"], dtype)
 
     def _init_draft(self, src: str, dtype):
-        from ...assist import encoders_equal
+        from ...assist import encoders_equal, prepare_draft
         from ...models import family_for, load_model
         self.draft = load_model(src, presets=True, seed=self.cfg.seed, dtype=dtype).to(self.cfg.device)
+        self.info["draft_encoder_identical"] = encoders_equal(self.model, self.draft)
+        # --share-encoder checked at load, not on the first timed document; --draft-vocab's head put in
+        prepare_draft(self.model, self.draft, self.assist, src)
         self.draft.generation_config = explicit_generation_config(self.draft)
         self.info["assistant"] = src
         self.info["draft_layers"] = family_for(self.draft.config).layer_counts(self.draft.config)
-        self.info["draft_encoder_identical"] = encoders_equal(self.model, self.draft)
-        if self.cfg.assist.share_encoder:
-            from ...assist import check_shared_encoder
-            check_shared_encoder(self.model, self.draft, src)  # at load, not on the first timed document
         self.info["weights_mb"] += sum(p.numel() * p.element_size() for p in self.draft.parameters()) / 2**20
 
     def inputs(self, encoded):
@@ -101,7 +111,7 @@ class HfRunner(Runner):
             from ...assist import assisted_generate
             gen = copy.deepcopy(self.model.generation_config)
             gen.update(**lengths)
-            result = assisted_generate(self.model, self.draft, batch, None, gen, self.cfg.assist)
+            result = assisted_generate(self.model, self.draft, batch, None, gen, self.assist)
             out, self.stats = result.sequences, result.stats.to_dict()
         else:
             out = self.model.generate(**batch, **lengths)

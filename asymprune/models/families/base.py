@@ -189,6 +189,10 @@ class Family:
         return tokenize(rows, processor, prefix=prefix, max_source_length=max_source_length,
                         max_target_length=max_target_length)
 
+    def target_ids(self, processor, texts: list[str]) -> list[list[int]]:
+        """The ids the decoder is trained to write for each target text, as `encode`'s labels hold them."""
+        return self.tokenizer_of(processor)(text_target=list(texts), verbose=False)["input_ids"]
+
     def batch_inputs(self, processor, sources: list, *, prefix: str = "", max_length: int | None = None):
         """One padded batch of raw sources, as tensors generate() takes."""
         return processor([prefix + s for s in sources], truncation=True, max_length=max_length, padding=True,

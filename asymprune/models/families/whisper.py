@@ -100,6 +100,10 @@ class WhisperFamily(Family):
             report["targets_truncated"] = cut
         return inputs, report
 
+    def target_ids(self, processor, texts):
+        tokenizer = self.tokenizer_of(processor)
+        return [self._label_ids(tokenizer, text) for text in texts]
+
     @staticmethod
     def _label_ids(tokenizer, text: str) -> list[int]:
         # Whisper writes words after a space (" The cat"), as its own transcripts start; the tokenizer adds
