@@ -34,6 +34,14 @@ def run_cli_subprocess(argv: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "asymprune", *argv], capture_output=True, text=True, env=env, **kw)
 
 
+def interruptible() -> None:
+    """Popen's preexec_fn for a child that a test stops with Ctrl-C: a suite started in the background of a
+    non-interactive shell (`make test &`) inherits SIGINT ignored, and so would the child; it would then
+    train on through the test's SIGINT. Default handling restored, Python installs its KeyboardInterrupt."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def reports_under(db, tmp_path, capsys, flag_sets: list[list[str]]) -> list[tuple[list[str], str]]:
     """`asymprune report DB` once per flag set: (its recommendation lines, report.md past the dated line) each."""
     outputs = []

@@ -15,7 +15,7 @@ import yaml
 
 from asymprune.report import load_runs
 from asymprune.store import Store
-from tests.helpers import run_cli
+from tests.helpers import interruptible, run_cli
 
 # A model that learns nothing: 2 training steps, and 1 generated token, so ROUGE-2 is exactly 0.
 LEARNS_NOTHING = {
@@ -117,7 +117,7 @@ def test_report_on_a_real_sweep_whose_model_learned_nothing(tmp_path, capsys):
 def test_ctrl_c_of_a_sweep_says_how_to_continue(tmp_path):
     spec = write_spec(tmp_path, train={**LEARNS_NOTHING["train"], "max_steps": 100_000, "eval_steps": 100_000})
     proc = subprocess.Popen([sys.executable, "-m", "asymprune", "sweep", spec], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     line = proc.stdout.readline()  # "[1/2] ... running train, ...": the first stage has started
     assert "running train" in line, line + proc.stderr.read()
     time.sleep(1)

@@ -17,7 +17,7 @@ from asymprune.data import DataConfig, load_dataset_spec
 from asymprune.evaluate import EvalConfig, evaluate
 from asymprune.rouge import lead_baseline
 from asymprune.train import TrainConfig, last_checkpoint, train
-from tests.helpers import run_cli
+from tests.helpers import interruptible, run_cli
 
 TINY = ["--n", "64", "--batch-size", "8", "--eval-samples", "8", "--learning-rate", "1e-3",
         "--max-source-length", "128", "--max-target-length", "48", "--logging-steps", "1"]
@@ -107,7 +107,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(t5_dir, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     log = tmp_path / "stdout.txt"
     proc = subprocess.Popen([*args, "--max-steps", "1000"], env=env, stdout=log.open("w"), stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=interruptible)
     deadline = time.monotonic() + 300
     while not _complete(ckpt / "checkpoint-2"):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "timeout"
