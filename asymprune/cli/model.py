@@ -95,7 +95,7 @@ def prune(
     with progress() if strategy in CALIBRATED else nullcontext() as bar:
         record = prune_folder(src, out, enc, dec, strategy, cal, overwrite=overwrite,
                               trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, progress=bar,
-                              warn=lambda text: console.print(f"[yellow]warning:[/] {text}"))
+                              warn=lambda text: console.print(f"[yellow]warning:[/] {text}", soft_wrap=True))
     keep, original = record["kept"], record["original_layers"]
     for stack in STACKS if "scores" in record else ():
         console.print(scores_table(record["scores"], stack, keep[stack]))

@@ -80,7 +80,7 @@ def bench(
         if check and r["batch_size"] == cfg.batch_sizes[0] and not (check["tokens_match"] and check["scores_match"]):
             console.print(f"[yellow]warning:[/] {r['model']}: CTranslate2 float32 and transformers disagree on a "
                           f"short greedy input (tokens match: {check['tokens_match']}, max |Δ log-prob| "
-                          f"{check['max_logprob_diff']:.2g}); the converted model may be wrong")
+                          f"{check['max_logprob_diff']:.2g}); the converted model may be wrong", soft_wrap=True)
     if json_path is not None:
         console.print(f"wrote {json_path}")
 
