@@ -34,7 +34,13 @@ def cached_pseudo_labels(teacher, rows: list[SpeechRow], cache: EncoderCache, *,
     path = Path(cache_dir or cache_root()) / "distil" / "pseudo-labels" / f"{key[:24]}.jsonl"
     if path.exists():  # present but unreadable is damaged, never recomputed silently
         return _read_tokens(path, keys), path, False
-    tokens = greedy_tokens(teacher, cache, [r.id for r in rows], max_new_tokens=max_new_tokens, **kwargs)
+    # Longest speech first: a batch's generate() runs until its longest transcript ends, so rows of like
+    # duration share a batch (the labels are the same either way: every window is 1,500 frames, no padding)
+    order = sorted(range(len(rows)), key=lambda i: -(rows[i].duration or rows[i].check()))
+    decoded = greedy_tokens(teacher, cache, [rows[i].id for i in order], max_new_tokens=max_new_tokens, **kwargs)
+    tokens = [None] * len(rows)
+    for i, t in zip(order, decoded):
+        tokens[i] = t
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "w", encoding="utf-8") as f:
         for k, t in zip(keys, tokens):

@@ -140,8 +140,12 @@ class WhisperFamily(Family):
         return SpeechCollator()
 
     def source_lengths(self, encoded):
-        # Every source is one 30-second window; reading a row would compute its log-mel features just to sort
-        return [FRAMES] * len(encoded)
+        # Every source is one 30-second window, so the speech in it is what differs: its duration (a header
+        # read, no features computed) predicts the transcript's length, and batches of like durations stop together
+        from pathlib import Path
+
+        from ...speech import check_audio
+        return [check_audio(Path(audio), where) for audio, where in zip(encoded.audio, encoded.where)]
 
     def encoder_cache_rows(self, encoded):
         """Every row of a SpeechInputs split: its 30-second window costs the frozen encoder the same each step."""
