@@ -41,8 +41,8 @@ DEMO_SCRATCH = dict(models=["t5-tiny"], finetune_base=True, data={"n": 20_000},
 # OUT/whisper-tiny.en), its re-tuned control and five variants by layer counts, re-tuned with
 # distil-whisper's recipe: encoder frozen and its outputs computed once, the tied head and positions
 # frozen, KD from the full model on its own greedy transcripts. Sized from the shared notes'
-# figures; 14.8 and 16.4 minutes in two quiet runs, around the 15 aimed at (README "The speech demo" says what
-# each part costs).
+# figures; 14.8, 16.4 and 16.1 minutes in three quiet runs, around the 15 aimed at (README "The speech demo"
+# says what each part costs).
 SPEECH_MODEL = "whisper-tiny.en"
 SPEECH_SPEC = dict(
     name="demo-speech", datasets=["synthetic-speech"], finetune_base=False,
