@@ -55,6 +55,19 @@ def tiny_en(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def tiny_en_greedy(tiny_en):
+    """tiny.en loaded, its processor and its greedy generation config (the model's own, with an explicit length):
+    one per test module, since a module's tests may change the model."""
+    import copy
+
+    from asymprune.models import load_model, require_processor
+    model = load_model(str(tiny_en)).eval()
+    gen = copy.deepcopy(model.generation_config)
+    gen.update(max_new_tokens=48, num_beams=1, use_cache=True)
+    return model, require_processor(str(tiny_en)), gen
+
+
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory) -> list[Path]:
     """Two espeak-ng utterances as 16 kHz WAV files (the same samples every run): the texts of CLIP_TEXTS."""

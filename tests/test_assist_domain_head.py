@@ -18,18 +18,10 @@ import pytest
 import torch
 
 from asymprune.assist import AssistConfig, assisted_generate, draft_head_ids, prepare_draft
-from asymprune.models import family_of_type, load_model, require_processor
+from asymprune.models import family_of_type
 from tests.helpers import run_cli
 
 WHISPER = family_of_type("whisper")
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_en):
-    model = load_model(str(tiny_en)).eval()
-    gen = copy.deepcopy(model.generation_config)
-    gen.update(max_new_tokens=48, num_beams=1, use_cache=True)
-    return model, require_processor(str(tiny_en)), gen
 
 
 def _drafting_widths(head):
@@ -39,8 +31,8 @@ def _drafting_widths(head):
     return seen
 
 
-def test_a_domain_head_keeps_the_transcript_and_has_its_rows_while_drafting(tiny, clips, tmp_path):
-    model, processor, gen = tiny
+def test_a_domain_head_keeps_the_transcript_and_has_its_rows_while_drafting(tiny_en_greedy, clips, tmp_path):
+    model, processor, gen = tiny_en_greedy
     inputs = {"input_features": WHISPER.batch_inputs(processor, [str(clips[0])])["input_features"]}
     with torch.inference_mode():
         plain = model.generate(**inputs, generation_config=copy.deepcopy(gen))

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from asymprune.assist import AssistConfig, assisted_generate
-from asymprune.models import family_of_type, load_model, require_processor
+from asymprune.models import family_of_type
 from tests.helpers import run_cli
 
 WHISPER = family_of_type("whisper")
@@ -40,21 +40,12 @@ def clips(tmp_path_factory):
     return paths
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_en):
-    """tiny.en, its processor and its greedy generation config (the model's own, with an explicit length)."""
-    model = load_model(str(tiny_en)).eval()
-    gen = copy.deepcopy(model.generation_config)
-    gen.update(max_new_tokens=48, num_beams=1, use_cache=True)
-    return model, require_processor(str(tiny_en)), gen
-
-
 def _features(processor, clip):
     return {"input_features": WHISPER.batch_inputs(processor, [str(clip)])["input_features"]}
 
 
-def test_an_identical_draft_transcribes_the_same_and_is_kept_in_full(tiny, clips):
-    model, processor, gen = tiny
+def test_an_identical_draft_transcribes_the_same_and_is_kept_in_full(tiny_en_greedy, clips):
+    model, processor, gen = tiny_en_greedy
     twin = copy.deepcopy(model)
     drafted_eos = 0
     # One draft token a round: the 10-token transcript's <|endoftext|> is drafted first in its round.
@@ -72,9 +63,9 @@ def test_an_identical_draft_transcribes_the_same_and_is_kept_in_full(tiny, clips
     assert drafted_eos >= 1  # transformers alone suppresses EOS at each round's first draft: rejected there
 
 
-def test_whisper_keeps_its_first_token_suppression_with_a_draft(tiny, clips):
+def test_whisper_keeps_its_first_token_suppression_with_a_draft(tiny_en_greedy, clips):
     """transformers turns `begin_suppress_tokens` off when a draft assists Whisper; the output must not change."""
-    model, processor, gen = tiny
+    model, processor, gen = tiny_en_greedy
     inputs = _features(processor, clips[0])
     with torch.inference_mode():
         first = model.generate(**inputs, generation_config=copy.deepcopy(gen))[0, 0].item()
