@@ -23,6 +23,7 @@ from typing import Optional
 
 from ..console import quiet_transformers
 from ..errors import UsageError
+from ..interrupt import install as install_interrupt
 from ..plugins import load_plugins
 # Importing a theme registers its commands on `app`, and `--help` lists them in this order.
 from . import model, study, speed, sweeps  # noqa: F401, I001
@@ -33,6 +34,7 @@ __all__ = ["app", "console", "main"]
 
 def main(argv: Optional[list[str]] = None) -> None:
     quiet_transformers()
+    install_interrupt()
     try:
         load_plugins()
         app(args=argv)

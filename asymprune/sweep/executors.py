@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..console import display_names
 from ..errors import UsageError, first_line
+from ..interrupt import raise_pending
 from .chains import BenchGroup, Chain
 from .record import Recorder
 from .stage_kinds import execute, read_result
@@ -27,6 +28,7 @@ def run_chain(chain: Chain, log: Path, on_outcome=None) -> list[Outcome]:
     for stage in chain.stages:
         started = time.time()
         try:
+            raise_pending()  # a Ctrl-C deferred in a finalizer (asymprune.interrupt) stops the sweep here
             result = execute(stage, log)
             outcome = Outcome(stage.name, stage.key, "done", started, time.time(), str(stage.out), result)
         except KeyboardInterrupt:

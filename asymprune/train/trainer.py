@@ -23,6 +23,8 @@ def _trainer_classes():
         TimeRemainingColumn
     from transformers import Seq2SeqTrainer, TrainerCallback
 
+    from ..interrupt import raise_pending
+
     class DistillationTrainer(Seq2SeqTrainer):
         """Cross-entropy plus KL to a teacher's softened token distributions (Shleifer & Rush's KD)."""
 
@@ -90,6 +92,14 @@ def _trainer_classes():
                 self.progress.stop()
                 self.progress = None
 
+    class PendingInterrupt(TrainerCallback):
+        """Raises, at a step's boundary, a Ctrl-C that landed in a finalizer and was deferred (asymprune.interrupt)."""
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            raise_pending()
+
+        on_step_end = on_evaluate = on_step_begin
+
     class StepTimer(TrainerCallback):
         """Wall seconds of every optimizer step: its batches' loading, forward, backward and update; the
         logging, validation and checkpoint saving after a step are left out."""
@@ -106,7 +116,7 @@ def _trainer_classes():
             self.seconds.append(time.perf_counter() - self.mark)
             self.mark = time.perf_counter()
 
-    return DistillationTrainer, RichProgress, StepTimer
+    return DistillationTrainer, RichProgress, StepTimer, PendingInterrupt
 
 
 def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int, own_columns: bool = False):
@@ -180,9 +190,9 @@ def build_trainer(model, processor, train_tok, eval_tok, config: TrainConfig, ck
 
     from ..models import family_for
 
-    DistillationTrainer, RichProgress, StepTimer = _trainer_classes()
+    DistillationTrainer, RichProgress, StepTimer, PendingInterrupt = _trainer_classes()
     timer = StepTimer()
-    callbacks = ([EarlyStoppingCallback(config.patience)] if config.patience else []) + [timer]
+    callbacks = ([EarlyStoppingCallback(config.patience)] if config.patience else []) + [timer, PendingInterrupt()]
     progress = RichProgress(console) if console is not None else None
     if progress is not None:
         callbacks.append(progress)
