@@ -122,7 +122,10 @@ def test_ctrl_c_of_a_sweep_says_how_to_continue(tmp_path):
     assert "running train" in line, line + proc.stderr.read()
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # a child that missed the Ctrl-C must not train on, loading the rest of the suite
     # 130 from sys.exit(130); or killed by SIGINT, which a shell also reads as 130: CPython 3.11 exits
     # that way, after our handler has run, when the interrupt landed inside an exec() of a string (as
     # dataclasses does while transformers imports), even though the KeyboardInterrupt was handled.
