@@ -110,3 +110,28 @@ def test_pseudo_labels_need_a_teacher_and_a_frozen_encoder(tiny_en_4_2, tmp_path
     with pytest.raises(UsageError, match="--pseudo-labels"):
         train(str(tiny_en_4_2), tmp_path / "ft", "synthetic-speech",
               TrainConfig(distill_from=str(tiny_en_4_2), pseudo_labels=True))
+
+
+def test_group_by_length_batches_cached_rows_of_like_label_length(tmp_path):
+    """A step on cached encoder outputs costs what its labels pad to: --group-by-length batches like lengths
+    (transformers' LengthGroupedSampler, seeded), every row still seen once an epoch."""
+    from asymprune.train.cached import CachedSplit
+    from asymprune.train.trainer import length_grouped_sampler, training_arguments
+
+    lengths = [64 if i % 8 == 0 else 10 + i % 5 for i in range(64)]  # one looping 64-token label in eight
+    split = CachedSplit(None, [f"r{i}" for i in range(64)], [[1] * n for n in lengths])
+    assert split.lengths == lengths
+
+    def padded(order):
+        return sum(4 * max(lengths[i] for i in order[j:j + 4]) for j in range(0, len(order), 4))
+
+    args = training_arguments(TrainConfig(group_by_length=True), tmp_path / "ckpt", 1)
+    torch.manual_seed(0)
+    order = list(length_grouped_sampler(args, split, 4))
+    torch.manual_seed(0)
+    shuffled = torch.randperm(64).tolist()
+    assert sorted(order) == list(range(64))
+    assert padded(order) < padded(shuffled)
+    # off (the default), or a dataset that does not state lengths: the Trainer's own sampler
+    assert length_grouped_sampler(training_arguments(TrainConfig(), tmp_path / "ckpt", 1), split, 4) is None
+    assert length_grouped_sampler(args, list(range(64)), 4) is None

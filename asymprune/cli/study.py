@@ -65,6 +65,8 @@ def train(
                                        "of the references (distil-whisper; needs --freeze-encoder; cached)."),
     cache_dir: Optional[str] = typer.Option(None, help="Where cached encoder outputs and pseudo-labels go (default: "
                                             "$ASYMPRUNE_CACHE or ~/.cache/asymprune)."),
+    group_by_length: bool = typer.Option(False, help="Batch rows of like length (less padding; on cached encoder "
+                                         "outputs, label length)."),
     report_to: Optional[str] = typer.Option(None, help="Experiment trackers the Trainer reports to, comma-separated: "
                                             "tensorboard, wandb, mlflow, ..., all or none." + default(TrainConfig, "report_to")),
     run_name: Optional[str] = typer.Option(None, help="The run's name in the trackers (default: OUT's folder name)."),
@@ -84,7 +86,7 @@ def train(
         checkpoint_dir=checkpoint_dir, distill_from=distill_from, distill_alpha=distill_alpha,
         distill_temperature=distill_temperature, report_to=report_to, run_name=run_name), bf16=bf16, fp16=fp16, resume=resume,
         freeze_encoder=freeze_encoder, freeze_embeddings=freeze_embeddings, pseudo_labels=pseudo_labels,
-        cache_dir=cache_dir)
+        cache_dir=cache_dir, group_by_length=group_by_length)
     data = data_config(source_column, target_column, n, split_seed, drop_empty_rows)
     record = run_train(model_src, out, dataset, config, data=data, overwrite=overwrite, console=console,
                        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)

@@ -37,6 +37,11 @@ class CachedSplit:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def lengths(self) -> list[int]:
+        """Label tokens per row: with the encoder's outputs cached, a step's cost grows with its padded labels."""
+        return [len(x) for x in self.labels]
+
     def __getitem__(self, i: int) -> dict:
         row = {"encoder_hidden": self.cache.load(self.ids[i]), "labels": list(self.labels[i])}
         if self.teacher_logits is not None:

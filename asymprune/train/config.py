@@ -57,6 +57,7 @@ class TrainConfig:
     pseudo_labels: bool = False              # train on the teacher's (--distill-from) transcripts; frozen encoder
     cache_dir: str | None = None             # cached encoder outputs and pseudo-labels; None: the asymprune cache
     encode_batch_size: int = 8               # utterances per batch when caching encoder outputs and pseudo-labels
+    group_by_length: bool = False            # batches of rows of like length (HF's LengthGroupedSampler): less padding
     report_to: str = "none"                  # experiment trackers, comma-separated (tensorboard, wandb, mlflow, ...; all)
     run_name: str | None = None              # the run's name in the trackers; None: OUT's folder name
     logging_dir: str | None = None           # TensorBoard's event files while training; None: CHECKPOINTS/runs/RUN_NAME
