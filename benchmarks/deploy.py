@@ -2,6 +2,7 @@
 
     python benchmarks/deploy.py                                    # the protocol below -> results/deploy.md (+ .json)
     python benchmarks/deploy.py --archs flan-t5-small --settings 512/64 --out /tmp/d   # one run first
+    python benchmarks/deploy.py --archs flan-t5-base --settings 512/64 --out benchmarks/results/deploy-flan-t5-base.md
     python benchmarks/deploy.py --estimate                         # print the estimated runtime and stop
     python benchmarks/deploy.py --smoke --out /tmp/deploy          # a minute or two: a tiny model -> OUT/deploy-smoke.md
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--estimate", action="store_true", help="print the estimated runtime and stop")
     ap.add_argument("--smoke", action="store_true", help="a tiny model and lengths: checks the script in a minute or two")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
-                    help="folder of deploy.md and deploy.json (deploy-smoke.* with --smoke)")
+                    help="folder of deploy.md and deploy.json (deploy-smoke.* with --smoke), or the .md file itself")
     args = ap.parse_args(argv)
     if args.smoke:
         for key, value in SMOKE.items():
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
           + f", building and converting models {setup_s / 60:.1f} min)", flush=True)
     if args.estimate:
         return
-    out = args.out / ("deploy-smoke.md" if args.smoke else "deploy.md")
+    out = args.out if args.out.suffix == ".md" else args.out / ("deploy-smoke.md" if args.smoke else "deploy.md")
     import transformers
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

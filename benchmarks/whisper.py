@@ -48,7 +48,7 @@ def _args(argv=None):
     ap.add_argument("--bench-variants", default="4L/2L,2L/2L", help="Variants timed beside the full model.")
     ap.add_argument("--draft", default="4L/2L", help="The variant that drafts for the full model (lossless row).")
     ap.add_argument("--bench-docs", type=int, default=1, help="K: calls per round; batch b takes K*b utterances.")
-    ap.add_argument("--runs", type=int, default=3, help="Timed rounds.")
+    ap.add_argument("--runs", type=int, default=5, help="Timed rounds (5 at least for an interval: bench.speedup.MIN_ROUNDS).")
     ap.add_argument("--threads", type=int, default=None, help="Intra-op threads of every worker (default: all).")
     ap.add_argument("--skip-bench", action="store_true", help="Steps 1, 2 and the report only.")
     ap.add_argument("--smoke", action="store_true", help="8 train / 4 test utterances, 2 steps, batch 1 and 2.")
@@ -85,7 +85,7 @@ def study_spec(out: Path, data: Path, smoke: bool):
 
     from asymprune.sweep.demo import demo_spec
     spec = replace(demo_spec(out, speech=True), name="whisper-study", datasets=[str(data)], data={},
-                   bench={"batch_sizes": [1], "new_tokens": 16, "runs": 3, "warmup": 1}, output_dir=str(out / "sweep"))
+                   bench={"batch_sizes": [1], "new_tokens": 16, "runs": 5, "warmup": 1}, output_dir=str(out / "sweep"))
     if smoke:
         spec = replace(spec, grid=[{"encoder": 4, "decoder": 2}], retrain={
             **spec.retrain, "max_steps": 2, "warmup_steps": 0, "eval_steps": 2, "batch_size": 4,

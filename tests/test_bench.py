@@ -233,17 +233,17 @@ def test_the_checkpoints_generation_settings_are_not_inherited(bart_dir):
 def test_dataset_mode_times_the_same_documents_for_every_model_at_every_batch_size(t5_dir, models, tmp_path):
     out = tmp_path / "r.json"
     assert run_cli(["bench", str(t5_dir), str(models["t5-pruned"]), "--dataset", "synthetic", "--batch-sizes", "1,3",
-                    "--bench-docs", "3", "--source-length", "64", "--new-tokens", "5", "--runs", "2", "--warmup", "0",
+                    "--bench-docs", "5", "--source-length", "64", "--new-tokens", "5", "--runs", "2", "--warmup", "0",
                     "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["env"]["dataset"] == "synthetic" and report["env"]["new_tokens"] is None
     by = {(r["model"], r["batch_size"]): r for r in report["results"]}
     for bs in (1, 3):
         full, pruned = by[(str(t5_dir), bs)], by[(str(models["t5-pruned"]), bs)]
-        assert full["documents"] == pruned["documents"] == list(range(3 * bs))  # K·b documents, the same for both
+        assert full["documents"] == pruned["documents"] == list(range(5 * bs))  # K·b documents, the same for both
         assert full["source_tokens"] == pruned["source_tokens"]  # one tokenizer: the same sources
-        assert len(full["calls_ms"]) == 2 and {len(c) for c in full["calls_ms"]} == {3}
-        # 2 rounds x 3 calls: the interval resamples documents as well as rounds.
+        assert len(full["calls_ms"]) == 2 and {len(c) for c in full["calls_ms"]} == {5}
+        # 2 rounds x 5 calls: the interval resamples documents as well as rounds.
         assert pruned["speedup_low"] is not None and pruned["speedup_low"] <= pruned["speedup"] <= pruned["speedup_high"]
     for r in report["results"]:
         assert r["new_tokens"] is None and 1 <= r["generated_tokens_mean"] <= r["decoder_steps_mean"] <= 5
@@ -264,7 +264,7 @@ def test_documents_of_each_call_and_the_interval_over_them():
     ci = speedup_interval_over_documents(base, pruned)
     assert ci["speedup"] == pytest.approx(150 / 95) and ci["calls"] == 5 and ci["runs"] == 4
     assert ci["low"] < ci["speedup"] < ci["high"] and ci["high"] - ci["low"] > 0.1  # the documents' spread
-    rounds_only = speedup_interval([30.0] * 4, [19.0] * 4)  # the per-round means alone hide the documents
+    rounds_only = speedup_interval([30.0] * 5, [19.0] * 5)  # the per-round means alone hide the documents
     assert rounds_only["low"] == rounds_only["high"] == pytest.approx(150 / 95)
     assert speedup_interval_over_documents([[1.0, 2.0]] * 2, [[1.0, 2.0]] * 2) is None  # 2 rounds x 2 calls
     assert speedup_interval_over_documents(base, pruned[:3]) is None  # not one interleaved run
@@ -277,6 +277,9 @@ def test_speedup_is_a_ratio_of_medians_with_an_interval_over_paired_rounds():
     ci = speedup_interval(base, pruned)
     assert ci["low"] <= 2.0 <= ci["high"] and ci["high"] - ci["low"] < 0.05 and ci["runs"] == 8
     assert speedup_interval(base, pruned[:7]) is None and speedup_interval(base[:2], pruned[:2]) is None
+    # 4 rounds that all lean one way: chance does that 1 time in 8, so no interval (MIN_ROUNDS is 5)
+    assert speedup_interval([100.0] * 4, [101.0, 102.0, 101.5, 103.0]) is None
+    assert speedup_interval([100.0] * 5, [101.0, 102.0, 101.5, 103.0, 100.5])["high"] < 1
     assert speedup_text(2.0, ci["low"], ci["high"]).startswith("2.00× [")
     assert speedup_text(1.01, 0.97, 1.06) == "1.01× (no measurable speed-up) [0.97, 1.06]"
     assert speedup_text(1.3) == "1.30×" and speedup_text(float("nan")) == "–"

@@ -333,16 +333,16 @@ def test_dataset_mode_documents_intervals_and_random_id_lossless_rows(tmp_path):
     from asymprune.store import Store
     path = tmp_path / "results.db"
     store = Store(path)
-    calls_full = [[10.0, 30.0, 20.0, 40.0]] * 3  # documents differ far more than rounds
+    calls_full = [[10.0, 30.0, 20.0, 40.0, 25.0]] * 3  # documents differ far more than rounds
     for variant, kind, factor in (("6/6", "full", 1.0), ("6/1", "decoder", 0.5)):
         run = store.upsert_run("s", "m", "synthetic", variant, kind=kind, status="done")
         calls = [[c * factor for c in r] for r in calls_full]
-        store.record_latency(run, [_latency(2, 25.0 * factor, "g", dataset="synthetic", bench_docs=4,
-                                            documents=list(range(8)), calls_ms=calls)])
+        store.record_latency(run, [_latency(2, 25.0 * factor, "g", dataset="synthetic", bench_docs=5,
+                                            documents=list(range(10)), calls_ms=calls)])
     store.close()
     frame = load_runs(path)
-    assert frame.attrs["latency_inputs"] == ("synthetic: 4 calls per round, the same documents for every model "
-                                             "(row ids 0–7 at batch 2)")
+    assert frame.attrs["latency_inputs"] == ("synthetic: 5 calls per round, the same documents for every model "
+                                             "(row ids 0–9 at batch 2)")
     pruned = frame[frame.variant == "6/1"].iloc[0]
     assert pruned.speedup_bs2 == 2.0 and pruned.speedup_low_bs2 == pruned.speedup_high_bs2 == pytest.approx(2.0)
 

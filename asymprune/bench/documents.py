@@ -12,6 +12,8 @@ timing noise across rounds.
 
 from __future__ import annotations
 
+from .speedup import MIN_ROUNDS
+
 DEFAULT_DOCS = 16  # K: calls per round in dataset mode
 
 
@@ -44,11 +46,11 @@ def speedup_interval_over_documents(base_calls_ms: list[list[float]], calls_ms: 
 
     Both models are resampled with the same draws: round i and call j timed the same documents
     within seconds of each other. None for unequal shapes (not one interleaved run), or with
-    fewer than 3 rounds and fewer than 3 calls (nothing honest to resample).
+    fewer than MIN_ROUNDS rounds and fewer than MIN_ROUNDS calls (nothing honest to resample: speedup.py).
     """
     import numpy as np
     a, b = np.asarray(base_calls_ms, dtype=float), np.asarray(calls_ms, dtype=float)
-    if a.shape != b.shape or a.ndim != 2 or (a.shape[0] < 3 and a.shape[1] < 3):
+    if a.shape != b.shape or a.ndim != 2 or (a.shape[0] < MIN_ROUNDS and a.shape[1] < MIN_ROUNDS):
         return None
     rng = np.random.default_rng(seed)
     n_rounds, n_calls = a.shape
