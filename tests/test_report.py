@@ -356,3 +356,20 @@ def test_dataset_mode_documents_intervals_and_random_id_lossless_rows(tmp_path):
     assert list(frame.variant) == ["6/6", "lossless 6/1 (random ids)"]
     assert frame.attrs["latency_inputs"] == ("seeded random inputs of fixed length (token ids; for speech, log-mel "
                                              "windows of random features)")
+
+
+def test_a_control_measured_off_1_flags_its_batch_size():
+    """The control does the full model's work: a speed-up interval of its that excludes 1 is the bench's own offset,
+    and the report says which speed-ups lie within it."""
+    from asymprune.report.checks import control_speed_checks
+    done = pd.DataFrame({"who": ["w", "w", "w"], "dataset": ["d"] * 3, "kind": ["full", "control", "decoder"],
+                         "latency_ms_bs1": [10.0, 10.1, 8.0], "speedup_bs1": [1.0, 0.99, 1.25],
+                         "speedup_low_bs1": [None, 0.95, 1.2], "speedup_high_bs1": [None, 1.03, 1.3],
+                         "latency_ms_bs8": [30.0, 26.0, 27.0], "speedup_bs8": [1.0, 1.15, 1.11],
+                         "speedup_low_bs8": [None, 1.13, 1.08], "speedup_high_bs8": [None, 1.21, 1.14]})
+    (line,) = control_speed_checks(done)
+    assert line.startswith("w · d, batch size 8: the re-tuned control") and "1.15× [1.13, 1.21]" in line
+    assert "between 0.83× and 1.21×" in line
+    assert control_speed_checks(done[done.kind != "control"]) == []  # no control: nothing to gauge by
+    slow = done.assign(speedup_bs8=[1.0, 0.9, 1.1], speedup_low_bs8=[None, 0.8, 1.0], speedup_high_bs8=[None, 0.95, 1.2])
+    assert "between 0.80× and 1.25×" in control_speed_checks(slow)[0]

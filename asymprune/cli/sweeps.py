@@ -97,6 +97,8 @@ def report(
     console.print(f"wrote {written['report']} and {written['html']}", soft_wrap=True)
     for line in written["lines"]:  # plain print: one unwrapped line each
         print(f"recommendation: {line}")
+    for line in written["checks"]:
+        print(f"bench check: {line}")
 
 
 @app.command()
@@ -119,3 +121,5 @@ def demo(
     console.print(f"report: {written['report']} and {written['html']}", soft_wrap=True)
     for line in written["lines"]:
         print(f"recommendation: {line}")
+    for line in written["checks"]:
+        print(f"bench check: {line}")

@@ -1,7 +1,7 @@
 """The report itself: report.md, a self-contained report.html, the plots and a CSV per table.
 
     written = write_report("runs/demo/results.db", Path("runs/demo/report"), min_speedup=2.0)
-    written["report"], written["html"], written["recommendations"], written["lines"]
+    written["report"], written["html"], written["recommendations"], written["lines"], written["checks"]
 
 The report follows the paper's layouts: quality per variant across model sizes (Tables 5-7),
 ROUGE-2 impact vs speed-up per batch size (Tables 8-10), scale vs gain of the full models
@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..fsutil import atomic_dir, check_writable_out
+from .checks import control_speed_checks
 from .choose import budget_text, check_budget, pareto, recommend_each, recommendation_line
 from .load import batch_sizes, by_group, check_batch_size, load_runs
 from .quality import metric_of, metrics_in
@@ -106,6 +107,7 @@ def write_report(db: str | Path, out: Path, max_loss=None, min_speedup: float | 
     lines = [recommendation_line(label, rec, batch_size, metric_of(rows))
              for (label, rec), (_, rows) in zip(recs, by_group(frame[frame.status == "done"]))]
     front = pareto(frame, batch_size)
+    checks = control_speed_checks(done)
     reference = "control" if (frame.kind == "control").any() else "full"
     quality = " / ".join(m.label for m in metrics)  # "ROUGE-2"
 
@@ -148,6 +150,8 @@ def write_report(db: str | Path, out: Path, max_loss=None, min_speedup: float | 
                   f"reference ({'; '.join(m.delta_note() for m in metrics)}); % of ceiling = the ms per token that "
                   "reading one decode step's bytes takes at the machine's bandwidth / the measured ms per token "
                   "(100% is the limit; blank: measured without it).")
+            if checks:
+                blocks.append(("p", "**Bench check.** " + "; ".join(checks) + "."))
         table("Scale vs gain of the full models (paper Tables 2-4)", scale_tables(done), "scale",
               f"Gain = {quality} change vs the smallest model (by parameters"
               + ("; positive is better" if any(not m.higher_is_better for m in metrics) else "")
@@ -193,7 +197,7 @@ def write_report(db: str | Path, out: Path, max_loss=None, min_speedup: float | 
         (tmp / "report.md").write_text(md)
         (tmp / "report.html").write_text(page)
     return {"report": Path(out) / "report.md", "html": Path(out) / "report.html", "recommendations": recs,
-            "lines": lines}
+            "lines": lines, "checks": checks}
 
 
 def _check_budgets_name_metrics(budgets: dict | None, metrics: list, db) -> None:
