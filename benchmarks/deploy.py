@@ -39,7 +39,7 @@ from asymprune.errors import UsageError  # noqa: E402
 
 BACKENDS = {"hf-fp32": ("HF float32", Setup(backend="hf", dtype="float32")),
             "ct2-int8": ("CTranslate2 int8", Setup(backend="ct2", ct2_compute_type="int8"))}
-SMOKE = dict(archs="t5-tiny", settings="16/4", encoder_cuts="3/6", vocab_rows=300, batch_sizes="1,2", runs=3,
+SMOKE = dict(archs="t5-tiny", settings="16/4", encoder_cuts="3/6", vocab_rows=300, batch_sizes="1,2", runs=5,
              warmup=0)
 # Rough per-call costs on 2 cores, from benchmarks/results/vocab.md (batch 1, 512/64, Intel Xeon): ms of prefill
 # per encoder layer and source token; ms per decode step: fixed, per decoder layer, per vocabulary row.

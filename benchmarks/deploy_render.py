@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asymprune.bench import speedup_text
+from asymprune.bench.speedup import MIN_ROUNDS
 
 TITLES = {"hf-fp32": "HF float32", "ct2-int8": "CTranslate2 int8"}
 GOAL = 10.0  # issue 18: >= 10x over HF float32 of the full flan-t5-small at batch 1
@@ -110,7 +111,7 @@ def render(result: dict) -> str:
              "One interleaved `run_bench` per architecture and setting: every model below in its own worker, "
              f"A B C ... in turn, {p['runs']} timed rounds after {p['warmup']} warm-up, exactly the new tokens asked "
              "for (EOS suppressed). Speed-ups are ratios of medians against the first row, HF float32 of the full "
-             "model, in the same run, with paired bootstrap 95% intervals over the rounds (none under 3 rounds). "
+             f"model, in the same run, with paired bootstrap 95% intervals over the rounds (none under {MIN_ROUNDS} rounds). "
              "Prefill is the encoder and the first token; decode ms/token is the rest of the mean call over the "
              "steps after the first. The ceiling is bench's: the bytes one decode step reads at the row's precision "
              "(int8 for CTranslate2) over this machine's measured bandwidth; % of ceiling is ceiling / measured.",
