@@ -194,7 +194,8 @@ def lossless_row(report: dict, models: dict, draft: str, vocab: str | None = Non
             "tokens_per_round": stats.get("tokens_per_round"), "draft_tokens_per_round": stats.get("draft_tokens_per_round"),
             "predicted_speedup": predicted_speedup(alpha, stats["draft_tokens_per_round"], c) if alpha else None,
             "speedup": assisted["speedup"], "speedup_low": assisted["speedup_low"],
-            "speedup_high": assisted["speedup_high"], "full_ms": full["median_ms"], "assisted_ms": assisted["median_ms"]}
+            "speedup_high": assisted["speedup_high"], "full_ms": full["median_ms"], "assisted_ms": assisted["median_ms"],
+            "rounds": len(assisted["runs_ms"])}
 
 
 def main(argv=None) -> None:

