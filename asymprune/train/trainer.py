@@ -33,11 +33,14 @@ def _trainer_classes():
             dataset = self.train_dataset if train_dataset is None else train_dataset
             grouped = length_grouped_sampler(self.args, dataset, self.args.train_batch_size *
                                              self.args.gradient_accumulation_steps)
-            return grouped or super()._get_train_sampler(train_dataset)
+            return grouped if grouped is not None else super()._get_train_sampler(train_dataset)
 
         def _get_eval_sampler(self, eval_dataset):
-            return length_grouped_sampler(self.args, eval_dataset, self.args.eval_batch_size) or \
-                super()._get_eval_sampler(eval_dataset)
+            # Validation keeps its rows' order (and draws nothing from the RNG the training order comes from);
+            # transformers would group it too, reading input ids a cached split does not have.
+            if self.args.train_sampling_strategy == "group_by_length" and hasattr(eval_dataset, "lengths"):
+                return torch.utils.data.SequentialSampler(eval_dataset)
+            return super()._get_eval_sampler(eval_dataset)
 
     class DistillationTrainer(Trainer):
         """Cross-entropy plus KL to a teacher's softened token distributions (Shleifer & Rush's KD)."""
@@ -139,10 +142,9 @@ def length_grouped_sampler(args, dataset, batch_size: int):
     pad to like lengths (the demo's pseudo-labels: about 30% fewer padded label tokens), the order stays seeded."""
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    lengths = getattr(dataset, "lengths", None)
-    if args.train_sampling_strategy != "group_by_length" or lengths is None:
+    if args.train_sampling_strategy != "group_by_length" or not hasattr(dataset, "lengths"):
         return None
-    return LengthGroupedSampler(batch_size, lengths=list(lengths))
+    return LengthGroupedSampler(batch_size, lengths=list(dataset.lengths))
 
 
 def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int, own_columns: bool = False):
