@@ -95,10 +95,7 @@ def report(
     written = write_report(db, out, max_loss=max_loss, min_speedup=min_speedup, batch_size=batch_size,
                            overwrite=overwrite, max_rouge2_loss=max_rouge2_loss, max_wer_increase=max_wer_increase)
     console.print(f"wrote {written['report']} and {written['html']}", soft_wrap=True)
-    for line in written["lines"]:  # plain print: one unwrapped line each
-        print(f"recommendation: {line}")
-    for line in written["checks"]:
-        print(f"bench check: {line}")
+    _print_findings(written)
 
 
 @app.command()
@@ -119,6 +116,11 @@ def demo(
     out = out if out is not None else Path("demo-speech-out" if speech else "demo-out")
     written = run_demo(out, from_scratch=from_scratch, console=console, speech=speech)
     console.print(f"report: {written['report']} and {written['html']}", soft_wrap=True)
+    _print_findings(written)
+
+
+def _print_findings(written: dict) -> None:
+    """A report's recommendations and bench checks, plain print: one unwrapped line each."""
     for line in written["lines"]:
         print(f"recommendation: {line}")
     for line in written["checks"]:

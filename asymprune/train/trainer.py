@@ -38,7 +38,7 @@ def _trainer_classes():
         def _get_eval_sampler(self, eval_dataset):
             # Validation keeps its rows' order (and draws nothing from the RNG the training order comes from);
             # transformers would group it too, reading input ids a cached split does not have.
-            if self.args.train_sampling_strategy == "group_by_length" and hasattr(eval_dataset, "lengths"):
+            if groups_by_own_lengths(self.args, eval_dataset):
                 return torch.utils.data.SequentialSampler(eval_dataset)
             return super()._get_eval_sampler(eval_dataset)
 
@@ -142,9 +142,14 @@ def length_grouped_sampler(args, dataset, batch_size: int):
     pad to like lengths (the demo's pseudo-labels: about 30% fewer padded label tokens), the order stays seeded."""
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    if args.train_sampling_strategy != "group_by_length" or not hasattr(dataset, "lengths"):
+    if not groups_by_own_lengths(args, dataset):
         return None
     return LengthGroupedSampler(batch_size, lengths=list(dataset.lengths))
+
+
+def groups_by_own_lengths(args, dataset) -> bool:
+    """Grouping by length, on a dataset that states its rows' lengths (train.cached.CachedSplit)."""
+    return args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths")
 
 
 def training_arguments(config: TrainConfig, ckpt: Path, accumulation: int, own_columns: bool = False):
